@@ -200,9 +200,10 @@ struct healthd_host_api {
 
 	/*
 	 * Iterates the options in configuration order: sets *key and *value for the
-	 * index-th option and returns true, or returns false past the last. Marks
-	 * each option it returns as read, so a plugin that iterates must refuse
-	 * keys it does not understand itself.
+	 * index-th option and returns true, or returns false past the last. Does
+	 * not mark options as read: for keys a plugin handles by pattern (such as
+	 * "header:NAME"), call option() on the key it accepts, and the host keeps
+	 * refusing the rest as unknown.
 	 */
 	bool (*option_at)(const struct healthd_options *options, size_t index, const char **key,
 	                  const char **value);
