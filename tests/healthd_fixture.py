@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 BIN = os.environ.get("HEALTHD_BIN", "healthd")
 PLUGIN_DIR = os.environ.get("HEALTHD_PLUGIN_DIR", "")
@@ -109,10 +110,9 @@ class Healthd:
                 with self._lock:
                     self._lines.append(line)
                 if "listening on http://" in line and self.port is None:
-                    addr = line.split("listening on http://", 1)[1].split()[0].rstrip("/")
-                    host, _, port = addr.rpartition(":")
-                    self.host = host.strip("[]")
-                    self.port = int(port)
+                    url = urllib.parse.urlsplit(line.split("listening on ", 1)[1].split()[0])
+                    self.host = url.hostname
+                    self.port = url.port
                     ready.set()
             ready.set()
 

@@ -1,0 +1,883 @@
+/* config.c - the JSON configuration file (json-c) and the embedded default. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+
+#define CONFIG_MAX_BYTES (16 << 20)
+#define SECRET_MAX_BYTES 4096
+
+/* What a key handler gets: the file being read, for messages and relative paths. */
+struct reader {
+	struct config *c;
+	const char *file; /* as named to the user */
+	char *dir;        /* directory of file, for relative paths */
+	char *err;
+	size_t errlen;
+	bool saw_secret, saw_secret_file;
+};
+
+typedef int (*key_fn)(struct reader *rd, const char *key, struct json_object *v);
+
+static int key_listen(struct reader *, const char *, struct json_object *);
+static int key_prefix(struct reader *, const char *, struct json_object *);
+static int key_secret(struct reader *, const char *, struct json_object *);
+static int key_secret_file(struct reader *, const char *, struct json_object *);
+static int key_path(struct reader *, const char *, struct json_object *);
+static int key_int(struct reader *, const char *, struct json_object *);
+static int key_metrics_path(struct reader *, const char *, struct json_object *);
+static int key_bool(struct reader *, const char *, struct json_object *);
+static int key_checks(struct reader *, const char *, struct json_object *);
+static int key_limits(struct reader *, const char *, struct json_object *);
+
+/* The top-level keys; anything else in the file is refused as unknown. */
+static const struct {
+	const char *key;
+	key_fn fn;
+	size_t field;         /* offsetof into struct config, for the generic handlers */
+	long long min, max;   /* key_int */
+} top_keys[] = {
+	/* key               handler            field                                min  max */
+	{"listen",           key_listen,        0,                                     0, 0},
+	{"url_prefix",       key_prefix,        0,                                     0, 0},
+	{"url_secret",       key_secret,        0,                                     0, 0},
+	{"url_secret_file",  key_secret_file,   0,                                     0, 0},
+	{"plugin_dir",       key_path,          offsetof(struct config, plugin_dir),   0, 0},
+	{"checks_dir",       key_path,          offsetof(struct config, checks_dir),   0, 0},
+	{"workers",          key_int,           offsetof(struct config, workers),      1, 1024},
+	{"http_threads",     key_int,           offsetof(struct config, http_threads), 1, 64},
+	{"metrics_path",     key_metrics_path,  0,                                     0, 0},
+	{"metrics_auth",     key_bool,          offsetof(struct config, metrics_auth), 0, 0},
+	{"limits",           key_limits,        0,                                     0, 0},
+	{"checks",           key_checks,        0,                                     0, 0},
+};
+
+/* The keys of "limits": {"max_connections": 1024, ...}. */
+static const struct {
+	const char *key;
+	size_t field;
+	long long min, max;
+} limit_keys[] = {
+	/* key                 field                                               min     max */
+	{"max_connections",    offsetof(struct config_limits, max_connections),    1,      1000000},
+	{"idle_timeout_s",     offsetof(struct config_limits, idle_timeout_s),     1,      86400},
+	{"max_request_bytes",  offsetof(struct config_limits, max_request_bytes),  4096,   1 << 24},
+	{"max_names",          offsetof(struct config_limits, max_names),          1,      1000000},
+};
+
+static int
+fail(struct reader *rd, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct reader *rd, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	n = snprintf(rd->err, rd->errlen, "%s: %s%s", rd->file, key ? key : "", key ? ": " : "");
+	if (n < 0 || (size_t)n >= rd->errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(rd->err + n, rd->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *
+type_name(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null: return "null";
+	case json_type_boolean: return "a boolean";
+	case json_type_double: return "a number";
+	case json_type_int: return "an integer";
+	case json_type_object: return "an object";
+	case json_type_array: return "an array";
+	case json_type_string: return "a string";
+	}
+	return "a value";
+}
+
+/* A JSON string without NUL bytes, or NULL after reporting the problem. */
+static const char *
+want_string(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string)) {
+		fail(rd, key, "expected a string, got %s", type_name(v));
+		return NULL;
+	}
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+		fail(rd, key, "must not contain NUL characters");
+		return NULL;
+	}
+	return s;
+}
+
+static int
+want_int(struct reader *rd, const char *key, struct json_object *v, long long min,
+         long long max, int *out)
+{
+	int64_t n;
+
+	if (!json_object_is_type(v, json_type_int)) {
+		fail(rd, key, "expected an integer from %lld to %lld, got %s", min, max, type_name(v));
+		return -1;
+	}
+	errno = 0;
+	n = json_object_get_int64(v);
+	if (errno != 0 || n < min || n > max) {
+		fail(rd, key, "expected an integer from %lld to %lld, got %s", min, max,
+		     json_object_to_json_string(v));
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int
+replace_string(char **field, const char *value)
+{
+	char *copy = value ? strdup(value) : NULL;
+
+	if (value != NULL && copy == NULL)
+		return -1;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* path, made relative to the config file's directory when it is relative. */
+static char *
+resolve_path(const struct reader *rd, const char *path)
+{
+	char *out;
+
+	if (path[0] == '/' || rd->dir == NULL)
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", rd->dir, path) == -1)
+		return NULL;
+	return out;
+}
+
+int
+config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                  size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char host[256];
+	const char *port, *colon;
+	size_t hlen;
+	char *end;
+	long p;
+	int rc;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':') {
+			snprintf(err, errlen, "expected [IPV6]:PORT, got \"%.100s\"", s);
+			return -1;
+		}
+		hlen = (size_t)(close - s - 1);
+		memcpy(host, s + 1, hlen < sizeof(host) ? hlen : 0);
+		port = close + 2;
+		hints.ai_family = AF_INET6;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			snprintf(err, errlen, "expected ADDRESS:PORT, got \"%.100s\"", s);
+			return -1;
+		}
+		hlen = (size_t)(colon - s);
+		memcpy(host, s, hlen < sizeof(host) ? hlen : 0);
+		port = colon + 1;
+		if (memchr(s, ':', hlen) != NULL) {
+			snprintf(err, errlen, "write IPv6 addresses in brackets: [%.*s]:PORT",
+			         (int)hlen, s);
+			return -1;
+		}
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		snprintf(err, errlen, "missing or overlong address in \"%.100s\"", s);
+		return -1;
+	}
+	host[hlen] = '\0';
+	errno = 0;
+	p = strtol(port, &end, 10);
+	if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 || p < 0 || p > 65535) {
+		snprintf(err, errlen, "port must be a number from 0 to 65535 in \"%.100s\"", s);
+		return -1;
+	}
+	if (strcmp(host, "*") == 0)
+		strcpy(host, "0.0.0.0");
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+config_set_listen(struct config *c, const char *const *addrs, size_t n, const char *where,
+                  char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char why[256];
+	char **list;
+
+	if (n == 0) {
+		snprintf(err, errlen, "%s: needs at least one ADDRESS:PORT", where);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (config_parse_addr(addrs[i], &ss, &sslen, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s: %s", where, why);
+			return -1;
+		}
+	}
+	list = calloc(n, sizeof(*list));
+	if (list == NULL)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		list[i] = strdup(addrs[i]);
+		if (list[i] == NULL) {
+			while (i-- > 0)
+				free(list[i]);
+			free(list);
+			goto oom;
+		}
+	}
+	for (size_t i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	free(c->listen);
+	c->listen = list;
+	c->nlisten = n;
+	return 0;
+oom:
+	snprintf(err, errlen, "%s: out of memory", where);
+	return -1;
+}
+
+int
+config_set_prefix(struct config *c, const char *prefix, const char *where, char *err,
+                  size_t errlen)
+{
+	size_t len = strlen(prefix);
+
+	if (prefix[0] != '/') {
+		snprintf(err, errlen, "%s: must start with '/', got \"%.100s\"", where, prefix);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)prefix[i];
+		if (ch <= 0x20 || ch >= 0x7f || ch == '?' || ch == '#' || ch == '%') {
+			snprintf(err, errlen, "%s: may not contain spaces, control characters, "
+			         "'?', '#' or '%%', got \"%.100s\"", where, prefix);
+			return -1;
+		}
+	}
+	while (len > 0 && prefix[len - 1] == '/')
+		len--; /* "/health/" means "/health"; "/" means the root */
+	free(c->url_prefix);
+	c->url_prefix = strndup(prefix, len);
+	if (c->url_prefix == NULL) {
+		snprintf(err, errlen, "%s: out of memory", where);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+key_listen(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *addrs[64];
+	size_t n = 0;
+	char where[512];
+
+	if (json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		if (n > sizeof(addrs) / sizeof(addrs[0]))
+			return fail(rd, key, "at most 64 addresses");
+		for (size_t i = 0; i < n; i++) {
+			snprintf(where, sizeof(where), "%s[%zu]", key, i);
+			addrs[i] = want_string(rd, where, json_object_array_get_idx(v, i));
+			if (addrs[i] == NULL)
+				return -1;
+		}
+	} else if (json_object_is_type(v, json_type_string)) {
+		addrs[n++] = want_string(rd, key, v);
+		if (addrs[0] == NULL)
+			return -1;
+	} else {
+		return fail(rd, key, "expected \"ADDRESS:PORT\" or a list of them, got %s",
+		            type_name(v));
+	}
+	snprintf(where, sizeof(where), "%s: %s", rd->file, key);
+	return config_set_listen(rd->c, addrs, n, where, rd->err, rd->errlen);
+}
+
+static int
+key_prefix(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s = want_string(rd, key, v);
+	char where[512];
+
+	if (s == NULL)
+		return -1;
+	snprintf(where, sizeof(where), "%s: %s", rd->file, key);
+	return config_set_prefix(rd->c, s, where, rd->err, rd->errlen);
+}
+
+static int
+key_secret(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s;
+
+	rd->saw_secret = true;
+	if (json_object_is_type(v, json_type_null)) {
+		rd->c->secret_mode = SECRET_OFF;
+		return replace_string(&rd->c->secret, NULL);
+	}
+	s = want_string(rd, key, v);
+	if (s == NULL)
+		return -1;
+	if (s[0] == '\0')
+		return fail(rd, key, "must not be empty; use null to turn auth off");
+	rd->c->secret_mode = SECRET_SET;
+	if (replace_string(&rd->c->secret, s) == -1)
+		return fail(rd, key, "out of memory");
+	return 0;
+}
+
+/* The secret from a file, as container secrets are mounted: trailing white
+ * space (the newline editors add) is not part of it. */
+static int
+key_secret_file(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s = want_string(rd, key, v);
+	char buf[SECRET_MAX_BYTES + 1];
+	char *path;
+	size_t n;
+	FILE *f;
+
+	rd->saw_secret_file = true;
+	if (s == NULL)
+		return -1;
+	path = resolve_path(rd, s);
+	if (path == NULL)
+		return fail(rd, key, "out of memory");
+	f = fopen(path, "r");
+	if (f == NULL) {
+		fail(rd, key, "cannot read %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n > SECRET_MAX_BYTES) {
+		fail(rd, key, "%s is longer than %d bytes", path, SECRET_MAX_BYTES);
+		free(path);
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+	                 buf[n - 1] == '\t'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		fail(rd, key, "%s is empty or holds a NUL byte", path);
+		free(path);
+		return -1;
+	}
+	free(path);
+	rd->c->secret_mode = SECRET_SET;
+	if (replace_string(&rd->c->secret, buf) == -1)
+		return fail(rd, key, "out of memory");
+	return 0;
+}
+
+static size_t
+field_of(const char *key)
+{
+	for (size_t i = 0; i < sizeof(top_keys) / sizeof(top_keys[0]); i++)
+		if (strcmp(top_keys[i].key, key) == 0)
+			return i;
+	return 0;
+}
+
+static int
+key_path(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s = want_string(rd, key, v);
+	char **field = (char **)((char *)rd->c + top_keys[field_of(key)].field);
+	char *path;
+
+	if (s == NULL)
+		return -1;
+	if (s[0] == '\0')
+		return fail(rd, key, "must not be empty");
+	path = resolve_path(rd, s);
+	if (path == NULL)
+		return fail(rd, key, "out of memory");
+	free(*field);
+	*field = path;
+	return 0;
+}
+
+static int
+key_int(struct reader *rd, const char *key, struct json_object *v)
+{
+	size_t i = field_of(key);
+
+	return want_int(rd, key, v, top_keys[i].min, top_keys[i].max,
+	                (int *)((char *)rd->c + top_keys[i].field));
+}
+
+static int
+key_bool(struct reader *rd, const char *key, struct json_object *v)
+{
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(rd, key, "expected true or false, got %s", type_name(v));
+	*(bool *)((char *)rd->c + top_keys[field_of(key)].field) = json_object_get_boolean(v);
+	return 0;
+}
+
+static int
+key_metrics_path(struct reader *rd, const char *key, struct json_object *v)
+{
+	const char *s;
+
+	if (json_object_is_type(v, json_type_null))
+		return replace_string(&rd->c->metrics_path, NULL);
+	s = want_string(rd, key, v);
+	if (s == NULL)
+		return -1;
+	if (s[0] != '/' || strpbrk(s, "?# %") != NULL)
+		return fail(rd, key, "expected a path starting with '/' (or null to turn "
+		            "metrics off), got \"%.100s\"", s);
+	if (replace_string(&rd->c->metrics_path, s) == -1)
+		return fail(rd, key, "out of memory");
+	return 0;
+}
+
+static int
+key_limits(struct reader *rd, const char *key, struct json_object *v)
+{
+	char where[256];
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object, got %s", type_name(v));
+	json_object_object_foreach(v, k, val) {
+		size_t i;
+		for (i = 0; i < sizeof(limit_keys) / sizeof(limit_keys[0]); i++)
+			if (strcmp(limit_keys[i].key, k) == 0)
+				break;
+		snprintf(where, sizeof(where), "%s.%.100s", key, k);
+		if (i == sizeof(limit_keys) / sizeof(limit_keys[0]))
+			return fail(rd, where, "unknown key (known: max_connections, "
+			            "idle_timeout_s, max_request_bytes, max_names)");
+		if (want_int(rd, where, val, limit_keys[i].min, limit_keys[i].max,
+		             (int *)((char *)&rd->c->limits + limit_keys[i].field)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A plugin option's JSON value as the string the plugin reads. */
+static int
+option_text(struct reader *rd, const char *where, struct json_object *v, char **out)
+{
+	const char *s;
+
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		s = want_string(rd, where, v);
+		if (s == NULL)
+			return -1;
+		*out = strdup(s);
+		break;
+	case json_type_int:
+	case json_type_double:
+	case json_type_boolean:
+		*out = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		break;
+	default:
+		return fail(rd, where, "expected a string, number or boolean, got %s",
+		            type_name(v));
+	}
+	if (*out == NULL)
+		return fail(rd, where, "out of memory");
+	return 0;
+}
+
+static int
+add_option(struct reader *rd, struct healthd_options *o, const char *where, const char *key,
+           struct json_object *v)
+{
+	struct config_option *grown;
+	char *value;
+
+	if (option_text(rd, where, v, &value) == -1)
+		return -1;
+	grown = realloc(o->v, (o->n + 1) * sizeof(*o->v));
+	if (grown == NULL) {
+		free(value);
+		return fail(rd, where, "out of memory");
+	}
+	o->v = grown;
+	o->v[o->n] = (struct config_option){.key = strdup(key), .value = value};
+	if (o->v[o->n].key == NULL) {
+		free(value);
+		return fail(rd, where, "out of memory");
+	}
+	o->n++;
+	return 0;
+}
+
+static void
+options_free(struct healthd_options *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->v[i].key);
+		free(o->v[i].value);
+	}
+	free(o->v);
+	o->v = NULL;
+	o->n = 0;
+}
+
+/* One element of a check list: host keys, the rest as the plugin's options. */
+static int
+read_check(struct reader *rd, const char *where, struct json_object *v)
+{
+	struct config *c = rd->c;
+	struct config_check *grown, *ck;
+	char key[512];
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, where, "expected a check object {\"name\": ..., \"plugin\": ...}, "
+		            "got %s", type_name(v));
+	grown = realloc(c->checks, (c->nchecks + 1) * sizeof(*c->checks));
+	if (grown == NULL)
+		return fail(rd, where, "out of memory");
+	c->checks = grown;
+	ck = &c->checks[c->nchecks++];
+	*ck = (struct config_check){.defaults = true, .timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS};
+	if (asprintf(&ck->origin, "%s: %s", rd->file, where) == -1) {
+		ck->origin = NULL;
+		return fail(rd, where, "out of memory");
+	}
+	json_object_object_foreach(v, k, val) {
+		snprintf(key, sizeof(key), "%s.%.200s", where, k);
+		if (strcmp(k, "name") == 0 || strcmp(k, "plugin") == 0) {
+			const char *s = want_string(rd, key, val);
+			if (s == NULL)
+				return -1;
+			if (replace_string(k[0] == 'n' ? &ck->name : &ck->plugin, s) == -1)
+				return fail(rd, key, "out of memory");
+		} else if (strcmp(k, "defaults") == 0) {
+			if (!json_object_is_type(val, json_type_boolean))
+				return fail(rd, key, "expected true or false, got %s", type_name(val));
+			ck->defaults = json_object_get_boolean(val);
+		} else if (strcmp(k, "timeout_ms") == 0) {
+			if (want_int(rd, key, val, 1, 3600000, &ck->timeout_ms) == -1)
+				return -1;
+		} else if (strcmp(k, "cache_ms") == 0) {
+			if (want_int(rd, key, val, 0, 86400000, &ck->cache_ms) == -1)
+				return -1;
+		} else if (json_object_is_type(val, json_type_object)) {
+			/* {"header": {"X-A": "b"}} reaches the plugin as "header:X-A" */
+			json_object_object_foreach(val, sub, subval) {
+				char flat[512], subwhere[768];
+				snprintf(flat, sizeof(flat), "%.200s:%.200s", k, sub);
+				snprintf(subwhere, sizeof(subwhere), "%s.%.200s", key, sub);
+				if (add_option(rd, &ck->options, subwhere, flat, subval) == -1)
+					return -1;
+			}
+		} else if (add_option(rd, &ck->options, key, k, val) == -1) {
+			return -1;
+		}
+	}
+	if (ck->name == NULL)
+		return fail(rd, where, "missing \"name\"");
+	if (ck->plugin == NULL)
+		return fail(rd, where, "missing \"plugin\" (the check's plugin, e.g. \"http\")");
+	return 0;
+}
+
+static int
+read_check_list(struct reader *rd, const char *key, struct json_object *v)
+{
+	char where[256];
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(rd, key[0] ? key : NULL, "expected a list of checks, got %s",
+		            type_name(v));
+	n = json_object_array_length(v);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(where, sizeof(where), "%s[%zu]", key, i);
+		if (read_check(rd, where, json_object_array_get_idx(v, i)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+key_checks(struct reader *rd, const char *key, struct json_object *v)
+{
+	return read_check_list(rd, key, v);
+}
+
+/* Reads and parses a whole JSON file strictly, with line:column on errors. */
+static struct json_object *
+parse_file(const char *path, const char *shown, char *err, size_t errlen)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *root = NULL;
+	enum json_tokener_error jerr;
+	char *buf = NULL;
+	size_t len = 0, end;
+	struct stat st;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: cannot read: is a directory", shown);
+		goto out;
+	}
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: out of memory", shown);
+		goto out;
+	}
+	len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+		goto out;
+	}
+	if (len > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: larger than %d MiB", shown, CONFIG_MAX_BYTES >> 20);
+		goto out;
+	}
+	tok = json_tokener_new_ex(64);
+	if (tok == NULL) {
+		snprintf(err, errlen, "%s: out of memory", shown);
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_success) {
+		while (end < len && strchr(" \t\r\n", buf[end]) != NULL)
+			end++;
+		if (end < len)
+			jerr = json_tokener_error_parse_unexpected;
+	} else if (jerr == json_tokener_continue) {
+		end = len;
+	}
+	if (jerr != json_tokener_success) {
+		size_t line = 1, col = 1;
+		for (size_t i = 0; i < end && i < len; i++) {
+			if (buf[i] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		snprintf(err, errlen, "%s:%zu:%zu: invalid JSON: %s", shown, line, col,
+		         jerr == json_tokener_continue ? "unexpected end of file"
+		                                       : json_tokener_error_desc(jerr));
+		json_object_put(root);
+		root = NULL;
+	}
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	free(buf);
+	fclose(f);
+	return root;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* checks_dir: every *.json in file-name order holds an array of checks. */
+static int
+read_checks_dir(struct reader *rd)
+{
+	struct config *c = rd->c;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = -1;
+	DIR *d;
+
+	d = opendir(c->checks_dir);
+	if (d == NULL)
+		return fail(rd, "checks_dir", "cannot open %s: %s", c->checks_dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || de->d_name[0] == '.' || strcmp(de->d_name + len - 5, ".json") != 0)
+			continue;
+		if (n == cap) {
+			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+			if (grown == NULL)
+				goto oom;
+			names = grown;
+		}
+		names[n] = strdup(de->d_name);
+		if (names[n] == NULL)
+			goto oom;
+		n++;
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	for (size_t i = 0; i < n; i++) {
+		struct reader sub = *rd;
+		struct json_object *root;
+		char *path;
+
+		if (asprintf(&path, "%s/%s", c->checks_dir, names[i]) == -1)
+			goto oom;
+		root = parse_file(path, path, rd->err, rd->errlen);
+		sub.file = path;
+		if (root == NULL || read_check_list(&sub, "", root) == -1) {
+			json_object_put(root);
+			free(path);
+			goto out;
+		}
+		json_object_put(root);
+		free(path);
+	}
+	rc = 0;
+	goto out;
+oom:
+	fail(rd, "checks_dir", "out of memory");
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+int
+config_init(struct config *c)
+{
+	static const char *const listen[] = {CONFIG_DEFAULT_LISTEN};
+	char err[256];
+
+	*c = (struct config){
+		.workers = CONFIG_DEFAULT_WORKERS,
+		.limits = {
+			.max_connections = 1024,
+			.idle_timeout_s = 15,
+			.max_request_bytes = 32768,
+			.max_names = 1000,
+		},
+	};
+	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);
+	if (c->metrics_path == NULL ||
+	    config_set_listen(c, listen, 1, "listen", err, sizeof(err)) == -1 ||
+	    config_set_prefix(c, CONFIG_DEFAULT_PREFIX, "url_prefix", err, sizeof(err)) == -1)
+		return -1;
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct reader rd = {.c = c, .file = path, .err = err, .errlen = errlen};
+	struct json_object *root;
+	const char *slash;
+	int rc = -1;
+
+	root = parse_file(path, path, err, errlen);
+	if (root == NULL)
+		return -1;
+	if (replace_string(&c->path, path) == -1) {
+		fail(&rd, NULL, "out of memory");
+		goto out;
+	}
+	slash = strrchr(path, '/');
+	rd.dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+	if (!json_object_is_type(root, json_type_object)) {
+		fail(&rd, NULL, "expected a JSON object at the top, got %s", type_name(root));
+		goto out;
+	}
+	json_object_object_foreach(root, key, v) {
+		size_t i;
+		for (i = 0; i < sizeof(top_keys) / sizeof(top_keys[0]); i++)
+			if (strcmp(top_keys[i].key, key) == 0)
+				break;
+		if (i == sizeof(top_keys) / sizeof(top_keys[0])) {
+			fail(&rd, NULL, "%.100s: unknown key (known: listen, url_prefix, url_secret, "
+			     "url_secret_file, plugin_dir, workers, http_threads, checks_dir, "
+			     "checks, metrics_path, metrics_auth, limits)", key);
+			goto out;
+		}
+		if (top_keys[i].fn(&rd, key, v) == -1)
+			goto out;
+	}
+	if (rd.saw_secret && rd.saw_secret_file) {
+		fail(&rd, "url_secret_file", "give either url_secret or url_secret_file, not both");
+		goto out;
+	}
+	if (c->checks_dir != NULL && read_checks_dir(&rd) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(rd.dir);
+	json_object_put(root);
+	return rc;
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	free(c->listen);
+	for (size_t i = 0; i < c->nchecks; i++) {
+		free(c->checks[i].origin);
+		free(c->checks[i].name);
+		free(c->checks[i].plugin);
+		options_free(&c->checks[i].options);
+	}
+	free(c->checks);
+	free(c->path);
+	free(c->url_prefix);
+	if (c->secret != NULL)
+		explicit_bzero(c->secret, strlen(c->secret));
+	free(c->secret);
+	free(c->plugin_dir);
+	free(c->checks_dir);
+	free(c->metrics_path);
+	*c = (struct config){0};
+}

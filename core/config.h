@@ -1,0 +1,88 @@
+/*
+ * config.h - the configuration file, the embedded default, and the options
+ * a configured check hands to its plugin.
+ *
+ * Every error is one line "FILE: KEY: what is wrong" written into the
+ * caller's buffer, so that startup can stop with exactly that line.
+ */
+#ifndef HEALTHD_CONFIG_H
+#define HEALTHD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CONFIG_DEFAULT_PREFIX "/health"
+#define CONFIG_DEFAULT_METRICS "/metrics"
+#define CONFIG_DEFAULT_WORKERS 8
+#define CONFIG_DEFAULT_TIMEOUT_MS 2000
+
+struct config_option {
+	char *key;
+	char *value;
+	bool used; /* read by the plugin; unread keys are refused as unknown */
+};
+
+/* The ABI's opaque struct healthd_options is defined by the host, here. */
+struct healthd_options {
+	struct config_option *v;
+	size_t n;
+	char err[256]; /* first bad value met by option_int / option_bool */
+};
+
+struct config_check {
+	char *origin; /* "FILE: checks[2]", for messages */
+	char *name;
+	char *plugin;
+	bool defaults;
+	int timeout_ms;
+	int cache_ms;
+	struct healthd_options options;
+};
+
+enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
+
+/* Limits that keep a small server up under abuse (see README). */
+struct config_limits {
+	int max_connections;   /* open connections at once */
+	int idle_timeout_s;    /* close a connection idle this long */
+	int max_request_bytes; /* request line + headers, per connection */
+	int max_names;         /* names read from ?checks= */
+};
+
+struct config {
+	char *path;            /* NULL: the embedded default */
+	char **listen;         /* "ADDR:PORT" strings, validated */
+	size_t nlisten;
+	char *url_prefix;      /* normalised: starts with '/', no trailing '/'; "" for "/" */
+	enum config_secret secret_mode;
+	char *secret;
+	char *plugin_dir;      /* NULL: the compiled-in default */
+	int workers;
+	char *checks_dir;
+	char *metrics_path;    /* NULL: /metrics turned off */
+	bool metrics_auth;
+	int http_threads;
+	struct config_limits limits;
+	struct config_check *checks;
+	size_t nchecks;
+};
+
+/* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */
+int config_init(struct config *c);
+/* Reads path over the defaults in c. Returns 0, or -1 with one line in err. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+
+/* Shared by the file and the command line. */
+int config_set_listen(struct config *c, const char *const *addrs, size_t n, const char *where,
+                      char *err, size_t errlen);
+int config_set_prefix(struct config *c, const char *prefix, const char *where, char *err,
+                      size_t errlen);
+
+/* "ADDR:PORT", "[V6]:PORT" or "*:PORT" to a socket address. Returns 0 or -1. */
+int config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,277 @@
+/* format.c - JSON bodies (json-c) and Prometheus text. */
+#include "format.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+/* names live in the sealed registry for the whole run */
+#define CONST_KEY (JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY)
+
+/* status          seed   health+json */
+static const char *const status_words[] = {
+	[HEALTHD_OK] = "pass",
+	[HEALTHD_WARNING] = "warn",
+	[HEALTHD_CRITICAL] = "fail",
+	[HEALTHD_UNKNOWN] = "fail",
+};
+
+bool
+format_passed(enum healthd_status st)
+{
+	return st == HEALTHD_OK || st == HEALTHD_WARNING;
+}
+
+bool
+format_job_passed(const struct runner_job *job)
+{
+	for (size_t i = 0; i < runner_job_count(job); i++)
+		if (!format_passed(runner_job_result(job, i)->status))
+			return false;
+	return true;
+}
+
+/* Serialises compactly with the one trailing newline, and frees root. */
+static char *
+finish_json(struct json_object *root, size_t *len)
+{
+	const char *s;
+	char *out = NULL;
+	size_t n;
+
+	if (root == NULL)
+		return NULL;
+	s = json_object_to_json_string_length(root, JSON_FLAGS, &n);
+	if (s != NULL && (out = malloc(n + 1)) != NULL) {
+		memcpy(out, s, n);
+		out[n] = '\n';
+		*len = n + 1;
+	}
+	json_object_put(root);
+	return out;
+}
+
+/* Keys are added in sorted order: json-c keeps insertion order, and the seed
+ * sorts keys. */
+char *
+format_seed(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
+            bool verbose, size_t *len)
+{
+	struct json_object *root, *avail, *checks, *details = NULL;
+	size_t count = registry_count(reg), n = runner_job_count(job);
+
+	root = json_object_new_object();
+	avail = json_object_new_array_ext((int)count);
+	checks = json_object_new_object();
+	if (verbose)
+		details = json_object_new_object();
+	if (root == NULL || avail == NULL || checks == NULL || (verbose && details == NULL))
+		goto oom;
+	for (uint32_t id = 0; id < count; id++)
+		json_object_array_add(avail, json_object_new_string(registry_at(reg, id)->name));
+	for (size_t i = 0; i < n; i++) {
+		const struct runner_result *res = runner_job_result(job, i);
+		const char *name = registry_at(reg, ids[i])->name;
+
+		json_object_object_add_ex(checks, name,
+		                          json_object_new_boolean(format_passed(res->status)),
+		                          CONST_KEY);
+		if (verbose) {
+			struct json_object *d = json_object_new_object();
+			if (d == NULL)
+				goto oom;
+			json_object_object_add(d, "cached", json_object_new_boolean(res->cached));
+			json_object_object_add(d, "duration_ms",
+			                       json_object_new_int64(res->duration_ms));
+			json_object_object_add(d, "output", json_object_new_string(res->message));
+			json_object_object_add(d, "status",
+			                       json_object_new_string(status_words[res->status]));
+			json_object_object_add_ex(details, name, d, CONST_KEY);
+		}
+	}
+	json_object_object_add(root, "available_checks", avail);
+	json_object_object_add(root, "checks", checks);
+	if (verbose)
+		json_object_object_add(root, "details", details);
+	json_object_object_add(root, "health",
+	                       json_object_new_string(format_job_passed(job) ? "running"
+	                                                                     : "degraded"));
+	return finish_json(root, len);
+oom:
+	json_object_put(root);
+	json_object_put(avail);
+	json_object_put(checks);
+	json_object_put(details);
+	return NULL;
+}
+
+/* draft-inadarei-api-health-check: {"checks": {"name:status": [{...}]}, "status": ...} */
+char *
+format_health_json(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
+                   size_t *len)
+{
+	struct json_object *root, *checks;
+	enum healthd_status worst = HEALTHD_OK;
+	char when[32], key[CHECK_NAME_MAX + 16];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	root = json_object_new_object();
+	checks = json_object_new_object();
+	if (root == NULL || checks == NULL) {
+		json_object_put(root);
+		json_object_put(checks);
+		return NULL;
+	}
+	for (size_t i = 0; i < runner_job_count(job); i++) {
+		const struct runner_result *res = runner_job_result(job, i);
+		struct json_object *list = json_object_new_array_ext(1);
+		struct json_object *c = json_object_new_object();
+
+		if (list == NULL || c == NULL) {
+			json_object_put(list);
+			json_object_put(c);
+			continue;
+		}
+		if (res->status > worst)
+			worst = res->status;
+		json_object_object_add(c, "observedUnit", json_object_new_string("ms"));
+		json_object_object_add(c, "observedValue", json_object_new_int64(res->duration_ms));
+		if (res->message[0] != '\0')
+			json_object_object_add(c, "output", json_object_new_string(res->message));
+		json_object_object_add(c, "status", json_object_new_string(status_words[res->status]));
+		json_object_object_add(c, "time", json_object_new_string(when));
+		json_object_array_add(list, c);
+		snprintf(key, sizeof(key), "%s:status", registry_at(reg, ids[i])->name);
+		json_object_object_add(checks, key, list);
+	}
+	json_object_object_add(root, "checks", checks);
+	json_object_object_add(root, "status", json_object_new_string(status_words[worst]));
+	return finish_json(root, len);
+}
+
+/* A growing text buffer for the metrics page. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = (t->cap + (size_t)n + 1) * 2;
+		char *grown = realloc(t->buf, cap);
+		if (grown == NULL) {
+			t->oom = true;
+			return;
+		}
+		t->buf = grown;
+		t->cap = cap;
+	}
+}
+
+/* metric                          type     help */
+static const struct {
+	const char *name, *type, *help;
+} check_metrics[] = {
+	{"healthd_check_up",                   "gauge",   "1 if the check's last result passed (OK or WARNING), 0 if not"},
+	{"healthd_check_status",               "gauge",   "Last status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"},
+	{"healthd_check_duration_seconds",     "gauge",   "Duration of the check's last run"},
+	{"healthd_check_runs_total",           "counter", "Runs started (requests that joined a run or hit the cache do not count)"},
+	{"healthd_check_failures_total",       "counter", "Runs that ended CRITICAL or UNKNOWN, timeouts included"},
+	{"healthd_check_timeouts_total",       "counter", "Runs that passed their timeout_ms"},
+};
+
+char *
+format_metrics(const struct registry *reg, struct runner *runner,
+               const struct format_counter *counters, size_t ncounters, size_t *len)
+{
+	size_t count = registry_count(reg);
+	struct runner_stats *stats;
+	struct text t = {0};
+
+	stats = calloc(count ? count : 1, sizeof(*stats));
+	if (stats == NULL)
+		return NULL;
+	for (uint32_t id = 0; id < count; id++)
+		runner_stats(runner, id, &stats[id]);
+	for (size_t m = 0; m < sizeof(check_metrics) / sizeof(check_metrics[0]); m++) {
+		text_add(&t, "# HELP %s %s\n# TYPE %s %s\n", check_metrics[m].name,
+		         check_metrics[m].help, check_metrics[m].name, check_metrics[m].type);
+		for (uint32_t id = 0; id < count; id++) {
+			const struct runner_stats *s = &stats[id];
+			const char *name = registry_at(reg, id)->name;
+			const char *metric = check_metrics[m].name;
+
+			switch (m) {
+			case 0:
+			case 1:
+			case 2:
+				if (!s->has_last)
+					break; /* never ran: no sample rather than a made-up one */
+				if (m == 0)
+					text_add(&t, "%s{check=\"%s\"} %d\n", metric, name,
+					         format_passed(s->last_status));
+				else if (m == 1)
+					text_add(&t, "%s{check=\"%s\"} %d\n", metric, name, s->last_status);
+				else
+					text_add(&t, "%s{check=\"%s\"} %.3f\n", metric, name,
+					         (double)s->last_duration_ms / 1000.0);
+				break;
+			case 3:
+				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
+				         (unsigned long long)s->runs);
+				break;
+			case 4:
+				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
+				         (unsigned long long)s->failures);
+				break;
+			default:
+				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
+				         (unsigned long long)s->timeouts);
+				break;
+			}
+		}
+	}
+	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
+	         "status code\n# TYPE healthd_http_requests_total counter\n");
+	for (size_t i = 0; i < ncounters; i++)
+		text_add(&t, "healthd_http_requests_total{route=\"%s\",code=\"%u\"} %llu\n",
+		         counters[i].route, counters[i].code, (unsigned long long)counters[i].count);
+	free(stats);
+	if (t.oom) {
+		free(t.buf);
+		return NULL;
+	}
+	*len = t.len;
+	return t.buf;
+}

@@ -1,0 +1,40 @@
+/*
+ * format.h - what goes on the wire, built from the registry and a finished
+ * job: the seed's JSON body (plus ?verbose=1 details), the IETF health+json
+ * format, and Prometheus text. Thin views: no state of their own.
+ */
+#ifndef HEALTHD_FORMAT_H
+#define HEALTHD_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "runner.h"
+
+/* OK and WARNING pass; CRITICAL and UNKNOWN fail (the seed's true/false). */
+bool format_passed(enum healthd_status st);
+bool format_job_passed(const struct runner_job *job);
+
+/*
+ * Bodies for GET P/. ids are the selected checks sorted by name; job holds
+ * their results in the same order. Return a malloc'd body (ending in a
+ * newline) and its length in *len, or NULL when out of memory.
+ */
+char *format_seed(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
+                  bool verbose, size_t *len);
+char *format_health_json(const struct registry *reg, const uint32_t *ids,
+                         const struct runner_job *job, size_t *len);
+
+/* One request counter row for /metrics. */
+struct format_counter {
+	const char *route;
+	unsigned code;
+	uint64_t count;
+};
+
+char *format_metrics(const struct registry *reg, struct runner *runner,
+                     const struct format_counter *counters, size_t ncounters, size_t *len);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * http.h - the health API on libmicrohttpd: routes, auth, responses.
+ *
+ * It asks the runner for results and the formatters for bodies; it never
+ * runs a check itself and never blocks its threads waiting for one (a
+ * request that waits is suspended and resumed by the runner).
+ */
+#ifndef HEALTHD_HTTP_H
+#define HEALTHD_HTTP_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "registry.h"
+#include "runner.h"
+
+struct http;
+
+/* Listens on every address of cfg->listen; logs "listening on http://ADDR:PORT"
+ * for each (the real port when the configured one is 0). The config, registry
+ * and runner must outlive the server. Returns NULL with a reason in err. */
+struct http *http_start(const struct config *cfg, const struct registry *reg,
+                        struct runner *runner, char *err, size_t errlen);
+
+/* Stops accepting new connections; connections already open are still served. */
+void http_quiesce(struct http *h);
+
+/* Closes every connection and joins the server's threads. Call after
+ * runner_shutdown(), so that no connection is still suspended. */
+void http_stop(struct http *h);
+
+#endif

@@ -1,0 +1,324 @@
+/* main.c - command line, startup and shutdown: wiring only. */
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <healthd/plugin.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "registry.h"
+#include "runner.h"
+
+#ifndef HEALTHD_VERSION
+#define HEALTHD_VERSION "unknown"
+#endif
+#ifndef HEALTHD_PLUGINDIR
+#define HEALTHD_PLUGINDIR "/usr/local/lib/healthd/plugins"
+#endif
+
+#define SHUTDOWN_GRACE_MS 2000
+
+struct options {
+	const char *config;
+	const char *listen[64];
+	size_t nlisten;
+	const char *plugin_dir;
+	const char *url_prefix;
+	bool no_url_secret;
+	bool check_config;
+};
+
+static const struct option long_options[] = {
+	/* name            has_arg            flag  val */
+	{"config",         required_argument, NULL, 'c'},
+	{"listen",         required_argument, NULL, 'l'},
+	{"plugin-dir",     required_argument, NULL, 'p'},
+	{"url-prefix",     required_argument, NULL, 'u'},
+	{"no-url-secret",  no_argument,       NULL, 'n'},
+	{"check-config",   no_argument,       NULL, 't'},
+	{"version",        no_argument,       NULL, 'V'},
+	{"help",           no_argument,       NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/*
+ * The plugins of the build tree when this binary is the build tree's own, so
+ * that `build/core/healthd` works before `meson install`; otherwise the
+ * directory it was installed with.
+ */
+static const char *
+default_plugin_dir(void)
+{
+#if defined(HEALTHD_BUILD_EXE) && defined(HEALTHD_BUILD_PLUGINDIR)
+	char self[PATH_MAX], built[PATH_MAX];
+
+	if (realpath("/proc/self/exe", self) != NULL && realpath(HEALTHD_BUILD_EXE, built) != NULL &&
+	    strcmp(self, built) == 0)
+		return HEALTHD_BUILD_PLUGINDIR;
+#endif
+	return HEALTHD_PLUGINDIR;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: healthd [OPTION]...\n"
+	        "Serve the health API and run the checks of the plugins in a plugin directory.\n"
+	        "\n"
+	        "  -c, --config FILE      read the JSON configuration FILE (default: none,\n"
+	        "                         the embedded default)\n"
+	        "  -l, --listen ADDR:PORT listen there instead (repeat for more; [::1]:8080\n"
+	        "                         for IPv6; port 0 picks a free port)\n"
+	        "      --plugin-dir DIR   load plugins from DIR (default: %s)\n"
+	        "      --url-prefix P     serve P/ping and P/ (default: /health)\n"
+	        "      --no-url-secret    serve P/ without a secret (auth off)\n"
+	        "      --check-config     load everything, print what was found, and exit\n"
+	        "                         0 if the configuration is good, 1 if not\n"
+	        "  -V, --version          print the version and exit\n"
+	        "  -h, --help             print this help and exit\n"
+	        "\n"
+	        "The secret for P/ comes from HEALTH_URL_SECRET, or url_secret or\n"
+	        "url_secret_file in the configuration. See healthd(8).\n",
+	        default_plugin_dir());
+}
+
+/* Returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:l:hV", long_options, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'l':
+			if (o->nlisten == sizeof(o->listen) / sizeof(o->listen[0])) {
+				fprintf(stderr, "healthd: --listen: at most 64 addresses\n");
+				return 2;
+			}
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 'p':
+			o->plugin_dir = optarg;
+			break;
+		case 'u':
+			o->url_prefix = optarg;
+			break;
+		case 'n':
+			o->no_url_secret = true;
+			break;
+		case 't':
+			o->check_config = true;
+			break;
+		case 'V':
+			printf("healthd %s (plugin ABI %d.%d)\n", HEALTHD_VERSION, HEALTHD_ABI_MAJOR,
+			       HEALTHD_ABI_MINOR);
+			return -1;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			fprintf(stderr, "Try 'healthd --help' for more information.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "healthd: unexpected argument \"%s\"\n"
+		        "Try 'healthd --help' for more information.\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+/* Command line over file, HEALTH_URL_SECRET over url_secret. */
+static int
+apply_overrides(struct config *cfg, const struct options *o, char *err, size_t errlen)
+{
+	const char *env = getenv("HEALTH_URL_SECRET");
+
+	if (o->nlisten > 0 && config_set_listen(cfg, o->listen, o->nlisten, "--listen", err,
+	                                        errlen) == -1)
+		return -1;
+	if (o->url_prefix != NULL &&
+	    config_set_prefix(cfg, o->url_prefix, "--url-prefix", err, errlen) == -1)
+		return -1;
+	if (o->plugin_dir != NULL) {
+		free(cfg->plugin_dir);
+		cfg->plugin_dir = strdup(o->plugin_dir);
+	}
+	if (o->no_url_secret) {
+		cfg->secret_mode = SECRET_OFF;
+	} else if (env != NULL) {
+		if (env[0] == '\0') {
+			snprintf(err, errlen, "HEALTH_URL_SECRET is set but empty; set it to a random "
+			         "string, or unset it and pass --no-url-secret to turn auth off");
+			return -1;
+		}
+		free(cfg->secret);
+		cfg->secret = strdup(env);
+		cfg->secret_mode = SECRET_SET;
+	}
+	if (cfg->secret_mode == SECRET_UNSET) {
+		snprintf(err, errlen, "no URL secret is set: set HEALTH_URL_SECRET=<random string> "
+		         "(or \"url_secret\" / \"url_secret_file\" in the config), or turn auth off "
+		         "explicitly with --no-url-secret (or \"url_secret\": null)");
+		return -1;
+	}
+	if (cfg->plugin_dir == NULL)
+		cfg->plugin_dir = strdup(default_plugin_dir());
+	if (cfg->plugin_dir == NULL || (cfg->secret_mode == SECRET_SET && cfg->secret == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+print_summary(const struct config *cfg, const struct plugin_loader *loader,
+              const struct registry *reg)
+{
+	struct plugin_info pi;
+
+	printf("configuration: %s\n", cfg->path ? cfg->path : "(embedded default)");
+	printf("plugin directory: %s\n", cfg->plugin_dir);
+	for (size_t i = 0; i < plugin_count(loader); i++) {
+		plugin_info(loader, i, &pi);
+		printf("plugin %s %s (ABI %u.%u) from %s: %zu check%s\n", pi.name, pi.version,
+		       pi.abi_major, pi.abi_minor, pi.file, pi.nchecks, pi.nchecks == 1 ? "" : "s");
+	}
+	for (uint32_t id = 0; id < registry_count(reg); id++) {
+		const struct check *c = registry_at(reg, id);
+		printf("check %s: plugin %s, %s, timeout %d ms, cache %d ms (%s)\n", c->name,
+		       c->plugin, c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
+		       c->cache_ms, c->origin);
+	}
+	printf("auth: %s\n", cfg->secret_mode == SECRET_SET ? "on" : "off");
+}
+
+/* Waits for SIGTERM or SIGINT; the signals are blocked in every thread. */
+static void
+wait_for_stop(const sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: healthd does not reload; restart it to apply a new configuration");
+			continue;
+		}
+		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct plugin_loader *loader = NULL;
+	struct registry *reg = NULL;
+	struct runner *runner = NULL;
+	struct http *http = NULL;
+	struct options opts = {0};
+	struct config cfg;
+	char err[1024];
+	sigset_t set;
+	int rc = 1, stuck = 0;
+
+	switch (parse_args(argc, argv, &opts)) {
+	case -1:
+		return 0;
+	case 0:
+		break;
+	default:
+		return 2;
+	}
+	/* Before any thread starts, so that every thread inherits the mask. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (config_init(&cfg) == -1) {
+		log_err("out of memory");
+		return 1;
+	}
+	if ((opts.config != NULL && config_load(&cfg, opts.config, err, sizeof(err)) == -1) ||
+	    apply_overrides(&cfg, &opts, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		goto out;
+	}
+
+	reg = registry_new();
+	loader = reg ? plugin_loader_new(reg) : NULL;
+	if (loader == NULL) {
+		log_err("out of memory");
+		goto out;
+	}
+	if (plugin_load_dir(loader, cfg.plugin_dir, err, sizeof(err)) == -1) {
+		log_err("%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg.nchecks; i++) {
+		if (plugin_instantiate(loader, &cfg.checks[i], err, sizeof(err)) == -1) {
+			log_err("%s", err);
+			goto out;
+		}
+	}
+	plugin_loader_seal(loader);
+	registry_seal(reg);
+
+	if (opts.check_config) {
+		print_summary(&cfg, loader, reg);
+		printf("configuration OK\n");
+		rc = 0;
+		goto out;
+	}
+	if (cfg.secret_mode == SECRET_OFF)
+		log_warn("auth is off: anyone who can reach healthd can run its checks");
+
+	runner = runner_new(reg, cfg.workers);
+	if (runner == NULL)
+		goto out;
+	http = http_start(&cfg, reg, runner, err, sizeof(err));
+	if (http == NULL) {
+		log_err("%s", err);
+		goto out;
+	}
+	log_info("%zu check%s registered, %d workers", registry_count(reg),
+	         registry_count(reg) == 1 ? "" : "s", cfg.workers);
+
+	wait_for_stop(&set);
+	rc = 0;
+out:
+	/* Stop taking connections, answer what waits, then close everything. */
+	if (http != NULL)
+		http_quiesce(http);
+	if (runner != NULL)
+		stuck = runner_shutdown(runner, SHUTDOWN_GRACE_MS);
+	http_stop(http);
+	if (stuck == 0) {
+		runner_free(runner);
+		registry_free(reg);
+		plugin_loader_free(loader);
+	}
+	/* else: a plugin call is still running; its check and plugin stay in memory */
+	config_free(&cfg);
+	if (rc == 0 && !opts.check_config)
+		log_info("stopped");
+	return rc;
+}

@@ -1,0 +1,617 @@
+/* plugin_loader.c - loading plugins, ABI checks, the host API table. */
+#include "plugin_loader.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+#include "log.h"
+#include "report.h"
+
+/* The 1.0 sizes: what every version-1 plugin provides at least. */
+#define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
+#define PLUGIN_SIZE_1_0 (offsetof(struct healthd_plugin, unload) + sizeof(void (*)(void)))
+#define KNOWN_CHECK_FLAGS HEALTHD_CHECK_INLINE
+
+/* What a plugin's host pointer points to: one per plugin, so the host always
+ * knows whose registration or log line it is handling. */
+struct healthd_host {
+	struct plugin_loader *loader;
+	struct plugin *plugin;
+};
+
+struct plugin {
+	struct healthd_host host;
+	char *path;
+	void *handle;
+	const struct healthd_plugin *desc;
+	bool loaded;     /* load() succeeded: unload() is owed */
+	size_t nchecks;
+};
+
+struct plugin_loader {
+	struct registry *registry;
+	struct plugin **plugins;
+	size_t n;
+	bool sealed;
+	/* during load() and instantiate(): */
+	struct plugin *current;
+	bool register_failed;
+	const struct config_check *instance; /* NULL during load() */
+	int instance_id;
+};
+
+static const struct healthd_host_api host_api;
+
+struct plugin_loader *
+plugin_loader_new(struct registry *r)
+{
+	struct plugin_loader *l = calloc(1, sizeof(*l));
+
+	if (l != NULL)
+		l->registry = r;
+	return l;
+}
+
+/* ---- the host API table ------------------------------------------------ */
+
+static int
+host_register_check(struct healthd_host *host, const struct healthd_check *hc, char *err,
+                    size_t errlen)
+{
+	struct plugin_loader *l = host->loader;
+	struct check c = {0};
+	char local[256];
+	int id;
+
+	if (err == NULL || errlen == 0) {
+		err = local;
+		errlen = sizeof(local);
+	}
+	if (l->sealed || l->current != host->plugin) {
+		snprintf(err, errlen, "register_check is only allowed from load() and instantiate()");
+		goto fail;
+	}
+	if (hc == NULL || hc->size < CHECK_SIZE_1_0) {
+		snprintf(err, errlen, "struct healthd_check has size %u, expected at least %zu: "
+		         "start from HEALTHD_CHECK_INIT", hc ? hc->size : 0, CHECK_SIZE_1_0);
+		goto fail;
+	}
+	if (hc->name == NULL || hc->run == NULL) {
+		snprintf(err, errlen, "a check needs a name and a run function");
+		goto fail;
+	}
+	if (strlen(hc->name) > CHECK_NAME_MAX) {
+		snprintf(err, errlen, "check name \"%.64s...\" is longer than %d characters",
+		         hc->name, CHECK_NAME_MAX);
+		goto fail;
+	}
+	strcpy(c.name, hc->name);
+	c.plugin = host->plugin->desc->name;
+	c.run = hc->run;
+	c.destroy = hc->destroy;
+	c.state = hc->state;
+	c.flags = hc->flags & KNOWN_CHECK_FLAGS;
+	if (l->instance != NULL) {
+		if (strcmp(hc->name, l->instance->name) != 0) {
+			snprintf(err, errlen, "instantiate() must register the check as \"%s\", "
+			         "not \"%s\"", l->instance->name, hc->name);
+			goto fail;
+		}
+		if (l->instance_id != -1) {
+			snprintf(err, errlen, "instantiate() registered \"%s\" twice", hc->name);
+			goto fail;
+		}
+		c.in_defaults = l->instance->defaults;
+		c.timeout_ms = l->instance->timeout_ms;
+		c.cache_ms = l->instance->cache_ms;
+		c.origin = l->instance->origin;
+	} else {
+		c.in_defaults = hc->in_defaults;
+		c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+		c.cache_ms = 0;
+		c.origin = host->plugin->path;
+	}
+	id = registry_add(l->registry, &c, err, errlen);
+	if (id == -1)
+		goto fail;
+	if (l->instance != NULL)
+		l->instance_id = id;
+	host->plugin->nchecks++;
+	return 0;
+fail:
+	/* Remembered, so a plugin that ignores the error is refused all the same. */
+	l->register_failed = true;
+	return -1;
+}
+
+static struct config_option *
+find_option(const struct healthd_options *o, const char *key)
+{
+	if (o == NULL || key == NULL)
+		return NULL;
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->v[i].key, key) == 0)
+			return &o->v[i];
+	return NULL;
+}
+
+static const char *
+host_option(const struct healthd_options *o, const char *key)
+{
+	struct config_option *opt = find_option(o, key);
+
+	if (opt == NULL)
+		return NULL;
+	opt->used = true;
+	return opt->value;
+}
+
+/* Keeps the first bad value for the host's message. The options object is
+ * the host's own (never const in fact); the ABI hands it out read-only. */
+static void
+option_error(const struct healthd_options *o, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+option_error(const struct healthd_options *o, const char *key, const char *fmt, ...)
+{
+	struct healthd_options *mo = (struct healthd_options *)o;
+	va_list ap;
+	int n;
+
+	if (mo->err[0] != '\0')
+		return;
+	n = snprintf(mo->err, sizeof(mo->err), "%s: ", key);
+	if (n < 0 || (size_t)n >= sizeof(mo->err))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(mo->err + n, sizeof(mo->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static int
+host_option_int(const struct healthd_options *o, const char *key, int64_t dflt, int64_t min,
+                int64_t max, int64_t *out)
+{
+	const char *s = host_option(o, key);
+	long long v;
+	char *end;
+
+	if (s == NULL) {
+		*out = dflt;
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (s[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max ||
+	    s[0] == ' ' || s[0] == '+') {
+		option_error(o, key, "expected an integer from %lld to %lld, got \"%.64s\"",
+		             (long long)min, (long long)max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+host_option_bool(const struct healthd_options *o, const char *key, bool dflt, bool *out)
+{
+	/* spelling  value */
+	static const struct {
+		const char *s;
+		bool v;
+	} words[] = {
+		{"true", true}, {"yes", true}, {"on", true}, {"1", true},
+		{"false", false}, {"no", false}, {"off", false}, {"0", false},
+	};
+	const char *s = host_option(o, key);
+
+	if (s == NULL) {
+		*out = dflt;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcmp(s, words[i].s) == 0) {
+			*out = words[i].v;
+			return 0;
+		}
+	}
+	option_error(o, key, "expected true or false, got \"%.64s\"", s);
+	return -1;
+}
+
+static bool
+host_option_at(const struct healthd_options *o, size_t index, const char **key,
+               const char **value)
+{
+	if (o == NULL || index >= o->n)
+		return false;
+	*key = o->v[index].key;
+	*value = o->v[index].value;
+	return true;
+}
+
+static int64_t
+host_deadline_ms(const struct healthd_report *report)
+{
+	return report->deadline_ms;
+}
+
+static int64_t
+host_now_ms(void)
+{
+	return clock_ms();
+}
+
+static void host_message(struct healthd_report *report, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+host_message(struct healthd_report *report, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(report->message, sizeof(report->message), fmt, ap);
+	va_end(ap);
+	/* one line: it ends up in JSON, metrics and logs */
+	for (char *p = report->message; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+static void host_log(struct healthd_host *host, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+host_log(struct healthd_host *host, int level, const char *fmt, ...)
+{
+	char prefix[64];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "%s: ", host ? host->plugin->desc->name : "plugin");
+	va_start(ap, fmt);
+	log_vmsg(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+/* Grows only at its end: see struct healthd_host_api. */
+static const struct healthd_host_api host_api = {
+	.size = sizeof(struct healthd_host_api),
+	.register_check = host_register_check,
+	.option = host_option,
+	.option_int = host_option_int,
+	.option_bool = host_option_bool,
+	.option_at = host_option_at,
+	.deadline_ms = host_deadline_ms,
+	.now_ms = host_now_ms,
+	.message = host_message,
+	.log = host_log,
+};
+
+const struct healthd_host_api *
+plugin_host_api(void)
+{
+	return &host_api;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static const char *
+plugin_name_error(const char *name)
+{
+	size_t len;
+
+	if (name == NULL)
+		return "it has no name";
+	len = strlen(name);
+	if (len == 0 || len > 32)
+		return "its name must have 1 to 32 characters";
+	for (size_t i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_' || name[i] == '-'))
+			return "its name may only contain a-z, 0-9, _ and -";
+	return NULL;
+}
+
+/* For a file without healthd_plugin_v1: is it a plugin of another major? */
+static int
+other_major(void *handle)
+{
+	char sym[32];
+
+	for (int major = 0; major < 16; major++) {
+		if (major == HEALTHD_ABI_MAJOR)
+			continue;
+		snprintf(sym, sizeof(sym), "healthd_plugin_v%d", major);
+		if (dlsym(handle, sym) != NULL)
+			return major;
+	}
+	return -1;
+}
+
+static struct plugin *
+find_plugin(const struct plugin_loader *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->plugins[i]->loaded && strcmp(l->plugins[i]->desc->name, name) == 0)
+			return l->plugins[i];
+	return NULL;
+}
+
+int
+plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen)
+{
+	const struct healthd_plugin *desc;
+	char why[512] = "";
+	struct plugin **grown, *p;
+	const char *bad;
+	int major;
+
+	grown = realloc(l->plugins, (l->n + 1) * sizeof(*l->plugins));
+	if (grown == NULL)
+		goto oom;
+	l->plugins = grown;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		goto oom;
+	p->path = strdup(path);
+	if (p->path == NULL) {
+		free(p);
+		goto oom;
+	}
+	p->host = (struct healthd_host){.loader = l, .plugin = p};
+	/* kept even when refused, so that it is dlclosed after its checks' destroy() */
+	l->plugins[l->n++] = p;
+
+	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (p->handle == NULL) {
+		snprintf(err, errlen, "plugin %s: refused: not a loadable shared object: %s", path,
+		         dlerror());
+		return -1;
+	}
+	desc = dlsym(p->handle, HEALTHD_PLUGIN_SYMBOL);
+	if (desc == NULL) {
+		major = other_major(p->handle);
+		if (major != -1)
+			snprintf(err, errlen, "plugin %s: refused: built for plugin ABI %d, this "
+			         "healthd speaks ABI %d", path, major, HEALTHD_ABI_MAJOR);
+		else
+			snprintf(err, errlen, "plugin %s: refused: it does not export %s (not a "
+			         "healthd plugin?)", path, HEALTHD_PLUGIN_SYMBOL);
+		return -1;
+	}
+	/* The version fields protect the rest: nothing else is read before them. */
+	if (desc->abi_major != HEALTHD_ABI_MAJOR) {
+		snprintf(err, errlen, "plugin %s: refused: built for plugin ABI %u.%u, this healthd "
+		         "speaks ABI %d.%d (the major must match)", path, desc->abi_major,
+		         desc->abi_minor, HEALTHD_ABI_MAJOR, HEALTHD_ABI_MINOR);
+		return -1;
+	}
+	if (desc->abi_minor > HEALTHD_ABI_MINOR) {
+		snprintf(err, errlen, "plugin %s: refused: built for plugin ABI %u.%u, newer than "
+		         "this healthd's %d.%d; upgrade healthd or rebuild the plugin", path,
+		         desc->abi_major, desc->abi_minor, HEALTHD_ABI_MAJOR, HEALTHD_ABI_MINOR);
+		return -1;
+	}
+	if (desc->size < PLUGIN_SIZE_1_0) {
+		snprintf(err, errlen, "plugin %s: refused: its descriptor has size %u, expected at "
+		         "least %zu", path, desc->size, PLUGIN_SIZE_1_0);
+		return -1;
+	}
+	bad = plugin_name_error(desc->name);
+	if (bad != NULL) {
+		snprintf(err, errlen, "plugin %s: refused: %s", path, bad);
+		return -1;
+	}
+	if (find_plugin(l, desc->name) != NULL) {
+		snprintf(err, errlen, "plugin %s: refused: a plugin named \"%s\" is already loaded "
+		         "from %s", path, desc->name, find_plugin(l, desc->name)->path);
+		return -1;
+	}
+	p->desc = desc;
+	l->current = p;
+	l->instance = NULL;
+	l->register_failed = false;
+	if (desc->load != NULL && desc->load(&p->host, &host_api, why, sizeof(why)) != 0) {
+		l->current = NULL;
+		snprintf(err, errlen, "plugin %s: refused: its load function failed: %s", path,
+		         why[0] ? why : "(no reason given)");
+		return -1;
+	}
+	l->current = NULL;
+	p->loaded = true;
+	if (l->register_failed) {
+		snprintf(err, errlen, "plugin %s: refused: it registered a check the host refused%s%s",
+		         path, why[0] ? ": " : "", why);
+		return -1;
+	}
+	log_info("loaded plugin %s %s (%s, ABI %u.%u, %zu fixed check%s)", desc->name,
+	         desc->version ? desc->version : "", path, desc->abi_major, desc->abi_minor,
+	         p->nchecks, p->nchecks == 1 ? "" : "s");
+	return 0;
+oom:
+	snprintf(err, errlen, "plugin %s: out of memory", path);
+	return -1;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = -1;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d == NULL) {
+		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len < 4 || de->d_name[0] == '.' || strcmp(de->d_name + len - 3, ".so") != 0)
+			continue;
+		if (n == cap) {
+			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
+			if (grown == NULL)
+				goto oom;
+			names = grown;
+		}
+		if (asprintf(&names[n], "%s/%s", dir, de->d_name) == -1)
+			goto oom;
+		n++;
+	}
+	qsort(names, n, sizeof(*names), by_name); /* file-name order: deterministic */
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (stat(names[i], &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "plugin %s: refused: not a regular file", names[i]);
+			goto out;
+		}
+		if (plugin_load_file(l, names[i], err, errlen) == -1)
+			goto out;
+	}
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "plugin_dir %s: out of memory", dir);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+static void
+loaded_names(const struct plugin_loader *l, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && off < len; i++) {
+		if (!l->plugins[i]->loaded)
+			continue;
+		int w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+		                 l->plugins[i]->desc->name);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, len, "none");
+}
+
+int
+plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
+                   size_t errlen)
+{
+	struct healthd_options *opts = (struct healthd_options *)&ck->options;
+	struct plugin *p = find_plugin(l, ck->plugin);
+	char why[512] = "", names[256];
+	int rc;
+
+	if (p == NULL) {
+		loaded_names(l, names, sizeof(names));
+		snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\" (loaded: %s)", ck->origin,
+		         ck->plugin, names);
+		return -1;
+	}
+	if (p->desc->instantiate == NULL) {
+		snprintf(err, errlen, "%s.plugin: plugin \"%s\" has no configurable checks",
+		         ck->origin, ck->plugin);
+		return -1;
+	}
+	if (registry_name_error(ck->name) != NULL) {
+		snprintf(err, errlen, "%s.name: invalid check name \"%.80s\": %s", ck->origin,
+		         ck->name, registry_name_error(ck->name));
+		return -1;
+	}
+	for (size_t i = 0; i < opts->n; i++)
+		opts->v[i].used = false;
+	opts->err[0] = '\0';
+	l->current = p;
+	l->instance = ck;
+	l->instance_id = -1;
+	l->register_failed = false;
+	rc = p->desc->instantiate(&p->host, &host_api, ck->name, opts, why, sizeof(why));
+	l->current = NULL;
+	l->instance = NULL;
+	if (rc != 0 || opts->err[0] != '\0' || l->register_failed || l->instance_id == -1) {
+		const char *reason = opts->err[0] ? opts->err
+		                     : why[0]     ? why
+		                     : rc != 0    ? "instantiate failed (no reason given)"
+		                                  : "instantiate() did not register the check";
+		snprintf(err, errlen, "%s (plugin %s): %s", ck->origin, ck->plugin, reason);
+		return -1;
+	}
+	for (size_t i = 0; i < opts->n; i++) {
+		if (!opts->v[i].used) {
+			snprintf(err, errlen, "%s.%s: unknown option for plugin %s", ck->origin,
+			         opts->v[i].key, ck->plugin);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+plugin_loader_seal(struct plugin_loader *l)
+{
+	l->sealed = true;
+}
+
+size_t
+plugin_count(const struct plugin_loader *l)
+{
+	return l->n;
+}
+
+void
+plugin_info(const struct plugin_loader *l, size_t i, struct plugin_info *info)
+{
+	const struct plugin *p = l->plugins[i];
+
+	*info = (struct plugin_info){.file = p->path, .nchecks = p->nchecks};
+	if (p->desc != NULL) {
+		info->name = p->desc->name;
+		info->version = p->desc->version ? p->desc->version : "";
+		info->description = p->desc->description ? p->desc->description : "";
+		info->abi_major = p->desc->abi_major;
+		info->abi_minor = p->desc->abi_minor;
+	}
+}
+
+void
+plugin_loader_free(struct plugin_loader *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = l->n; i-- > 0;) {
+		struct plugin *p = l->plugins[i];
+		if (p->loaded && p->desc->unload != NULL)
+			p->desc->unload();
+		if (p->handle != NULL)
+			dlclose(p->handle);
+		free(p->path);
+		free(p);
+	}
+	free(l->plugins);
+	free(l);
+}

@@ -1,0 +1,50 @@
+/*
+ * plugin_loader.h - dlopen of check plugins, the ABI checks that come before
+ * any plugin code runs, and the host function table plugins call.
+ *
+ * Main thread only, at startup and shutdown.
+ */
+#ifndef HEALTHD_PLUGIN_LOADER_H
+#define HEALTHD_PLUGIN_LOADER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "registry.h"
+
+struct plugin_loader;
+
+struct plugin_info {
+	const char *file;        /* path as loaded */
+	const char *name, *version, *description;
+	unsigned abi_major, abi_minor;
+	size_t nchecks;          /* checks it registered, fixed and configured */
+};
+
+struct plugin_loader *plugin_loader_new(struct registry *r);
+
+/* Loads every *.so in dir in file-name order. Returns 0, or -1 with one line
+ * naming the refused file and the reason. */
+int plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen);
+
+/* Loads one file; the unit of plugin_load_dir, exposed for tests. */
+int plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen);
+
+/* Creates a configured check through its plugin's instantiate(). */
+int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
+                       size_t errlen);
+
+/* No registrations after this. */
+void plugin_loader_seal(struct plugin_loader *l);
+
+size_t plugin_count(const struct plugin_loader *l);
+void plugin_info(const struct plugin_loader *l, size_t i, struct plugin_info *info);
+
+/* Calls unload() of every loaded plugin and dlcloses them all, then frees l.
+ * Only after registry_free(): the checks' destroy() lives in the plugins. */
+void plugin_loader_free(struct plugin_loader *l);
+
+/* The host table as plugins see it (tests call through it). */
+const struct healthd_host_api *plugin_host_api(void);
+
+#endif

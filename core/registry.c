@@ -1,0 +1,251 @@
+/* registry.c - registered checks by name and order; the ?checks= selection. */
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct registry {
+	struct check *checks; /* by id = registration order */
+	size_t n, cap;
+	int32_t *table;       /* open addressing: id or -1; size is a power of two */
+	size_t table_size;
+	uint32_t *sorted;     /* ids sorted by name; built by registry_seal() */
+};
+
+static uint32_t hash_name(const char *s, size_t len);
+static int grow_table(struct registry *r);
+
+struct registry *
+registry_new(void)
+{
+	return calloc(1, sizeof(struct registry));
+}
+
+void
+registry_free(struct registry *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = r->n; i-- > 0;) {
+		if (r->checks[i].destroy != NULL)
+			r->checks[i].destroy(r->checks[i].state);
+		free(r->checks[i].origin);
+	}
+	free(r->checks);
+	free(r->table);
+	free(r->sorted);
+	free(r);
+}
+
+const char *
+registry_name_error(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return "a check name must not be empty";
+	if (len > CHECK_NAME_MAX)
+		return "a check name has at most 64 characters";
+	if (name[0] == '_')
+		return "check names starting with '_' are reserved (like \"_defaults\")";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' || ch == '-'))
+			return "a check name may only contain letters, digits and _ . : -";
+	}
+	return NULL;
+}
+
+/* FNV-1a: names are short and few; this only has to spread them. */
+static uint32_t
+hash_name(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static void
+table_insert(int32_t *table, size_t size, const struct check *checks, int32_t id)
+{
+	const char *name = checks[id].name;
+	size_t i = hash_name(name, strlen(name)) & (size - 1);
+
+	while (table[i] != -1)
+		i = (i + 1) & (size - 1);
+	table[i] = id;
+}
+
+/* Keeps the table at most half full. */
+static int
+grow_table(struct registry *r)
+{
+	size_t size = r->table_size ? r->table_size * 2 : 16;
+	int32_t *table = malloc(size * sizeof(*table));
+
+	if (table == NULL)
+		return -1;
+	memset(table, 0xff, size * sizeof(*table));
+	for (size_t id = 0; id < r->n; id++)
+		table_insert(table, size, r->checks, (int32_t)id);
+	free(r->table);
+	r->table = table;
+	r->table_size = size;
+	return 0;
+}
+
+int
+registry_find(const struct registry *r, const char *name, size_t len)
+{
+	size_t i;
+
+	if (r->table_size == 0 || len == 0 || len > CHECK_NAME_MAX)
+		return -1;
+	i = hash_name(name, len) & (r->table_size - 1);
+	while (r->table[i] != -1) {
+		const struct check *c = &r->checks[r->table[i]];
+		/* memcmp, not strncmp: a decoded query part may hold NUL bytes */
+		if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
+			return r->table[i];
+		i = (i + 1) & (r->table_size - 1);
+	}
+	return -1;
+}
+
+int
+registry_add(struct registry *r, const struct check *c, char *err, size_t errlen)
+{
+	const char *why = registry_name_error(c->name);
+	struct check *slot;
+	int other;
+
+	if (why != NULL) {
+		snprintf(err, errlen, "invalid check name \"%.80s\": %s", c->name, why);
+		return -1;
+	}
+	other = registry_find(r, c->name, strlen(c->name));
+	if (other != -1) {
+		snprintf(err, errlen, "check name \"%s\" is already taken (by %s)", c->name,
+		         r->checks[other].origin);
+		return -1;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct check *checks = realloc(r->checks, cap * sizeof(*checks));
+		if (checks == NULL)
+			goto oom;
+		r->checks = checks;
+		r->cap = cap;
+	}
+	if ((r->n + 1) * 2 > r->table_size && grow_table(r) == -1)
+		goto oom;
+	slot = &r->checks[r->n];
+	*slot = *c;
+	slot->origin = strdup(c->origin ? c->origin : "?");
+	if (slot->origin == NULL)
+		goto oom;
+	table_insert(r->table, r->table_size, r->checks, (int32_t)r->n);
+	return (int)r->n++;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static const struct registry *sort_registry; /* qsort has no context argument */
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(sort_registry->checks[*(const uint32_t *)a].name,
+	              sort_registry->checks[*(const uint32_t *)b].name);
+}
+
+void
+registry_seal(struct registry *r)
+{
+	free(r->sorted);
+	r->sorted = malloc((r->n ? r->n : 1) * sizeof(*r->sorted));
+	if (r->sorted == NULL)
+		abort();
+	for (uint32_t i = 0; i < r->n; i++)
+		r->sorted[i] = i;
+	/* strcmp order is code point order for these ASCII names: the seed's
+	 * sort_keys order. */
+	sort_registry = r;
+	qsort(r->sorted, r->n, sizeof(*r->sorted), by_name);
+	sort_registry = NULL;
+}
+
+size_t
+registry_count(const struct registry *r)
+{
+	return r->n;
+}
+
+const struct check *
+registry_at(const struct registry *r, uint32_t id)
+{
+	return &r->checks[id];
+}
+
+/* Python's str.strip() white space, as far as ASCII goes. */
+static int
+is_space(char ch)
+{
+	return ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f);
+}
+
+static void
+mark_defaults(const struct registry *r, uint8_t *mark)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->checks[i].in_defaults)
+			mark[i] = 1;
+}
+
+size_t
+registry_select(const struct registry *r, bool present, const char *value, size_t len,
+                size_t max_names, uint8_t *mark, uint32_t *ids, bool *truncated)
+{
+	size_t n = 0, parts = 0;
+
+	*truncated = false;
+	memset(mark, 0, r->n);
+	if (!present) {
+		mark_defaults(r, mark);
+	} else {
+		size_t pos = 0;
+		while (pos <= len && len > 0) {
+			const char *part = value + pos;
+			const char *comma = memchr(part, ',', len - pos);
+			size_t plen = comma ? (size_t)(comma - part) : len - pos;
+
+			pos += plen + 1;
+			if (max_names != 0 && ++parts > max_names) {
+				*truncated = true;
+				break;
+			}
+			while (plen > 0 && is_space(part[0])) {
+				part++;
+				plen--;
+			}
+			while (plen > 0 && is_space(part[plen - 1]))
+				plen--;
+			if (plen == 9 && memcmp(part, "_defaults", 9) == 0) {
+				mark_defaults(r, mark);
+			} else {
+				int id = registry_find(r, part, plen);
+				if (id != -1)
+					mark[id] = 1;
+			}
+		}
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (mark[r->sorted[i]])
+			ids[n++] = r->sorted[i];
+	return n;
+}

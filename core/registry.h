@@ -1,0 +1,65 @@
+/*
+ * registry.h - the registered checks: by name, in registration order, with
+ * their defaults flag; and the ?checks= selection rules of the seed.
+ *
+ * Filled on the main thread at startup, then sealed: after registry_seal()
+ * it is read-only and may be read from any thread without locking.
+ */
+#ifndef HEALTHD_REGISTRY_H
+#define HEALTHD_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <healthd/plugin.h>
+
+#define CHECK_NAME_MAX 64
+
+struct check {
+	char name[CHECK_NAME_MAX + 1];
+	const char *plugin;    /* owning plugin's name; lives until plugins unload */
+	char *origin;          /* where it was declared: "dummy.so", "f.json: checks[2]" */
+	enum healthd_status (*run)(void *state, struct healthd_report *report);
+	void (*destroy)(void *state);
+	void *state;
+	uint32_t flags;        /* HEALTHD_CHECK_* */
+	bool in_defaults;
+	int timeout_ms;
+	int cache_ms;
+};
+
+struct registry;
+
+struct registry *registry_new(void);
+/* Calls every check's destroy() in reverse registration order, then frees. */
+void registry_free(struct registry *r);
+
+/* Validates a check name: 1-64 of [A-Za-z0-9_.:-], not starting with '_'.
+ * Returns NULL if valid, else what is wrong. */
+const char *registry_name_error(const char *name);
+
+/* Copies *c (origin is duplicated) and returns its id, or -1 with err set
+ * (invalid or duplicate name). */
+int registry_add(struct registry *r, const struct check *c, char *err, size_t errlen);
+void registry_seal(struct registry *r);
+
+size_t registry_count(const struct registry *r);
+const struct check *registry_at(const struct registry *r, uint32_t id);
+/* Id of the check named name[0..len), or -1. */
+int registry_find(const struct registry *r, const char *name, size_t len);
+
+/*
+ * The seed's selection rules. `present` false: the default checks. Otherwise
+ * `value` (already percent-decoded, `len` bytes, may hold NULs) is split on
+ * ',', each part trimmed of white space; "_defaults" adds the defaults;
+ * unknown names are ignored; duplicates collapse; an empty value selects
+ * nothing. Writes the selected ids sorted by name into ids (room for
+ * registry_count() entries) and returns how many. `mark` is scratch space of
+ * registry_count() bytes. Stops reading after max_names parts (0: no limit)
+ * and sets *truncated.
+ */
+size_t registry_select(const struct registry *r, bool present, const char *value, size_t len,
+                       size_t max_names, uint8_t *mark, uint32_t *ids, bool *truncated);
+
+#endif

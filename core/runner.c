@@ -1,0 +1,539 @@
+/*
+ * runner.c - the worker pool, deadlines, single flight and cache.
+ *
+ * One lock guards everything here. Per check there is at most one flight:
+ * a run that is queued or inside run(), with the list of request slots
+ * waiting for it. A flight ends in one of three ways, each through
+ * answer_waiters(): the run returns (finish), its deadline passes first
+ * (expire, from the timer thread; the run is abandoned and its late result
+ * discarded), or healthd shuts down. Plugin code never runs under the lock.
+ */
+#include "runner.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "report.h"
+
+struct slot {
+	struct runner_job *job;
+	struct slot *next; /* next waiter of the same flight */
+	struct runner_result res;
+	char *msg;         /* owned; res.message points here */
+};
+
+struct runner_job {
+	struct runner *r;
+	size_t n, pending;
+	bool armed;
+	void (*resume)(void *);
+	void *arg;
+	struct runner_job *done_next;
+	struct slot slots[];
+};
+
+struct cstate {
+	const struct check *check;
+	/* the flight, while busy */
+	bool busy;        /* queued or running: never two runs at once */
+	bool executing;   /* inside run() now */
+	bool abandoned;   /* deadline passed, waiters answered; late result is discarded */
+	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
+	int64_t queued_at, deadline;
+	struct slot *waiters;
+	struct cstate *qnext;
+	/* the last result, for the cache and /metrics */
+	bool has_last;
+	enum healthd_status last_status;
+	int64_t last_done, last_duration;
+	char last_msg[REPORT_MESSAGE_MAX];
+	uint64_t runs, failures, timeouts;
+};
+
+struct runner {
+	const struct registry *reg;
+	pthread_mutex_t lock;
+	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
+	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
+	pthread_cond_t idle_cv;  /* shutdown: a worker left or a run returned */
+	struct cstate *cs;       /* by check id */
+	size_t ncs;
+	struct cstate *qhead, *qtail;
+	int target;              /* workers wanted */
+	int active;              /* workers alive and not stuck in an abandoned run */
+	int live;                /* worker threads alive */
+	int max_threads;
+	int executing;           /* runs inside plugin code, inline ones included */
+	bool stopping;
+	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
+	pthread_t timer;
+	bool timer_started;
+};
+
+static void *worker_main(void *arg);
+static void *timer_main(void *arg);
+
+static void
+fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
+     bool timed_out, struct runner_job **done)
+{
+	struct runner_job *job = s->job;
+
+	s->msg = (msg != NULL && msg[0] != '\0') ? strdup(msg) : NULL;
+	s->res = (struct runner_result){
+		.status = st,
+		.cached = cached,
+		.timed_out = timed_out,
+		.duration_ms = dur,
+		.message = s->msg ? s->msg : "",
+	};
+	if (--job->pending == 0 && job->armed) {
+		job->done_next = *done;
+		*done = job;
+	}
+}
+
+static void
+answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
+               bool timed_out, struct runner_job **done)
+{
+	struct slot *s = c->waiters, *next;
+
+	c->waiters = NULL;
+	for (; s != NULL; s = next) {
+		next = s->next;
+		fill(s, st, msg, dur, false, timed_out, done);
+	}
+}
+
+/* Outside the lock: each resume is MHD_resume_connection. */
+static void
+resume_all(struct runner_job *done)
+{
+	while (done != NULL) {
+		struct runner_job *next = done->done_next;
+		done->resume(done->arg);
+		done = next;
+	}
+}
+
+static void
+record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
+{
+	c->has_last = true;
+	c->last_status = st;
+	c->last_duration = dur;
+	c->last_done = now;
+	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
+	if (st >= HEALTHD_CRITICAL)
+		c->failures++;
+}
+
+/* A replacement for a worker stuck in an abandoned run, so that one stuck
+ * check never starves the others. Bounded: one per check at most. */
+static void
+spawn_worker(struct runner *r)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (r->live >= r->max_threads)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, worker_main, r) == 0) {
+		r->live++;
+		r->active++;
+	} else {
+		log_warn("runner: cannot start a worker thread: %s", strerror(errno));
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* The flight's deadline passed: answer its waiters with a timeout now. */
+static void
+expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "timeout after %d ms", c->check->timeout_ms);
+	c->abandoned = true;
+	c->timeouts++;
+	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
+	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
+	if (c->executing) {
+		log_warn("check %s: no answer after %d ms, counted as failed; its run goes on "
+		         "in the background and its result will be discarded",
+		         c->check->name, c->check->timeout_ms);
+		r->active--;
+		if (r->active < r->target)
+			spawn_worker(r);
+	}
+}
+
+/* The run returned with st and msg after dur ms. */
+static void
+finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
+       int64_t dur, int64_t now, struct runner_job **done)
+{
+	(void)r;
+	if (!c->abandoned && now > c->deadline)
+		expire(r, c, now, done); /* late, though the timer had not seen it yet */
+	if (c->abandoned) {
+		log_warn("check %s: run returned after %lld ms, past its %d ms timeout; "
+		         "result discarded", c->check->name, (long long)dur, c->check->timeout_ms);
+	} else {
+		if ((unsigned)st > HEALTHD_UNKNOWN)
+			st = HEALTHD_UNKNOWN;
+		record(c, st, msg, dur, now);
+		answer_waiters(c, st, c->last_msg, dur, false, done);
+	}
+	c->busy = false;
+	c->abandoned = false;
+	c->inline_run = false;
+}
+
+/* Runs c's flight on this thread; called and returns with the lock held. */
+static void
+execute(struct runner *r, struct cstate *c, bool on_worker)
+{
+	struct healthd_report report = {.deadline_ms = c->deadline};
+	struct runner_job *done = NULL;
+	enum healthd_status st;
+	int64_t started, ended;
+	bool was_abandoned;
+
+	c->executing = true;
+	r->executing++;
+	pthread_mutex_unlock(&r->lock);
+
+	started = clock_ms();
+	st = c->check->run(c->check->state, &report);
+	ended = clock_ms();
+
+	pthread_mutex_lock(&r->lock);
+	c->executing = false;
+	r->executing--;
+	was_abandoned = c->abandoned;
+	finish(r, c, st, report.message, ended - started, ended, &done);
+	if (on_worker && was_abandoned)
+		r->active++; /* back from a stuck run; a surplus worker then leaves */
+	pthread_cond_broadcast(&r->idle_cv);
+	if (done != NULL) {
+		pthread_mutex_unlock(&r->lock);
+		resume_all(done);
+		pthread_mutex_lock(&r->lock);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct runner *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		struct cstate *c;
+
+		while (!r->stopping && r->qhead == NULL && r->active <= r->target)
+			pthread_cond_wait(&r->work_cv, &r->lock);
+		if (r->stopping || r->active > r->target)
+			break;
+		c = r->qhead;
+		r->qhead = c->qnext;
+		if (r->qhead == NULL)
+			r->qtail = NULL;
+		if (c->abandoned) { /* expired while queued: nobody waits for it */
+			c->busy = false;
+			c->abandoned = false;
+			continue;
+		}
+		execute(r, c, true);
+	}
+	r->active--;
+	r->live--;
+	pthread_cond_broadcast(&r->idle_cv);
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct runner *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping) {
+		struct runner_job *done = NULL;
+		int64_t now = clock_ms(), next = INT64_MAX;
+
+		for (size_t i = 0; i < r->ncs; i++) {
+			struct cstate *c = &r->cs[i];
+			if (!c->busy || c->abandoned || c->inline_run)
+				continue;
+			if (c->deadline <= now)
+				expire(r, c, now, &done);
+			else if (c->deadline < next)
+				next = c->deadline;
+		}
+		r->timer_wake = next;
+		if (done != NULL) {
+			pthread_mutex_unlock(&r->lock);
+			resume_all(done);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&r->timer_cv, &r->lock);
+		} else {
+			struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
+			pthread_cond_timedwait(&r->timer_cv, &r->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+struct runner *
+runner_new(const struct registry *reg, int workers)
+{
+	pthread_condattr_t attr;
+	struct runner *r;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->reg = reg;
+	r->ncs = registry_count(reg);
+	r->cs = calloc(r->ncs ? r->ncs : 1, sizeof(*r->cs));
+	if (r->cs == NULL) {
+		free(r);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < r->ncs; i++)
+		r->cs[i].check = registry_at(reg, i);
+	r->target = workers;
+	r->max_threads = workers + (int)(r->ncs < 1024 ? r->ncs : 1024);
+	r->timer_wake = INT64_MAX;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
+	pthread_cond_init(&r->work_cv, &attr);
+	pthread_cond_init(&r->timer_cv, &attr);
+	pthread_cond_init(&r->idle_cv, &attr);
+	pthread_condattr_destroy(&attr);
+
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < workers; i++)
+		spawn_worker(r);
+	pthread_mutex_unlock(&r->lock);
+	if (r->live > 0 && pthread_create(&r->timer, NULL, timer_main, r) == 0)
+		r->timer_started = true;
+	if (!r->timer_started) {
+		log_err("runner: cannot start threads: %s", strerror(errno));
+		if (runner_shutdown(r, 1000) == 0)
+			runner_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+struct runner_job *
+runner_submit(struct runner *r, const uint32_t *ids, size_t n)
+{
+	struct runner_job *job, *done = NULL;
+	struct cstate *inl = NULL;
+	bool wake_workers = false, wake_timer = false;
+	int64_t now;
+
+	job = calloc(1, sizeof(*job) + n * sizeof(struct slot));
+	if (job == NULL)
+		return NULL;
+	job->r = r;
+	job->n = n;
+	job->pending = n;
+	now = clock_ms();
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct cstate *c = &r->cs[ids[i]];
+		struct slot *s = &job->slots[i];
+
+		s->job = job;
+		if (r->stopping) {
+			fill(s, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
+		} else if (c->check->cache_ms > 0 && c->has_last &&
+		           now - c->last_done < c->check->cache_ms) {
+			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
+		} else if (c->busy && c->abandoned) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
+			         c->check->timeout_ms);
+			fill(s, HEALTHD_CRITICAL, msg, 0, false, true, &done);
+		} else {
+			if (!c->busy) {
+				/* a new flight; later requests for this check join it */
+				c->busy = true;
+				c->queued_at = now;
+				c->deadline = now + c->check->timeout_ms;
+				c->runs++;
+				if (c->check->flags & HEALTHD_CHECK_INLINE) {
+					c->inline_run = true;
+					c->qnext = inl;
+					inl = c;
+				} else {
+					c->qnext = NULL;
+					if (r->qtail != NULL)
+						r->qtail->qnext = c;
+					else
+						r->qhead = c;
+					r->qtail = c;
+					wake_workers = true;
+					if (c->deadline < r->timer_wake) {
+						r->timer_wake = c->deadline;
+						wake_timer = true;
+					}
+				}
+			}
+			s->next = c->waiters;
+			c->waiters = s;
+		}
+	}
+	if (wake_workers)
+		pthread_cond_signal(&r->work_cv);
+	if (wake_timer)
+		pthread_cond_signal(&r->timer_cv);
+	while (inl != NULL) {
+		struct cstate *c = inl;
+		inl = c->qnext;
+		execute(r, c, false);
+	}
+	pthread_mutex_unlock(&r->lock);
+	/* job is not armed yet, so done holds only other requests' jobs */
+	resume_all(done);
+	return job;
+}
+
+bool
+runner_job_arm(struct runner_job *job, void (*suspend)(void *), void (*resume)(void *),
+               void *arg)
+{
+	struct runner *r = job->r;
+	bool waits;
+
+	/* Flights finish under this lock too, so resume cannot overtake suspend. */
+	pthread_mutex_lock(&r->lock);
+	waits = job->pending > 0;
+	if (waits) {
+		job->armed = true;
+		job->resume = resume;
+		job->arg = arg;
+		suspend(arg);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return waits;
+}
+
+const struct runner_result *
+runner_job_result(const struct runner_job *job, size_t i)
+{
+	return &job->slots[i].res;
+}
+
+size_t
+runner_job_count(const struct runner_job *job)
+{
+	return job->n;
+}
+
+void
+runner_job_free(struct runner_job *job)
+{
+	if (job == NULL)
+		return;
+	for (size_t i = 0; i < job->n; i++)
+		free(job->slots[i].msg);
+	free(job);
+}
+
+void
+runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
+{
+	const struct cstate *c = &r->cs[id];
+
+	pthread_mutex_lock(&r->lock);
+	*out = (struct runner_stats){
+		.runs = c->runs,
+		.failures = c->failures,
+		.timeouts = c->timeouts,
+		.has_last = c->has_last,
+		.last_status = c->last_status,
+		.last_duration_ms = c->last_duration,
+		.running = c->busy,
+	};
+	pthread_mutex_unlock(&r->lock);
+}
+
+int
+runner_shutdown(struct runner *r, int grace_ms)
+{
+	struct runner_job *done = NULL;
+	int64_t until;
+	int stuck;
+
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	for (size_t i = 0; i < r->ncs; i++) {
+		struct cstate *c = &r->cs[i];
+		if (!c->busy || c->abandoned)
+			continue;
+		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, &done);
+		if (c->executing)
+			c->abandoned = true; /* its result, if it comes, is discarded */
+		else
+			c->busy = false;     /* queued: dropped below */
+	}
+	r->qhead = r->qtail = NULL;
+	pthread_cond_broadcast(&r->work_cv);
+	pthread_cond_signal(&r->timer_cv);
+	pthread_mutex_unlock(&r->lock);
+	resume_all(done);
+	if (r->timer_started)
+		pthread_join(r->timer, NULL);
+	r->timer_started = false;
+
+	pthread_mutex_lock(&r->lock);
+	until = clock_ms() + grace_ms;
+	while (r->live > 0 || r->executing > 0) {
+		int64_t now = clock_ms();
+		struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
+		if (now >= until)
+			break;
+		pthread_cond_timedwait(&r->idle_cv, &r->lock, &ts);
+	}
+	stuck = r->live > r->executing ? r->live : r->executing;
+	pthread_mutex_unlock(&r->lock);
+	if (stuck > 0)
+		log_warn("shutdown: %d check run(s) still inside plugin code after %d ms; "
+		         "abandoning them", stuck, grace_ms);
+	return stuck;
+}
+
+void
+runner_free(struct runner *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->work_cv);
+	pthread_cond_destroy(&r->timer_cv);
+	pthread_cond_destroy(&r->idle_cv);
+	free(r->cs);
+	free(r);
+}

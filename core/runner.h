@@ -1,0 +1,79 @@
+/*
+ * runner.h - runs checks: a worker pool, deadlines, single flight, cache,
+ * and the per-check counters that /metrics and ?verbose=1 show.
+ *
+ * Every outcome reaches a request through one door: the job's slot is
+ * filled (by a worker, the timer, the cache or shutdown) and, when the last
+ * slot is filled, the job's resume callback is called once. The HTTP layer
+ * starts jobs and reads finished ones; it never sees threads or flights.
+ */
+#ifndef HEALTHD_RUNNER_H
+#define HEALTHD_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <healthd/plugin.h>
+
+#include "registry.h"
+
+struct runner;
+struct runner_job;
+
+struct runner_result {
+	enum healthd_status status;
+	bool cached;          /* answered from a result younger than cache_ms */
+	bool timed_out;
+	int64_t duration_ms;
+	const char *message;  /* "" if none; owned by the job */
+};
+
+/* Per check, for /metrics. */
+struct runner_stats {
+	uint64_t runs, failures, timeouts;
+	bool has_last;
+	enum healthd_status last_status;
+	int64_t last_duration_ms;
+	bool running;
+};
+
+/* Starts `workers` threads over the sealed registry. NULL on failure. */
+struct runner *runner_new(const struct registry *reg, int workers);
+
+/*
+ * Starts a job for the checks ids[0..n). Fresh cached results and inline
+ * checks are answered before this returns; the rest run on the pool, joined
+ * to a run already in flight for the same check. Any thread. NULL: no memory.
+ */
+struct runner_job *runner_submit(struct runner *r, const uint32_t *ids, size_t n);
+
+/*
+ * If the job is finished, returns false and calls nothing. Otherwise calls
+ * suspend(arg) at once, under the runner's lock (so it cannot race the
+ * finish), returns true, and later calls resume(arg) exactly once, from
+ * another thread, after the last result is in.
+ */
+bool runner_job_arm(struct runner_job *job, void (*suspend)(void *), void (*resume)(void *),
+                    void *arg);
+
+/* Results of a finished job, in the order of the ids submitted. */
+const struct runner_result *runner_job_result(const struct runner_job *job, size_t i);
+size_t runner_job_count(const struct runner_job *job);
+/* Frees a finished job. */
+void runner_job_free(struct runner_job *job);
+
+void runner_stats(struct runner *r, uint32_t id, struct runner_stats *out);
+
+/*
+ * Answers every waiting job ("healthd is shutting down") and every later
+ * submit at once; workers stop after their current run. Then waits up to
+ * grace_ms for runs still inside plugin code. Returns how many are still
+ * stuck there: their checks must not be destroyed, nor their plugins
+ * unloaded, and the runner is then left allocated on purpose.
+ */
+int runner_shutdown(struct runner *r, int grace_ms);
+/* Frees the runner after runner_shutdown() returned 0. */
+void runner_free(struct runner *r);
+
+#endif
