@@ -349,7 +349,8 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
-	bool wake_workers = false, wake_timer = false;
+	bool wake_timer = false;
+	int queued = 0;
 	int64_t now;
 
 	job = calloc(1, sizeof(*job) + n * sizeof(struct slot));
@@ -394,7 +395,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 					else
 						r->qhead = c;
 					r->qtail = c;
-					wake_workers = true;
+					queued++;
 					if (c->deadline < r->timer_wake) {
 						r->timer_wake = c->deadline;
 						wake_timer = true;
@@ -405,7 +406,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 			c->waiters = s;
 		}
 	}
-	if (wake_workers)
+	while (queued-- > 0) /* one worker per flight: they run side by side */
 		pthread_cond_signal(&r->work_cv);
 	if (wake_timer)
 		pthread_cond_signal(&r->timer_cv);
