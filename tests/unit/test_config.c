@@ -1,0 +1,241 @@
+/* Unit tests: the config file, its one-line errors, and plugin options. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testing.h"
+
+static char dir[] = "/tmp/healthd-config-test-XXXXXX";
+
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Loads text as a config file; returns the rc and leaves the error in err. */
+static int
+load_text(struct config *c, const char *text, char *err, size_t errlen)
+{
+	const char *path = write_file("healthd.json", text);
+
+	config_init(c);
+	err[0] = '\0';
+	return config_load(c, path, err, errlen);
+}
+
+/* Expects text to be refused with an error containing want (and the file). */
+static void
+expect_refused(const char *text, const char *want)
+{
+	struct config c;
+	char err[1024];
+
+	EXPECT_EQ_INT(-1, load_text(&c, text, err, sizeof(err)));
+	EXPECT_CONTAINS(want, err);
+	EXPECT_CONTAINS("/healthd.json", err);
+	EXPECT_TRUE(strchr(err, '\n') == NULL); /* one line */
+	config_free(&c);
+}
+
+DEF_TEST(embedded_default)
+{
+	struct config c;
+
+	EXPECT_EQ_INT(0, config_init(&c));
+	EXPECT_EQ_INT(1, c.nlisten);
+	EXPECT_EQ_STR("127.0.0.1:8080", c.listen[0]);
+	EXPECT_EQ_STR("/health", c.url_prefix);
+	EXPECT_EQ_INT(SECRET_UNSET, c.secret_mode);
+	EXPECT_TRUE(c.plugin_dir == NULL);
+	EXPECT_EQ_INT(0, c.nchecks);
+	config_free(&c);
+	return 0;
+}
+
+DEF_TEST(errors_name_file_key_problem)
+{
+	expect_refused("{\"listen\": \"127.0.0.1:8080\",\n \"bogus\": 1}", "healthd.json: bogus: unknown key");
+	expect_refused("{\"workers\": \"8\"}", "workers: expected an integer from 1 to 1024, got a string");
+	expect_refused("{\"workers\": 0}", "workers: expected an integer from 1 to 1024, got 0");
+	expect_refused("{\"listen\": \"127.0.0.1:99999\"}", "listen: port must be a number");
+	expect_refused("{\"listen\": \"::1:80\"}", "listen: write IPv6 addresses in brackets");
+	expect_refused("{\"listen\": [\"127.0.0.1:1\", 5]}", "listen[1]: expected a string, got an integer");
+	expect_refused("{\"url_prefix\": \"health\"}", "url_prefix: must start with '/'");
+	expect_refused("{\"url_secret\": \"\"}", "url_secret: must not be empty; use null");
+	expect_refused("{\"url_secret\": 5}", "url_secret: expected a string");
+	expect_refused("{\"checks\": {}}", "checks: expected a list of checks, got an object");
+	expect_refused("{\"checks\": [{\"plugin\": \"dummy\"}]}", "checks[0]: missing \"name\"");
+	expect_refused("{\"checks\": [{\"name\": \"x\"}]}", "checks[0]: missing \"plugin\"");
+	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"timeout_ms\": 0}]}",
+	               "checks[0].timeout_ms: expected an integer from 1 to 3600000, got 0");
+	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"defaults\": 1}]}",
+	               "checks[0].defaults: expected true or false");
+	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"url\": [1]}]}",
+	               "checks[0].url: expected a string, number or boolean, got an array");
+	expect_refused("{\"limits\": {\"max_names\": 0}}", "limits.max_names: expected an integer");
+	expect_refused("{\"limits\": {\"max_nmes\": 5}}", "limits.max_nmes: unknown key");
+	expect_refused("{\"metrics_path\": \"metrics\"}", "metrics_path: expected a path");
+	return 0;
+}
+
+DEF_TEST(invalid_json_has_line_and_column)
+{
+	expect_refused("{\"workers\": 8,\n  \"listen\" \"x\"}", "healthd.json:2:");
+	expect_refused("{\"workers\": 8,", "invalid JSON: unexpected end of file");
+	expect_refused("{\"workers\": 8} trailing", "invalid JSON");
+	expect_refused("{/* no comments */ \"workers\": 8}", "invalid JSON");
+	expect_refused("[1, 2]", "expected a JSON object at the top, got an array");
+	return 0;
+}
+
+DEF_TEST(missing_file)
+{
+	struct config c;
+	char err[512];
+
+	config_init(&c);
+	EXPECT_EQ_INT(-1, config_load(&c, "/nonexistent/healthd.json", err, sizeof(err)));
+	EXPECT_EQ_STR("/nonexistent/healthd.json: cannot read: No such file or directory", err);
+	config_free(&c);
+	return 0;
+}
+
+DEF_TEST(secret_sources)
+{
+	struct config c;
+	char err[1024], text[1024];
+	const char *path;
+
+	EXPECT_EQ_INT(0, load_text(&c, "{\"url_secret\": null}", err, sizeof(err)));
+	EXPECT_EQ_INT(SECRET_OFF, c.secret_mode);
+	config_free(&c);
+	EXPECT_EQ_INT(0, load_text(&c, "{\"url_secret\": \"abc\"}", err, sizeof(err)));
+	EXPECT_EQ_INT(SECRET_SET, c.secret_mode);
+	EXPECT_EQ_STR("abc", c.secret);
+	config_free(&c);
+
+	path = write_file("secret", "from-file\n");
+	snprintf(text, sizeof(text), "{\"url_secret_file\": \"%s\"}", path);
+	EXPECT_EQ_INT(0, load_text(&c, text, err, sizeof(err)));
+	EXPECT_EQ_STR("from-file", c.secret);
+	config_free(&c);
+	/* relative to the config file's directory */
+	EXPECT_EQ_INT(0, load_text(&c, "{\"url_secret_file\": \"secret\"}", err, sizeof(err)));
+	EXPECT_EQ_STR("from-file", c.secret);
+	config_free(&c);
+
+	write_file("empty", "\n");
+	expect_refused("{\"url_secret_file\": \"empty\"}", "url_secret_file: ");
+	expect_refused("{\"url_secret_file\": \"missing\"}", "url_secret_file: cannot read");
+	expect_refused("{\"url_secret\": \"a\", \"url_secret_file\": \"secret\"}",
+	               "give either url_secret or url_secret_file");
+	return 0;
+}
+
+DEF_TEST(check_options_as_strings)
+{
+	struct config c;
+	char err[1024];
+	const struct healthd_options *o;
+
+	EXPECT_EQ_INT(0, load_text(&c,
+	    "{\"checks\": [{\"name\": \"api\", \"plugin\": \"http\", \"url\": \"http://x/\","
+	    " \"expect_status\": 204, \"tls_verify\": false, \"ratio\": 0.5,"
+	    " \"header\": {\"X-A\": \"b\"}, \"defaults\": false, \"timeout_ms\": 300,"
+	    " \"cache_ms\": 1000}]}", err, sizeof(err)));
+	EXPECT_EQ_INT(1, c.nchecks);
+	EXPECT_EQ_STR("api", c.checks[0].name);
+	EXPECT_EQ_STR("http", c.checks[0].plugin);
+	EXPECT_TRUE(!c.checks[0].defaults);
+	EXPECT_EQ_INT(300, c.checks[0].timeout_ms);
+	EXPECT_EQ_INT(1000, c.checks[0].cache_ms);
+	o = &c.checks[0].options;
+	EXPECT_EQ_INT(5, o->n);
+	EXPECT_EQ_STR("url", o->v[0].key);
+	EXPECT_EQ_STR("http://x/", o->v[0].value);
+	EXPECT_EQ_STR("204", o->v[1].value);
+	EXPECT_EQ_STR("false", o->v[2].value);
+	EXPECT_EQ_STR("0.5", o->v[3].value);
+	EXPECT_EQ_STR("header:X-A", o->v[4].key);
+	EXPECT_EQ_STR("b", o->v[4].value);
+	config_free(&c);
+	return 0;
+}
+
+DEF_TEST(checks_dir_in_file_name_order)
+{
+	struct config c;
+	char err[1024];
+
+	mkdir(strcat(strcpy(err, dir), "/checks.d"), 0700);
+	write_file("checks.d/20-b.json", "[{\"name\": \"b\", \"plugin\": \"dummy\"}]");
+	write_file("checks.d/10-a.json", "[{\"name\": \"a1\", \"plugin\": \"dummy\"},"
+	                                 " {\"name\": \"a2\", \"plugin\": \"dummy\"}]");
+	write_file("checks.d/ignored.txt", "not json");
+	EXPECT_EQ_INT(0, load_text(&c, "{\"checks_dir\": \"checks.d\", \"checks\": "
+	                               "[{\"name\": \"main\", \"plugin\": \"dummy\"}]}",
+	                           err, sizeof(err)));
+	EXPECT_EQ_INT(4, c.nchecks);
+	EXPECT_EQ_STR("main", c.checks[0].name);
+	EXPECT_EQ_STR("a1", c.checks[1].name);
+	EXPECT_EQ_STR("a2", c.checks[2].name);
+	EXPECT_EQ_STR("b", c.checks[3].name);
+	EXPECT_CONTAINS("checks.d/10-a.json: [1]", c.checks[2].origin);
+	config_free(&c);
+
+	write_file("checks.d/30-bad.json", "[{\"name\": \"c\", \"plugin\": \"dummy\", \"cache_ms\": -1}]");
+	EXPECT_EQ_INT(-1, load_text(&c, "{\"checks_dir\": \"checks.d\"}", err, sizeof(err)));
+	EXPECT_CONTAINS("checks.d/30-bad.json: [0].cache_ms: expected an integer", err);
+	config_free(&c);
+	return 0;
+}
+
+DEF_TEST(prefix_and_listen_normalised)
+{
+	struct config c;
+	char err[512];
+	const char *addrs[] = {"[::1]:0", "*:8080", "localhost:80"};
+
+	config_init(&c);
+	EXPECT_EQ_INT(0, config_set_prefix(&c, "/status/", "t", err, sizeof(err)));
+	EXPECT_EQ_STR("/status", c.url_prefix);
+	EXPECT_EQ_INT(0, config_set_prefix(&c, "/", "t", err, sizeof(err)));
+	EXPECT_EQ_STR("", c.url_prefix);
+	EXPECT_EQ_INT(-1, config_set_prefix(&c, "/a b", "--url-prefix", err, sizeof(err)));
+	EXPECT_CONTAINS("--url-prefix: may not contain", err);
+	EXPECT_EQ_INT(0, config_set_listen(&c, addrs, 3, "t", err, sizeof(err)));
+	EXPECT_EQ_INT(3, c.nlisten);
+	config_free(&c);
+	return 0;
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	RUN_TEST(embedded_default);
+	RUN_TEST(errors_name_file_key_problem);
+	RUN_TEST(invalid_json_has_line_and_column);
+	RUN_TEST(missing_file);
+	RUN_TEST(secret_sources);
+	RUN_TEST(check_options_as_strings);
+	RUN_TEST(checks_dir_in_file_name_order);
+	RUN_TEST(prefix_and_listen_normalised);
+	{
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	END_TEST;
+}

@@ -1,0 +1,277 @@
+/*
+ * Unit tests: the runner's concurrency, deadlines, single flight, cache,
+ * stuck checks and shutdown, with real threads and real sleeps. Bounds are
+ * generous (a shared 2-core machine) but each still fails if the runner
+ * falls back to running checks one after another.
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "clock.h"
+#include "report.h"
+#include "runner.h"
+#include "testing.h"
+
+struct sleeper {
+	int ms;
+	enum healthd_status status;
+};
+
+static enum healthd_status
+run_sleep(void *state, struct healthd_report *report)
+{
+	const struct sleeper *s = state;
+	struct timespec ts = {.tv_sec = s->ms / 1000, .tv_nsec = (s->ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1)
+		;
+	snprintf(report->message, sizeof(report->message), "slept %d ms", s->ms);
+	return s->status;
+}
+
+/* "Done" signalling for armed jobs: resume posts, the test waits. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int resumed;
+
+static void
+no_suspend(void *arg)
+{
+	(void)arg;
+}
+
+static void
+on_resume(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	resumed++;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Waits (10 s at most) until `want` jobs were resumed in all. */
+static void
+wait_resumed(int want)
+{
+	int64_t until = clock_ms() + 10000;
+
+	pthread_mutex_lock(&lock);
+	while (resumed < want && clock_ms() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&cond, &lock, &ts);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void
+reset_resumed(void)
+{
+	pthread_mutex_lock(&lock);
+	resumed = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static struct sleeper s200 = {200, HEALTHD_OK};
+static struct sleeper s2000 = {2000, HEALTHD_OK};
+static struct sleeper s0warn = {0, HEALTHD_WARNING};
+
+/* id  name    sleeper   timeout  cache */
+static struct registry *
+make_registry(void)
+{
+	static const struct {
+		const char *name;
+		struct sleeper *s;
+		int timeout_ms, cache_ms;
+	} defs[] = {
+		{"a",      &s200,   2000, 0},
+		{"b",      &s200,   2000, 0},
+		{"c",      &s200,   2000, 0},
+		{"stuck",  &s2000,  100,  0},
+		{"cached", &s0warn, 2000, 400},
+	};
+	struct registry *r = registry_new();
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		struct check c = {.run = run_sleep, .state = defs[i].s, .origin = "t",
+		                  .timeout_ms = defs[i].timeout_ms, .cache_ms = defs[i].cache_ms};
+		strcpy(c.name, defs[i].name);
+		registry_add(r, &c, err, sizeof(err));
+	}
+	registry_seal(r);
+	return r;
+}
+
+DEF_TEST(checks_run_side_by_side)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 4);
+	uint32_t ids[] = {0, 1, 2};
+	struct runner_job *job;
+	int64_t t0 = clock_ms(), took;
+
+	reset_resumed();
+	job = runner_submit(r, ids, 3);
+	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
+	wait_resumed(1);
+	took = clock_ms() - t0;
+	EXPECT_TRUE(took >= 195 && took < 500); /* one after another would be 600 */
+	for (size_t i = 0; i < 3; i++) {
+		EXPECT_EQ_INT(HEALTHD_OK, runner_job_result(job, i)->status);
+		EXPECT_EQ_STR("slept 200 ms", runner_job_result(job, i)->message);
+	}
+	runner_job_free(job);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+DEF_TEST(timeout_answers_at_deadline_and_frees_nothing_else)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 1); /* one worker: the stuck run takes it */
+	uint32_t stuck[] = {3}, a[] = {0};
+	struct runner_job *job, *job2;
+	struct runner_stats st;
+	int64_t t0 = clock_ms(), took;
+
+	reset_resumed();
+	job = runner_submit(r, stuck, 1);
+	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
+	wait_resumed(1);
+	took = clock_ms() - t0;
+	EXPECT_TRUE(took >= 95 && took < 1000);
+	EXPECT_EQ_INT(HEALTHD_CRITICAL, runner_job_result(job, 0)->status);
+	EXPECT_TRUE(runner_job_result(job, 0)->timed_out);
+	EXPECT_EQ_STR("timeout after 100 ms", runner_job_result(job, 0)->message);
+
+	/* the stuck run still holds the only worker; another check must not wait */
+	t0 = clock_ms();
+	job2 = runner_submit(r, a, 1);
+	EXPECT_TRUE(runner_job_arm(job2, no_suspend, on_resume, NULL));
+	wait_resumed(2);
+	took = clock_ms() - t0;
+	EXPECT_TRUE(took < 1000);
+	EXPECT_EQ_INT(HEALTHD_OK, runner_job_result(job2, 0)->status);
+
+	/* while the earlier run is stuck, the check fails at once instead of queueing */
+	runner_job_free(job);
+	job = runner_submit(r, stuck, 1);
+	EXPECT_TRUE(!runner_job_arm(job, no_suspend, on_resume, NULL));
+	EXPECT_CONTAINS("still stuck", runner_job_result(job, 0)->message);
+
+	runner_stats(r, 3, &st);
+	EXPECT_EQ_INT(1, st.runs);
+	EXPECT_EQ_INT(1, st.timeouts);
+	EXPECT_EQ_INT(1, st.failures);
+	runner_job_free(job);
+	runner_job_free(job2);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 5000)); /* waits for the stuck sleep to end */
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+DEF_TEST(single_flight)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 4);
+	struct runner_job *jobs[64];
+	uint32_t a[] = {0};
+	struct runner_stats st;
+
+	reset_resumed();
+	for (int i = 0; i < 64; i++) {
+		jobs[i] = runner_submit(r, a, 1);
+		EXPECT_TRUE(runner_job_arm(jobs[i], no_suspend, on_resume, NULL));
+	}
+	wait_resumed(64);
+	runner_stats(r, 0, &st);
+	EXPECT_EQ_INT(1, st.runs);
+	for (int i = 0; i < 64; i++) {
+		EXPECT_EQ_INT(HEALTHD_OK, runner_job_result(jobs[i], 0)->status);
+		runner_job_free(jobs[i]);
+	}
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+DEF_TEST(cache_within_cache_ms_then_fresh)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 2);
+	struct runner_job *job;
+	uint32_t c[] = {4};
+	struct runner_stats st;
+	struct timespec ts = {0, 500000000L};
+
+	reset_resumed();
+	job = runner_submit(r, c, 1);
+	if (runner_job_arm(job, no_suspend, on_resume, NULL))
+		wait_resumed(1);
+	EXPECT_TRUE(!runner_job_result(job, 0)->cached);
+	EXPECT_EQ_INT(HEALTHD_WARNING, runner_job_result(job, 0)->status);
+	runner_job_free(job);
+
+	job = runner_submit(r, c, 1);
+	EXPECT_TRUE(!runner_job_arm(job, no_suspend, on_resume, NULL)); /* answered at once */
+	EXPECT_TRUE(runner_job_result(job, 0)->cached);
+	EXPECT_EQ_INT(HEALTHD_WARNING, runner_job_result(job, 0)->status);
+	runner_job_free(job);
+
+	nanosleep(&ts, NULL); /* past cache_ms = 400 */
+	reset_resumed();
+	job = runner_submit(r, c, 1);
+	if (runner_job_arm(job, no_suspend, on_resume, NULL))
+		wait_resumed(1);
+	EXPECT_TRUE(!runner_job_result(job, 0)->cached);
+	runner_job_free(job);
+	runner_stats(r, 4, &st);
+	EXPECT_EQ_INT(2, st.runs);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+DEF_TEST(shutdown_answers_waiting_jobs)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 2);
+	struct runner_job *job;
+	uint32_t a[] = {0};
+
+	reset_resumed();
+	job = runner_submit(r, a, 1);
+	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(1, resumed);
+	EXPECT_EQ_INT(HEALTHD_UNKNOWN, runner_job_result(job, 0)->status);
+	EXPECT_EQ_STR("healthd is shutting down", runner_job_result(job, 0)->message);
+	runner_job_free(job);
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+int
+main(void)
+{
+	RUN_TEST(checks_run_side_by_side);
+	RUN_TEST(timeout_answers_at_deadline_and_frees_nothing_else);
+	RUN_TEST(single_flight);
+	RUN_TEST(cache_within_cache_ms_then_fresh);
+	RUN_TEST(shutdown_answers_waiting_jobs);
+	END_TEST;
+}
