@@ -152,13 +152,18 @@ authorized(const struct http *h, struct MHD_Connection *conn, const struct query
 	const char *token;
 	size_t len;
 
+	bool ok = false;
+
 	if (h->cfg->secret_mode != SECRET_SET)
 		return true;
+	/* either way in; the first ?auth= is the one that counts */
 	if (qa->has_auth)
-		return auth_equal(qa->auth, qa->auth_len, h->cfg->secret, h->secret_len);
+		ok = auth_equal(qa->auth, qa->auth_len, h->cfg->secret, h->secret_len);
 	token = auth_bearer(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                MHD_HTTP_HEADER_AUTHORIZATION), &len);
-	return token != NULL && auth_equal(token, len, h->cfg->secret, h->secret_len);
+	if (token != NULL)
+		ok |= auth_equal(token, len, h->cfg->secret, h->secret_len);
+	return ok;
 }
 
 static bool

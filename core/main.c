@@ -206,6 +206,29 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 	printf("auth: %s\n", cfg->secret_mode == SECRET_SET ? "on" : "off");
 }
 
+/* One line once everything is up: a bad start says only what went wrong. */
+static void
+log_startup(const struct config *cfg, const struct plugin_loader *loader,
+            const struct registry *reg)
+{
+	char plugins[512] = "";
+	struct plugin_info pi;
+	size_t off = 0, ndefault = 0;
+
+	for (size_t i = 0; i < plugin_count(loader) && off < sizeof(plugins); i++) {
+		plugin_info(loader, i, &pi);
+		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s", off ? ", " : "",
+		                 pi.name, pi.version);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	for (uint32_t id = 0; id < registry_count(reg); id++)
+		ndefault += registry_at(reg, id)->in_defaults;
+	log_info("ready: %zu check%s (%zu in defaults), plugins %s, %d workers, config %s",
+	         registry_count(reg), registry_count(reg) == 1 ? "" : "s", ndefault,
+	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");
+}
+
 /* Waits for SIGTERM or SIGINT; the signals are blocked in every thread. */
 static void
 wait_for_stop(const sigset_t *set)
@@ -299,8 +322,7 @@ main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	log_info("%zu check%s registered, %d workers", registry_count(reg),
-	         registry_count(reg) == 1 ? "" : "s", cfg.workers);
+	log_startup(&cfg, loader, reg);
 
 	wait_for_stop(&set);
 	rc = 0;

@@ -434,7 +434,7 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 		         path, why[0] ? ": " : "", why);
 		return -1;
 	}
-	log_info("loaded plugin %s %s (%s, ABI %u.%u, %zu fixed check%s)", desc->name,
+	log_debug("loaded plugin %s %s (%s, ABI %u.%u, %zu fixed check%s)", desc->name,
 	         desc->version ? desc->version : "", path, desc->abi_major, desc->abi_minor,
 	         p->nchecks, p->nchecks == 1 ? "" : "s");
 	return 0;

@@ -56,7 +56,8 @@ class Healthd:
     """One healthd process.
 
     config:     dict written as the config file (None: no --config, embedded default)
-    secret:     None starts with --no-url-secret; a string sets HEALTH_URL_SECRET
+    secret:     None starts with --no-url-secret; a string sets HEALTH_URL_SECRET;
+                False passes neither, so the config file decides
     plugin_dir: defaults to the build tree's plugin directory
     args:       extra command-line arguments
     env:        extra environment
@@ -96,7 +97,7 @@ class Healthd:
         env.pop("HEALTH_URL_SECRET", None)
         if self.secret is None:
             cmd.append("--no-url-secret")
-        else:
+        elif self.secret is not False:
             env["HEALTH_URL_SECRET"] = self.secret
         env.update(self.env)
         cmd += self.args
@@ -116,7 +117,8 @@ class Healthd:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=reader, daemon=True).start()
+        self._reader = threading.Thread(target=reader, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not ready.wait(0.05):
             if time.monotonic() > deadline:
@@ -124,8 +126,7 @@ class Healthd:
                 raise RuntimeError("healthd did not start listening within "
                                    f"{START_TIMEOUT}s:\n{self.log}")
         if self.port is None:
-            rc = self.proc.wait(10)
-            time.sleep(0.05)
+            rc = self.stop()
             raise StartupError(rc, self.log)
         return self
 
@@ -140,7 +141,8 @@ class Healthd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        time.sleep(0.05)  # let the reader thread drain stderr
+        self._reader.join(5)  # stderr drained to its end
+        self.proc.stderr.close()
         return self.proc.returncode
 
     def __enter__(self):
@@ -148,6 +150,9 @@ class Healthd:
 
     def __exit__(self, *exc):
         self.stop()
+        self._tmp.cleanup()
+
+    def __del__(self):
         self._tmp.cleanup()
 
     @property
