@@ -9,15 +9,18 @@
  *      "max_redirects": 5, "proxy": ""}
  *
  * url:           required; http:// or https:// only, also for redirects
- * method:        GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS (default GET);
- *                no request body is sent (POST and friends send Content-Length: 0)
+ * method:        GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS, any case (default
+ *                GET); no request body is sent (POST and the others after HEAD
+ *                send Content-Length: 0)
  * expect_status: the final status must equal this, 100..599 (default 200)
  * header:NAME:   a request header; the object "header": {"NAME": "value"} in the
  *                config arrives as these keys
  * tls_verify:    verify the server's certificate and name (default true)
  * ca_file:       PEM bundle to verify against instead of the system's
  * max_redirects: redirects followed, as Python requests does, 0..50 (default 5);
- *                0 means the first answer counts, even a 3xx
+ *                0 means the first answer counts, even a 3xx. A POST turns into
+ *                a GET on 301, 302 and 303, as in requests; PUT, DELETE, PATCH
+ *                and OPTIONS keep their method, also on 303 (requests: GET)
  * proxy:         proxy URL (http, https, socks4, socks4a, socks5, socks5h); by
  *                default none, and the http_proxy/https_proxy/no_proxy
  *                environment variables are ignored so a check probes what the
@@ -96,7 +99,7 @@ struct http_check {
 	const struct healthd_host_api *api;
 	CURL *curl;
 	struct curl_slist *headers; /* request headers, owned; curl keeps a pointer */
-	struct curl_slist *secrets; /* strings scrubbed from every message */
+	struct curl_slist *secrets; /* masked wherever curl's text enters a message */
 	long expect_status;
 	long max_redirects;
 	size_t body_bytes;          /* per run: bytes of body seen */
@@ -342,6 +345,16 @@ http_is_token(const char *s)
 	return true;
 }
 
+/* Whether a header value holds a character RFC 9110 forbids there (HTAB is allowed). */
+static bool
+http_has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return true;
+	return false;
+}
+
 static bool
 http_is_secret_header(const char *name)
 {
@@ -470,6 +483,10 @@ http_read_headers(struct http_check *h, const struct healthd_host_api *api,
 			}
 		if (strpbrk(value, "\r\n") != NULL) {
 			snprintf(err, errlen, "%.80s: the value contains a line break", key);
+			return -1;
+		}
+		if (http_has_control(value)) {
+			snprintf(err, errlen, "%.80s: the value contains a control character", key);
 			return -1;
 		}
 		if (strcasecmp(name, "Content-Type") == 0)
