@@ -46,13 +46,19 @@
  *   6. unload(): once, after every destroy; then the host dlcloses the object.
  *
  * Versioning promise. HEALTHD_ABI_MAJOR changes only when something existing
- * changes: a member moves, changes type or meaning, or a function changes its
- * contract. Adding members at the END of struct healthd_host_api,
- * struct healthd_check or struct healthd_plugin is a minor bump. A host
- * accepts every plugin with the same major and a minor no newer than its own,
- * so a plugin built today keeps loading in later 1.x hosts unchanged. The
- * major is part of the exported symbol's name, so a later host can still find
- * a version-1 plugin and adapt to it.
+ * changes: a member moves, is removed, changes type or meaning, or a function
+ * changes its contract. HEALTHD_ABI_MINOR changes when something is only
+ * added: members at the END of struct healthd_host_api, struct healthd_check
+ * or struct healthd_plugin, or a new HEALTHD_CHECK_* flag (a host ignores
+ * flags it does not know). Each of these structs carries its size as built,
+ * so neither side touches a member the other side's build lacks: a plugin
+ * tests the host table with HEALTHD_API_HAS, the host tests the sizes of the
+ * plugin's structs. A host accepts every plugin with the same major and a
+ * minor no newer than its own, so a plugin built today keeps loading in later
+ * 1.x hosts unchanged. The major is part of the exported symbol's name, so a
+ * later host can still find a version-1 plugin and adapt to it. healthd's
+ * source tree keeps a frozen copy of every released minor's header and
+ * asserts at build time that its layout still holds (tests/abi/).
  */
 #ifndef HEALTHD_PLUGIN_H
 #define HEALTHD_PLUGIN_H
