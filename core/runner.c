@@ -56,6 +56,16 @@ struct cstate {
 	uint64_t runs, failures, timeouts;
 };
 
+/* A worker thread's slot. Workers are joined, never detached, so that their
+ * thread-local destructors (OpenSSL's error state, say) have run before
+ * shutdown unloads the plugins that own them. */
+struct worker {
+	struct runner *r;
+	pthread_t thread;
+	bool used;   /* a thread was started here and not joined yet */
+	bool exited; /* it left worker_main(); join it to finish it */
+};
+
 struct runner {
 	const struct registry *reg;
 	pthread_mutex_t lock;
@@ -69,6 +79,7 @@ struct runner {
 	int active;              /* workers alive and not stuck in an abandoned run */
 	int live;                /* worker threads alive */
 	int max_threads;
+	struct worker *workers;  /* max_threads slots */
 	int executing;           /* runs inside plugin code, inline ones included */
 	bool stopping;
 	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
@@ -140,20 +151,27 @@ record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, i
 static void
 spawn_worker(struct runner *r)
 {
-	pthread_attr_t attr;
-	pthread_t t;
+	struct worker *w = NULL;
 
-	if (r->live >= r->max_threads)
+	for (int i = 0; i < r->max_threads; i++) {
+		if (r->workers[i].used && r->workers[i].exited) {
+			/* it left already; joining only waits for its thread exit */
+			pthread_join(r->workers[i].thread, NULL);
+			r->workers[i].used = false;
+		}
+		if (!r->workers[i].used && w == NULL)
+			w = &r->workers[i];
+	}
+	if (w == NULL || r->live >= r->max_threads)
 		return;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, worker_main, r) == 0) {
+	*w = (struct worker){.r = r, .used = true};
+	if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
 		r->live++;
 		r->active++;
 	} else {
+		w->used = false;
 		log_warn("runner: cannot start a worker thread: %s", strerror(errno));
 	}
-	pthread_attr_destroy(&attr);
 }
 
 /* The flight's deadline passed: answer its waiters with a timeout now. */
@@ -235,7 +253,8 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 static void *
 worker_main(void *arg)
 {
-	struct runner *r = arg;
+	struct worker *w = arg;
+	struct runner *r = w->r;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -258,6 +277,7 @@ worker_main(void *arg)
 	}
 	r->active--;
 	r->live--;
+	w->exited = true;
 	pthread_cond_broadcast(&r->idle_cv);
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -320,6 +340,12 @@ runner_new(const struct registry *reg, int workers)
 		r->cs[i].check = registry_at(reg, i);
 	r->target = workers;
 	r->max_threads = workers + (int)(r->ncs < 1024 ? r->ncs : 1024);
+	r->workers = calloc((size_t)r->max_threads, sizeof(*r->workers));
+	if (r->workers == NULL) {
+		free(r->cs);
+		free(r);
+		return NULL;
+	}
 	r->timer_wake = INT64_MAX;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&attr);
@@ -519,6 +545,12 @@ runner_shutdown(struct runner *r, int grace_ms)
 		pthread_cond_timedwait(&r->idle_cv, &r->lock, &ts);
 	}
 	stuck = r->live > r->executing ? r->live : r->executing;
+	for (int i = 0; i < r->max_threads; i++) {
+		if (r->workers[i].used && r->workers[i].exited) {
+			pthread_join(r->workers[i].thread, NULL);
+			r->workers[i].used = false;
+		}
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (stuck > 0)
 		log_warn("shutdown: %d check run(s) still inside plugin code after %d ms; "
@@ -535,6 +567,7 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->timer_cv);
 	pthread_cond_destroy(&r->idle_cv);
+	free(r->workers);
 	free(r->cs);
 	free(r);
 }
