@@ -196,6 +196,8 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 		plugin_info(loader, i, &pi);
 		printf("plugin %s %s (ABI %u.%u) from %s: %zu check%s\n", pi.name, pi.version,
 		       pi.abi_major, pi.abi_minor, pi.file, pi.nchecks, pi.nchecks == 1 ? "" : "s");
+		if (pi.description != NULL && pi.description[0] != '\0')
+			printf("  %s\n", pi.description);
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++) {
 		const struct check *c = registry_at(reg, id);
