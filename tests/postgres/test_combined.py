@@ -3,12 +3,22 @@
 The http plugin's checks join this configuration in their own suite.
 """
 
+import contextlib
 import json
 import secrets
 import unittest
 
 from healthd_fixture import Healthd, main
 from pg_cluster import PgCluster, free_port
+
+
+@contextlib.contextmanager
+def running(test, config):
+    """healthd with `config`; afterwards it must have exited 0 (no sanitizer report)."""
+    h = Healthd(config=config)
+    with h:
+        yield h
+    test.assertEqual(h.proc.returncode, 0, f"healthd did not exit cleanly:\n{h.log}")
 
 
 class Combined(unittest.TestCase):
@@ -43,7 +53,7 @@ class Combined(unittest.TestCase):
         self.assertEqual(headers["content-type"], "application/json")
 
     def test_bodies_and_status_codes(self):
-        with Healthd(config=self.config()) as h:
+        with running(self, self.config()) as h:
             self.expect(h, "", 200, {"db": True, "ok": True, "slow": True})
             self.expect(h, "?checks=db,ok", 200, {"db": True, "ok": True})
             self.expect(h, "?checks=db", 200, {"db": True})

@@ -4,6 +4,7 @@ Each case starts the real healthd with a `db` check and asks it over HTTP.
 Timings are printed (stderr) so a run shows how close to the bounds it came.
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -21,6 +22,15 @@ TIMEOUT_MS = 1000
 # 2-core machine included); it waited for nothing if it answered much earlier.
 LATE_MS = 200
 EARLY_MS = 100
+
+
+@contextlib.contextmanager
+def running(test, config):
+    """healthd with `config`; afterwards it must have exited 0 (no sanitizer report)."""
+    h = Healthd(config=config)
+    with h:
+        yield h
+    test.assertEqual(h.proc.returncode, 0, f"healthd did not exit cleanly:\n{h.log}")
 
 
 def db_check(conninfo, name="db", timeout_ms=TIMEOUT_MS):
@@ -62,7 +72,7 @@ class PostgresUp(unittest.TestCase):
             self.assertNotIn(quote(pw, safe=""), text)
 
     def test_up_passes_and_keeps_its_connection(self):
-        with Healthd(config={"checks": [db_check(self.conninfo())]}) as h:
+        with running(self, {"checks": [db_check(self.conninfo())]}) as h:
             status, _, body = h.get("/health/?checks=db")
             self.assertEqual(status, 200, body)
             self.assertEqual(json.loads(body)["checks"], {"db": True})
@@ -78,7 +88,7 @@ class PostgresUp(unittest.TestCase):
                            "ORDER BY oid DESC LIMIT 1")[0][0]
         uri = (f"postgresql://{user}:{quote(odd, safe='')}@127.0.0.1:{self.pg.port}/postgres"
                f"?application_name=hd-uri")
-        with Healthd(config={"checks": [db_check(uri)]}) as h:
+        with running(self, {"checks": [db_check(uri)]}) as h:
             status, ok, output, _ = verbose(h)
             self.assertEqual((status, ok), (200, True), output)
             self.assertRegex(output, r"\(new connection\)$")
@@ -86,13 +96,13 @@ class PostgresUp(unittest.TestCase):
 
     def test_unix_socket_passes(self):
         ci = f"host={self.pg.dir} port={self.pg.port} user=postgres dbname=postgres"
-        with Healthd(config={"checks": [db_check(ci)]}) as h:
+        with running(self, {"checks": [db_check(ci)]}) as h:
             status, ok, output, _ = verbose(h)
             self.assertEqual((status, ok), (200, True), output)
 
     def test_wrong_password_fails_naming_authentication(self):
         wrong = "hd-wrong-" + secrets.token_hex(8)
-        with Healthd(config={"checks": [db_check(self.conninfo(wrong))]}) as h:
+        with running(self, {"checks": [db_check(self.conninfo(wrong))]}) as h:
             status, ok, output, took = verbose(h)
             note("wrong password answered in", took)
             self.assertEqual((status, ok), (503, False))
@@ -107,7 +117,7 @@ class PostgresUp(unittest.TestCase):
         self.assertNoPassword(h.log + metrics, wrong, self.password)
 
     def test_missing_database_fails_naming_it(self):
-        with Healthd(config={"checks": [db_check(self.conninfo() + " dbname=nope")]}) as h:
+        with running(self, {"checks": [db_check(self.conninfo() + " dbname=nope")]}) as h:
             status, ok, output, _ = verbose(h)
         self.assertEqual((status, ok), (503, False))
         self.assertTrue(output.startswith("connection failed: "), output)
@@ -126,7 +136,7 @@ class PostgresUp(unittest.TestCase):
             db_check(self.conninfo(), "good"),
         ]
         texts = []
-        with Healthd(config={"checks": checks}) as h:
+        with running(self, {"checks": checks}) as h:
             for c in checks:
                 status, ok, output, _ = verbose(h, c["name"])
                 self.assertEqual(ok, c["name"] == "good", output)
@@ -169,7 +179,8 @@ class PostgresUp(unittest.TestCase):
         app = "hd-reuse-" + secrets.token_hex(4)
         query = (f"SELECT pid FROM pg_stat_activity WHERE usename = 'app' "
                  f"AND application_name = '{app}'")
-        with Healthd(config={"checks": [db_check(self.conninfo(application_name=app))]}) as h:
+        config = {"checks": [db_check(self.conninfo(application_name=app))]}
+        with running(self, config) as h:
             time.sleep(0.3)
             self.assertEqual(self.pg.sql(query), [], "instantiate() must not connect")
             pids = set()
@@ -232,7 +243,7 @@ class PostgresTrouble(unittest.TestCase):
         self.assertEqual(host_lines, [])
 
     def test_stopped_server_fails_fast(self):
-        with Healthd(config=self.config) as h:
+        with running(self, self.config) as h:
             self.assertEqual(verbose(h)[:2], (200, True))
             self.pg.stop()
             status, ok, output, took = verbose(h)
@@ -250,7 +261,7 @@ class PostgresTrouble(unittest.TestCase):
     def test_stopped_server_over_unix_socket(self):
         ci = f"host={self.pg.dir} port={self.pg.port} user=postgres"
         self.pg.stop()
-        with Healthd(config={"checks": [db_check(ci)]}) as h:
+        with running(self, {"checks": [db_check(ci)]}) as h:
             status, ok, output, took = verbose(h)
         self.assertEqual((status, ok), (503, False))
         self.assertTrue(output.startswith("connection refused: "), output)
@@ -283,7 +294,7 @@ class PostgresTrouble(unittest.TestCase):
         return result["v"]
 
     def test_frozen_server_times_out_on_the_kept_connection(self):
-        with Healthd(config=self.config) as h:
+        with running(self, self.config) as h:
             self.assertEqual(verbose(h)[:2], (200, True))
             self.pg.freeze()
             status, ok, output, took = self._frozen_run(h)
@@ -299,9 +310,25 @@ class PostgresTrouble(unittest.TestCase):
             self.assertRegex(output, r"\(new connection\)$")
             self.assertPluginKeptItsDeadline(h)
 
+    def test_stops_cleanly_while_a_cancel_waits_on_the_frozen_server(self):
+        """A timed-out query leaves a cancel request blocked on the frozen server;
+        healthd must still shut down at once, unload the plugin and exit 0."""
+        with Healthd(config=self.config) as h:
+            self.assertEqual(verbose(h)[:2], (200, True))
+            self.pg.freeze()
+            status, ok, output, took = verbose(h)
+            self.assertTimedOut(status, ok, output, took)
+            t0 = time.monotonic()
+            rc = h.stop()
+            took = time.monotonic() - t0
+        note("shutdown with a cancel blocked on the frozen server", took)
+        self.assertEqual(rc, 0, h.log)
+        self.assertLess(took, 5)
+        self.assertIn("healthd: stopped", h.log)
+
     def test_frozen_server_times_out_while_connecting(self):
         self.pg.freeze()
-        with Healthd(config=self.config) as h:
+        with running(self, self.config) as h:
             status, ok, output, took = self._frozen_run(h)
             note("frozen server, first connect, answered in", took)
             self.assertTimedOut(status, ok, output, took)
@@ -311,7 +338,7 @@ class PostgresTrouble(unittest.TestCase):
             self.assertPluginKeptItsDeadline(h)
 
     def _restart_reconnects(self, mode):
-        with Healthd(config=self.config) as h:
+        with running(self, self.config) as h:
             self.assertEqual(verbose(h)[:2], (200, True))
             before = self.backend_pids()
             self.assertEqual(len(before), 1, before)
