@@ -29,7 +29,7 @@ static const char *const route_names[ROUTE_COUNT] = {
 };
 
 /* The status codes healthd answers with; the counters' second index. */
-static const unsigned codes[] = {200, 204, 308, 400, 401, 404, 405, 413, 500, 503};
+static const unsigned codes[] = {200, 204, 308, 400, 401, 404, 405, 500, 503};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
 
 /* Canned responses, made once and shared by every connection. */
@@ -39,7 +39,6 @@ enum canned {
 	CANNED_NOT_FOUND,
 	CANNED_NOT_ALLOWED,
 	CANNED_OPTIONS,
-	CANNED_TOO_LARGE,
 	CANNED_TOO_MANY_NAMES,
 	CANNED_NO_MEMORY,
 	CANNED_COUNT
@@ -68,6 +67,7 @@ struct request {
 	size_t body_bytes;
 	enum route route;
 	bool verbose;           /* ?verbose=1: add details */
+	bool nul_in_path;       /* the raw path holds %00 */
 };
 
 /* The query arguments healthd reads: the first of each counts. */
@@ -310,22 +310,24 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		 * connection (it cannot know the body was read): wait for the second. */
 		q->seen = true;
 		q->conn = conn;
-		q->route = route_of(h, url);
+		q->route = q->nul_in_path ? ROUTE_OTHER : route_of(h, url);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
+		/* libmicrohttpd 0.9.75 drops a response queued while a body is still
+		 * arriving, so read (and discard) the body first and answer after it;
+		 * a body past the limit closes the connection instead. */
 		q->body_bytes += *upload_data_size;
 		*upload_data_size = 0;
-		if (q->body_bytes > MAX_BODY_BYTES)
-			return reply(q, 413, h->canned[CANNED_TOO_LARGE]);
-		return MHD_YES;
+		return q->body_bytes > MAX_BODY_BYTES ? MHD_NO : MHD_YES;
 	}
 	if (q->route == ROUTE_OTHER)
 		return reply(q, 404, h->canned[CANNED_NOT_FOUND]);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0)
+		return reply(q, 405, h->canned[CANNED_NOT_ALLOWED]);
 	if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
 		return reply(q, 204, h->canned[CANNED_OPTIONS]);
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply(q, 405, h->canned[CANNED_NOT_ALLOWED]);
 	switch (q->route) {
 	case ROUTE_PING:
 		return reply(q, 200, h->canned[CANNED_PONG]);
@@ -399,6 +401,11 @@ uri_callback(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->h = h;
 	q->conn = conn;
 	qmark = strchr(uri, '?');
+	/* A decoded %00 would cut the path short ("/health/ping%00x" would read
+	 * as "/health/ping"): such a path names nothing. */
+	for (const char *p = uri; *p != '\0' && p != qmark; p++)
+		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+			q->nul_in_path = true;
 	if (qmark != NULL && h->prefix_len > 0 && (size_t)(qmark - uri) == h->prefix_len &&
 	    memcmp(uri, h->cfg->url_prefix, h->prefix_len) == 0) {
 		q->redirect_query = strdup(qmark + 1); /* NULL on failure: redirect without it */
@@ -458,7 +465,6 @@ make_canned(struct http *h)
 	h->canned[CANNED_NOT_FOUND] = canned("Not Found\n", "text/plain", NULL);
 	h->canned[CANNED_NOT_ALLOWED] = canned("Method Not Allowed\n", "text/plain", "GET, HEAD");
 	h->canned[CANNED_OPTIONS] = canned("", NULL, "GET, HEAD, OPTIONS");
-	h->canned[CANNED_TOO_LARGE] = canned("Request body too large\n", "text/plain", NULL);
 	h->canned[CANNED_TOO_MANY_NAMES] = canned("Too many names in checks=\n", "text/plain", NULL);
 	h->canned[CANNED_NO_MEMORY] = canned("Out of memory\n", "text/plain", NULL);
 	for (size_t i = 0; i < CANNED_COUNT; i++)
@@ -503,6 +509,8 @@ start_daemon(struct http *h, const char *addr, char *err, size_t errlen)
 	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
 	                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->limits.max_request_bytes,
 	                     MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+	                     /* 1: refuse what RFC 7230 forbids, e.g. HTTP/1.1 without Host */
+	                     MHD_OPTION_STRICT_FOR_CLIENT, 1,
 	                     MHD_OPTION_URI_LOG_CALLBACK, uri_callback, h,
 	                     MHD_OPTION_NOTIFY_COMPLETED, completed_callback, h,
 	                     MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,

@@ -136,6 +136,21 @@ class Api(unittest.TestCase):
         st, _, _ = self.h.request("POST", "/nope")
         self.assertEqual(st, 404)
 
+    def test_nul_in_path_names_nothing(self):
+        # decoded, "/health/ping%00x" would read as "/health/ping" to strcmp
+        self.assertEqual(self.get("/health/ping%00x")[0], 404)
+        self.assertEqual(self.get("/health/%00")[0], 404)
+
+    def test_http11_without_host_is_refused(self):
+        reply = self.h.raw(b"GET /health/ping HTTP/1.1\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400 "), reply[:80])
+        reply = self.h.raw(b"GET /health/ping HTTP/1.0\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200 "), reply[:80])
+
+    def test_small_body_on_get_is_ignored(self):
+        st, _, data = self.h.request("GET", "/health/ping", body=b"a" * 2000)
+        self.assertEqual((st, data), (200, b"pong"))
+
     def test_keep_alive(self):
         conn = self.h.connection()
         try:
