@@ -199,8 +199,8 @@ class Heartbeat(unittest.TestCase):
     def test_pass_and_fail_over_http(self):
         beat = os.path.join(self.tmp.name, "heartbeat")
         with Healthd(config=self.config_dict(beat), plugin_dir=sdk.plugindir) as h:
-            self.assertEqual(os.path.realpath(f"/proc/{h.proc.pid}/exe"),
-                             os.path.realpath(sdk.bin))
+            with open(f"/proc/{h.proc.pid}/cmdline", "rb") as f:  # also under a wrapper
+                self.assertIn(sdk.bin.encode(), f.read().split(b"\0"))
             url = "/health/?checks=app-alive&verbose=1"
 
             status, body = h.get_json(url)
@@ -292,6 +292,38 @@ class Heartbeat(unittest.TestCase):
     def config_dict(beat):
         return {"checks": [{"name": "app-alive", "plugin": "heartbeat", "path": beat,
                             "max_age_s": 60}]}
+
+
+class Readme(unittest.TestCase):
+    def test_readme_example_builds_and_runs(self):
+        """The C example under "## Writing a check plugin" in README.md."""
+        with open(os.path.join(SOURCE_ROOT, "README.md")) as f:
+            readme = f.read()
+        section = readme.split("\n## Writing a check plugin\n", 1)[1].split("\n## ", 1)[0]
+        code = section.split("```c\n", 1)[1].split("```", 1)[0]
+        self.assertIn(CC_LINE.replace('"$OUT" "$SRC"', "ready.so ready.c"), section)
+        with tempfile.TemporaryDirectory(prefix="healthd-readme-") as tmp:
+            src = os.path.join(tmp, "ready.c")
+            with open(src, "w") as f:
+                f.write(code)
+            plugins = os.path.join(tmp, "plugins")
+            os.mkdir(plugins)
+            p = subprocess.run(["sh", "-c", CC_LINE + " -Wall -Wextra -Werror"],
+                               env=dict(sdk.env, OUT=os.path.join(plugins, "ready.so"), SRC=src),
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            rc, out, err = healthd_fixture.run_healthd(["--plugin-dir", plugins,
+                                                        "--no-url-secret", "--check-config"])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("check app-ready: plugin ready, in defaults", out)
+            ready = os.path.exists("/run/app/ready")
+            with Healthd(plugin_dir=plugins) as h:
+                status, body = h.get_json("/health/?verbose=1")
+            self.assertEqual(body["checks"], {"app-ready": ready})
+            self.assertEqual(status, 200 if ready else 503)
+            if not ready:
+                self.assertEqual(body["details"]["app-ready"]["output"],
+                                 "/run/app/ready is missing")
 
 
 class Docs(unittest.TestCase):
