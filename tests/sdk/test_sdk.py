@@ -98,8 +98,9 @@ def header_define(path, name):
 def exported(so):
     out = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True,
                          check=True).stdout
-    return {line.split()[-1] for line in out.splitlines() if line.strip()} - {
+    symbols = {line.split()[-1] for line in out.splitlines() if line.strip()} - {
         "_init", "_fini", "__bss_start", "_edata", "_end"}
+    return {s for s in symbols if not s.startswith("__odr_asan.")}  # ASan builds add these
 
 
 def build_heartbeat(out):
