@@ -26,6 +26,14 @@
 
 #define SHUTDOWN_GRACE_MS 2000
 
+/* What a stuck plugin call still uses when main returns (see the end of main).
+ * volatile: written and never read, the stores would otherwise be dropped. */
+static struct {
+	struct runner *volatile runner;
+	struct registry *volatile registry;
+	struct plugin_loader *volatile loader;
+} kept;
+
 struct options {
 	const char *config;
 	const char *listen[64];
@@ -339,8 +347,13 @@ out:
 		runner_free(runner);
 		registry_free(reg);
 		plugin_loader_free(loader);
+	} else {
+		/* A plugin call still runs on a thread that uses all three: they stay
+		 * in memory until the process ends, on purpose and reachable. */
+		kept.runner = runner;
+		kept.registry = reg;
+		kept.loader = loader;
 	}
-	/* else: a plugin call is still running; its check and plugin stay in memory */
 	config_free(&cfg);
 	if (rc == 0 && !opts.check_config)
 		log_info("stopped");

@@ -5,6 +5,9 @@ Meson passes the paths through the environment:
   HEALTHD_BIN          the healthd binary under test
   HEALTHD_PLUGIN_DIR   the build tree's plugin directory (dummy.so, http.so, ...)
   HEALTHD_FIXTURE_DIR  the build directory holding test fixture plugins
+  HEALTHD_WRAPPER      optional command put before healthd (the `valgrind` test
+                       setup); a run the wrapper flags (exit 99) fails the test
+  HEALTHD_TIME_SCALE   factor for time bounds under a slow wrapper (default 1)
 
     with Healthd(config={"checks": [...]}) as h:
         status, headers, body = h.get("/health/?checks=true")
@@ -15,6 +18,7 @@ Standard library only; run with /usr/bin/python3.
 import http.client
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -25,9 +29,12 @@ import unittest
 import urllib.parse
 
 BIN = os.environ.get("HEALTHD_BIN", "healthd")
+WRAPPER = shlex.split(os.environ.get("HEALTHD_WRAPPER", ""))
+TIME_SCALE = float(os.environ.get("HEALTHD_TIME_SCALE", "1"))
+WRAPPER_ERROR = 99  # valgrind --error-exitcode in meson.build
 PLUGIN_DIR = os.environ.get("HEALTHD_PLUGIN_DIR", "")
 FIXTURE_DIR = os.environ.get("HEALTHD_FIXTURE_DIR", "")
-START_TIMEOUT = 15.0
+START_TIMEOUT = 15.0 * TIME_SCALE
 
 
 class StartupError(Exception):
@@ -47,8 +54,10 @@ def run_healthd(args, env=None, timeout=30):
     full_env.pop("HEALTH_URL_SECRET", None)
     if env:
         full_env.update(env)
-    p = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=full_env,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
+    p = subprocess.run(WRAPPER + [BIN] + list(args), capture_output=True, text=True,
+                       env=full_env, timeout=timeout * TIME_SCALE, stdin=subprocess.DEVNULL)
+    if WRAPPER and p.returncode == WRAPPER_ERROR:
+        raise AssertionError(f"{WRAPPER[0]} found errors:\n{p.stderr}")
     return p.returncode, p.stdout, p.stderr
 
 
@@ -82,7 +91,7 @@ class Healthd:
     # -- lifetime ---------------------------------------------------------
 
     def start(self):
-        cmd = [BIN, "--listen", self.listen]
+        cmd = WRAPPER + [BIN, "--listen", self.listen]
         if self.plugin_dir:
             cmd += ["--plugin-dir", self.plugin_dir]
         if self.config is not None:
@@ -143,14 +152,18 @@ class Healthd:
                 self.proc.wait(5)
         self._reader.join(5)  # stderr drained to its end
         self.proc.stderr.close()
+        if WRAPPER and self.proc.returncode == WRAPPER_ERROR:
+            raise AssertionError(f"{WRAPPER[0]} found errors:\n{self.log}")
         return self.proc.returncode
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
-        self._tmp.cleanup()
+        try:
+            self.stop()
+        finally:
+            self._tmp.cleanup()
 
     def __del__(self):
         self._tmp.cleanup()
