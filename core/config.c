@@ -646,52 +646,31 @@ key_checks(struct reader *rd, const char *key, struct json_object *v)
 	return read_check_list(rd, key, v);
 }
 
-/* Reads and parses a whole JSON file strictly, with line:column on errors. */
+/* Parses text strictly as one JSON value, with line:column on errors. */
 static struct json_object *
-parse_file(const char *path, const char *shown, char *err, size_t errlen)
+parse_text(const char *buf, size_t len, const char *shown, char *err, size_t errlen)
 {
-	struct json_tokener *tok = NULL;
-	struct json_object *root = NULL;
+	struct json_tokener *tok;
+	struct json_object *root;
 	enum json_tokener_error jerr;
-	char *buf = NULL;
-	size_t len = 0, end;
-	struct stat st;
-	FILE *f;
+	size_t end;
 
-	f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: cannot read: is a directory", shown);
-		goto out;
-	}
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (buf == NULL) {
-		snprintf(err, errlen, "%s: out of memory", shown);
-		goto out;
-	}
-	len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
-		goto out;
-	}
 	if (len > CONFIG_MAX_BYTES) {
 		snprintf(err, errlen, "%s: larger than %d MiB", shown, CONFIG_MAX_BYTES >> 20);
-		goto out;
+		return NULL;
 	}
 	tok = json_tokener_new_ex(64);
 	if (tok == NULL) {
 		snprintf(err, errlen, "%s: out of memory", shown);
-		goto out;
+		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
 	if (jerr == json_tokener_success) {
-		while (end < len && strchr(" \t\r\n", buf[end]) != NULL)
+		/* only white space may follow; a NUL byte is not white space */
+		while (end < len && buf[end] != '\0' && strchr(" \t\r\n", buf[end]) != NULL)
 			end++;
 		if (end < len)
 			jerr = json_tokener_error_parse_unexpected;
@@ -714,11 +693,57 @@ parse_file(const char *path, const char *shown, char *err, size_t errlen)
 		json_object_put(root);
 		root = NULL;
 	}
-out:
-	if (tok != NULL)
-		json_tokener_free(tok);
-	free(buf);
+	json_tokener_free(tok);
+	return root;
+}
+
+/* A whole file, up to one byte past the size limit (so that parse_text can
+ * say it is too large). Returns malloc'd bytes and their count, or NULL. */
+static char *
+read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: cannot read: is a directory", path);
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		fclose(f);
+		return NULL;
+	}
+	*len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		free(buf);
+		buf = NULL;
+	}
 	fclose(f);
+	return buf;
+}
+
+static struct json_object *
+parse_file(const char *path, char *err, size_t errlen)
+{
+	struct json_object *root;
+	size_t len = 0;
+	char *buf;
+
+	buf = read_file(path, &len, err, errlen);
+	if (buf == NULL)
+		return NULL;
+	root = parse_text(buf, len, path, err, errlen);
+	free(buf);
 	return root;
 }
 
@@ -765,7 +790,7 @@ read_checks_dir(struct reader *rd)
 
 		if (asprintf(&path, "%s/%s", c->checks_dir, names[i]) == -1)
 			goto oom;
-		root = parse_file(path, path, rd->err, rd->errlen);
+		root = parse_file(path, rd->err, rd->errlen);
 		sub.file = path;
 		if (root == NULL || read_check_list(&sub, "", root) == -1) {
 			json_object_put(root);
@@ -813,12 +838,28 @@ config_init(struct config *c)
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
+	size_t len = 0;
+	char *buf;
+	int rc;
+
+	buf = read_file(path, &len, err, errlen);
+	if (buf == NULL)
+		return -1;
+	rc = config_load_text(c, path, buf, len, err, errlen);
+	free(buf);
+	return rc;
+}
+
+int
+config_load_text(struct config *c, const char *path, const char *text, size_t len, char *err,
+                 size_t errlen)
+{
 	struct reader rd = {.c = c, .file = path, .err = err, .errlen = errlen};
 	struct json_object *root;
 	const char *slash;
 	int rc = -1;
 
-	root = parse_file(path, path, err, errlen);
+	root = parse_text(text, len, path, err, errlen);
 	if (root == NULL)
 		return -1;
 	if (replace_string(&c->path, path) == -1) {

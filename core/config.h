@@ -73,6 +73,10 @@ struct config {
 int config_init(struct config *c);
 /* Reads path over the defaults in c. Returns 0, or -1 with one line in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* The same for a file's len bytes already in memory; path names it in messages
+ * and anchors relative paths. */
+int config_load_text(struct config *c, const char *path, const char *text, size_t len,
+                     char *err, size_t errlen);
 void config_free(struct config *c);
 
 /* Shared by the file and the command line. */

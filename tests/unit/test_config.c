@@ -94,6 +94,16 @@ DEF_TEST(invalid_json_has_line_and_column)
 	expect_refused("{\"workers\": 8} trailing", "invalid JSON");
 	expect_refused("{/* no comments */ \"workers\": 8}", "invalid JSON");
 	expect_refused("[1, 2]", "expected a JSON object at the top, got an array");
+	{
+		/* a NUL byte after the object is not white space */
+		struct config c;
+		char err[256];
+		config_init(&c);
+		EXPECT_EQ_INT(-1, config_load_text(&c, "/x/h.json", "{}\0{\"workers\": 0}", 17,
+		                                   err, sizeof(err)));
+		EXPECT_CONTAINS("/x/h.json:1:3: invalid JSON", err);
+		config_free(&c);
+	}
 	return 0;
 }
 
