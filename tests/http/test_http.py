@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import sys
+import threading
 import time
 import unittest
 
@@ -72,6 +73,10 @@ class HttpPluginTest(unittest.TestCase):
 
     def requests_to(self, path):
         return [r for r in self.srv.snapshot()[1] if r.path == path]
+
+    def requests_to_locked(self, path):
+        """requests_to() for wait_for(), which already holds the server's lock."""
+        return [r for r in self.srv.requests if r.path == path]
 
     # -- status ------------------------------------------------------------
 
@@ -209,6 +214,23 @@ class HttpPluginTest(unittest.TestCase):
         with self.healthd({"name": "api", "url": self.srv.url("/drop")}) as h:
             self.assertEqual(self.probe_one(h), (False, "connection closed without a response"))
             self.assertGreaterEqual(len(self.requests_to("/drop")), 1)
+
+    def test_sigterm_during_a_run_exits_cleanly(self):
+        # destroy() frees the curl handle: the host must not call it while
+        # curl_easy_perform() still runs. Under ASan a use-after-free or leak
+        # here turns the exit code non-zero.
+        with self.healthd({"name": "api", "url": self.srv.url("/slow"),
+                           "timeout_ms": 10000}) as h:
+            answers = []
+            t = threading.Thread(target=lambda: answers.append(
+                h.get_json("/health/?checks=api", timeout=20)))
+            t.start()
+            self.assertTrue(self.srv.wait_for(lambda: len(self.requests_to_locked("/slow")) == 1))
+            self.assertEqual(h.stop(), 0, h.log)
+            t.join(20)
+            self.assertFalse(t.is_alive())
+            self.assertEqual(answers[0][0], 503)
+            self.assertEqual(answers[0][1]["checks"], {"api": False})
 
     # -- requests as configured --------------------------------------------
 

@@ -49,7 +49,10 @@ class HttpTlsTest(unittest.TestCase):
 
     @contextlib.contextmanager
     def healthd(self, *checks):
-        config = {"checks": [dict({"name": "api", "plugin": "http"}, **c) for c in checks]}
+        # A generous timeout: these tests are about TLS, not timing, and a
+        # handshake under ASan with a slow unwinder can take seconds.
+        config = {"checks": [dict({"name": "api", "plugin": "http", "timeout_ms": 10000}, **c)
+                             for c in checks]}
         with Healthd(config=config) as h:
             yield h
             self.assertEqual(h.stop(), 0, h.log)
