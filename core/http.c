@@ -17,8 +17,6 @@
 #define MAX_DAEMONS 64
 #define MAX_BODY_BYTES 16384 /* a GET has no use for a body; drain a little, refuse more */
 
-enum route { ROUTE_PING, ROUTE_HEALTH, ROUTE_REDIRECT, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT };
-
 /* route           label in /metrics */
 static const char *const route_names[ROUTE_COUNT] = {
 	[ROUTE_PING] = "ping",
@@ -273,13 +271,12 @@ serve_redirect(struct request *q)
 
 static enum MHD_Result serve_metrics(struct request *q);
 
-static enum route
-route_of(const struct http *h, const char *url)
+enum route
+http_route(const char *url, const char *prefix, const char *metrics_path)
 {
-	const char *prefix = h->cfg->url_prefix;
-	size_t plen = h->prefix_len;
+	size_t plen = strlen(prefix);
 
-	if (h->cfg->metrics_path != NULL && strcmp(url, h->cfg->metrics_path) == 0)
+	if (metrics_path != NULL && strcmp(url, metrics_path) == 0)
 		return ROUTE_METRICS;
 	if (strncmp(url, prefix, plen) != 0)
 		return ROUTE_OTHER;
@@ -310,7 +307,8 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		 * connection (it cannot know the body was read): wait for the second. */
 		q->seen = true;
 		q->conn = conn;
-		q->route = q->nul_in_path ? ROUTE_OTHER : route_of(h, url);
+		q->route = q->nul_in_path ? ROUTE_OTHER
+		                           : http_route(url, h->cfg->url_prefix, h->cfg->metrics_path);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {

@@ -16,6 +16,12 @@
 
 struct http;
 
+enum route { ROUTE_PING, ROUTE_HEALTH, ROUTE_REDIRECT, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT };
+
+/* Which route the decoded path url is, for the (normalised) prefix and the
+ * metrics path (NULL: off). Pure; the fuzz target drives it directly. */
+enum route http_route(const char *url, const char *prefix, const char *metrics_path);
+
 /* Listens on every address of cfg->listen; logs "listening on http://ADDR:PORT"
  * for each (the real port when the configured one is 0). The config, registry
  * and runner must outlive the server. Returns NULL with a reason in err. */
