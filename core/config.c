@@ -835,6 +835,15 @@ config_init(struct config *c)
 	return 0;
 }
 
+/* Errors quote what the file says; whatever it says, they stay one line. */
+static void
+one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -843,8 +852,10 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	int rc;
 
 	buf = read_file(path, &len, err, errlen);
-	if (buf == NULL)
+	if (buf == NULL) {
+		one_line(err);
 		return -1;
+	}
 	rc = config_load_text(c, path, buf, len, err, errlen);
 	free(buf);
 	return rc;
@@ -860,8 +871,10 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 	int rc = -1;
 
 	root = parse_text(text, len, path, err, errlen);
-	if (root == NULL)
+	if (root == NULL) {
+		one_line(err);
 		return -1;
+	}
 	if (replace_string(&c->path, path) == -1) {
 		fail(&rd, NULL, "out of memory");
 		goto out;
@@ -894,6 +907,8 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 		goto out;
 	rc = 0;
 out:
+	if (rc == -1)
+		one_line(err);
 	free(rd.dir);
 	json_object_put(root);
 	return rc;
