@@ -1,7 +1,7 @@
 /* config.c - the JSON configuration file (json-c) and the embedded default. */
 #include "config.h"
+#include "dirlist.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -747,68 +747,26 @@ parse_file(const char *path, char *err, size_t errlen)
 	return root;
 }
 
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* checks_dir: every *.json in file-name order holds an array of checks. */
 static int
 read_checks_dir(struct reader *rd)
 {
-	struct config *c = rd->c;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int rc = -1;
-	DIR *d;
+	struct dirlist files;
+	int rc = 0;
 
-	d = opendir(c->checks_dir);
-	if (d == NULL)
-		return fail(rd, "checks_dir", "cannot open %s: %s", c->checks_dir, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		if (len < 6 || de->d_name[0] == '.' || strcmp(de->d_name + len - 5, ".json") != 0)
-			continue;
-		if (n == cap) {
-			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-			if (grown == NULL)
-				goto oom;
-			names = grown;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL)
-			goto oom;
-		n++;
-	}
-	qsort(names, n, sizeof(*names), by_name);
-	for (size_t i = 0; i < n; i++) {
+	if (dirlist_read(&files, rd->c->checks_dir, ".json") == -1)
+		return fail(rd, "checks_dir", "cannot open %s: %s", rd->c->checks_dir,
+		            strerror(errno));
+	for (size_t i = 0; i < files.n && rc == 0; i++) {
 		struct reader sub = *rd;
-		struct json_object *root;
-		char *path;
+		struct json_object *root = parse_file(files.paths[i], rd->err, rd->errlen);
 
-		if (asprintf(&path, "%s/%s", c->checks_dir, names[i]) == -1)
-			goto oom;
-		root = parse_file(path, rd->err, rd->errlen);
-		sub.file = path;
-		if (root == NULL || read_check_list(&sub, "", root) == -1) {
-			json_object_put(root);
-			free(path);
-			goto out;
-		}
+		sub.file = files.paths[i];
+		if (root == NULL || read_check_list(&sub, "", root) == -1)
+			rc = -1;
 		json_object_put(root);
-		free(path);
 	}
-	rc = 0;
-	goto out;
-oom:
-	fail(rd, "checks_dir", "out of memory");
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
+	dirlist_free(&files);
 	return rc;
 }
 

@@ -1,7 +1,6 @@
 /* plugin_loader.c - loading plugins, ABI checks, the host API table. */
 #include "plugin_loader.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "dirlist.h"
 #include "log.h"
 #include "report.h"
 
@@ -443,59 +443,26 @@ oom:
 	return -1;
 }
 
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen)
 {
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int rc = -1;
-	DIR *d;
+	struct dirlist files;
+	int rc = 0;
 
-	d = opendir(dir);
-	if (d == NULL) {
+	if (dirlist_read(&files, dir, ".so") == -1) {
 		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", dir, strerror(errno));
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		if (len < 4 || de->d_name[0] == '.' || strcmp(de->d_name + len - 3, ".so") != 0)
-			continue;
-		if (n == cap) {
-			char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof(*names));
-			if (grown == NULL)
-				goto oom;
-			names = grown;
-		}
-		if (asprintf(&names[n], "%s/%s", dir, de->d_name) == -1)
-			goto oom;
-		n++;
-	}
-	qsort(names, n, sizeof(*names), by_name); /* file-name order: deterministic */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < files.n && rc == 0; i++) {
 		struct stat st;
-		if (stat(names[i], &st) == 0 && !S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", names[i]);
-			goto out;
+		if (stat(files.paths[i], &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "plugin %s: refused: not a regular file", files.paths[i]);
+			rc = -1;
+		} else {
+			rc = plugin_load_file(l, files.paths[i], err, errlen);
 		}
-		if (plugin_load_file(l, names[i], err, errlen) == -1)
-			goto out;
 	}
-	rc = 0;
-	goto out;
-oom:
-	snprintf(err, errlen, "plugin_dir %s: out of memory", dir);
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
+	dirlist_free(&files);
 	return rc;
 }
 

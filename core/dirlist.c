@@ -1,0 +1,59 @@
+/* dirlist.c - used for plugin_dir (*.so) and checks_dir (*.json) alike. */
+#include "dirlist.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+dirlist_read(struct dirlist *l, const char *dir, const char *suffix)
+{
+	size_t slen = strlen(suffix), cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*l = (struct dirlist){0};
+	d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len <= slen || de->d_name[0] == '.' || strcmp(de->d_name + len - slen, suffix) != 0)
+			continue;
+		if (l->n == cap) {
+			char **grown = realloc(l->paths, (cap = cap ? cap * 2 : 16) * sizeof(*l->paths));
+			if (grown == NULL)
+				goto oom;
+			l->paths = grown;
+		}
+		if (asprintf(&l->paths[l->n], "%s/%s", dir, de->d_name) == -1)
+			goto oom;
+		l->n++;
+	}
+	closedir(d);
+	/* same directory prefix everywhere, so this sorts by file name */
+	qsort(l->paths, l->n, sizeof(*l->paths), by_name);
+	return 0;
+oom:
+	closedir(d);
+	dirlist_free(l);
+	errno = ENOMEM;
+	return -1;
+}
+
+void
+dirlist_free(struct dirlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->paths[i]);
+	free(l->paths);
+	*l = (struct dirlist){0};
+}
