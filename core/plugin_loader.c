@@ -283,6 +283,24 @@ host_log(struct healthd_host *host, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int64_t
+host_timeout_ms(const struct healthd_report *report)
+{
+	return report->timeout_ms;
+}
+
+static bool
+host_cancelled(const struct healthd_report *report)
+{
+	return atomic_load_explicit(&report->cancelled, memory_order_relaxed);
+}
+
+static void
+host_timed_out(struct healthd_report *report)
+{
+	report->timed_out = true;
+}
+
 /* Grows only at its end: see struct healthd_host_api. */
 static const struct healthd_host_api host_api = {
 	.size = sizeof(struct healthd_host_api),
@@ -295,6 +313,10 @@ static const struct healthd_host_api host_api = {
 	.now_ms = host_now_ms,
 	.message = host_message,
 	.log = host_log,
+	/* 1.1 */
+	.timeout_ms = host_timeout_ms,
+	.cancelled = host_cancelled,
+	.timed_out = host_timed_out,
 };
 
 const struct healthd_host_api *

@@ -46,6 +46,7 @@ struct cstate {
 	bool abandoned;   /* deadline passed, waiters answered; late result is discarded */
 	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
 	int64_t queued_at, deadline;
+	struct healthd_report *report; /* the executing run's, on its thread's stack */
 	struct slot *waiters;
 	struct cstate *qnext;
 	/* the last result, for the cache and /metrics */
@@ -183,6 +184,8 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	snprintf(msg, sizeof(msg), "timeout after %d ms", c->check->timeout_ms);
 	c->abandoned = true;
 	c->timeouts++;
+	if (c->report != NULL)
+		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
 	if (c->executing) {
@@ -195,12 +198,12 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	}
 }
 
-/* The run returned with st and msg after dur ms. */
+/* The run returned with st and msg after dur ms; timed_out: the plugin says
+ * it gave up at the deadline itself. */
 static void
 finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
-       int64_t dur, int64_t now, struct runner_job **done)
+       bool timed_out, int64_t dur, int64_t now, struct runner_job **done)
 {
-	(void)r;
 	if (!c->abandoned && now > c->deadline)
 		expire(r, c, now, done); /* late, though the timer had not seen it yet */
 	if (c->abandoned) {
@@ -209,8 +212,11 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	} else {
 		if ((unsigned)st > HEALTHD_UNKNOWN)
 			st = HEALTHD_UNKNOWN;
+		timed_out = timed_out && st >= HEALTHD_CRITICAL;
+		if (timed_out)
+			c->timeouts++;
 		record(c, st, msg, dur, now);
-		answer_waiters(c, st, c->last_msg, dur, false, done);
+		answer_waiters(c, st, c->last_msg, dur, timed_out, done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -221,13 +227,15 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 static void
 execute(struct runner *r, struct cstate *c, bool on_worker)
 {
-	struct healthd_report report = {.deadline_ms = c->deadline};
+	struct healthd_report report = {.deadline_ms = c->deadline,
+	                                .timeout_ms = c->check->timeout_ms};
 	struct runner_job *done = NULL;
 	enum healthd_status st;
 	int64_t started, ended;
 	bool was_abandoned;
 
 	c->executing = true;
+	c->report = &report;
 	r->executing++;
 	pthread_mutex_unlock(&r->lock);
 
@@ -237,9 +245,10 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 
 	pthread_mutex_lock(&r->lock);
 	c->executing = false;
+	c->report = NULL;
 	r->executing--;
 	was_abandoned = c->abandoned;
-	finish(r, c, st, report.message, ended - started, ended, &done);
+	finish(r, c, st, report.message, report.timed_out, ended - started, ended, &done);
 	if (on_worker && was_abandoned)
 		r->active++; /* back from a stuck run; a surplus worker then leaves */
 	pthread_cond_broadcast(&r->idle_cv);
@@ -521,8 +530,11 @@ runner_shutdown(struct runner *r, int grace_ms)
 		if (!c->busy || c->abandoned)
 			continue;
 		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, &done);
-		if (c->executing)
+		if (c->executing) {
 			c->abandoned = true; /* its result, if it comes, is discarded */
+			if (c->report != NULL)
+				atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
+		}
 		else
 			c->busy = false;     /* queued: dropped below */
 	}

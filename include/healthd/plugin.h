@@ -72,7 +72,7 @@ extern "C" {
 #endif
 
 #define HEALTHD_ABI_MAJOR 1
-#define HEALTHD_ABI_MINOR 0
+#define HEALTHD_ABI_MINOR 1
 
 /* Name of the one symbol a plugin exports; the major is part of it. */
 #define HEALTHD_PLUGIN_SYMBOL "healthd_plugin_v1"
@@ -230,6 +230,34 @@ struct healthd_host_api {
 
 	/* Writes one line to the host's log, prefixed with the plugin's name. */
 	void (*log)(struct healthd_host *host, int level, const char *fmt, ...) HEALTHD_PRINTF(3, 4);
+
+	/* ---- added in 1.1: a plugin built for 1.1 may call these freely; one
+	 * that also wants to load in a 1.0 host builds for 1.0 and tests
+	 * HEALTHD_API_HAS(api, member) first. ---- */
+
+	/*
+	 * The check's configured timeout_ms: the N of "timeout after N ms". (The
+	 * deadline can be a little earlier than run start + N: it counts from
+	 * when the request asked, and the run may have waited for a worker.)
+	 */
+	int64_t (*timeout_ms)(const struct healthd_report *report);
+
+	/*
+	 * True once the host no longer waits for this run: its deadline passed
+	 * (the request was answered "timeout") or healthd is shutting down. A run
+	 * that waits in slices (poll() in steps, a transfer's progress callback)
+	 * should give up as soon as it turns true; its result will be discarded.
+	 * Safe from any thread, cheap (one atomic load).
+	 */
+	bool (*cancelled)(const struct healthd_report *report);
+
+	/*
+	 * Marks the run as failed because something did not answer in time, when
+	 * the plugin itself gave up at the deadline (as it should). The host then
+	 * counts it as a timeout (healthd_check_timeouts_total) just as if it had
+	 * expired the run itself. Only during run(), from run()'s thread.
+	 */
+	void (*timed_out)(struct healthd_report *report);
 };
 
 #define HEALTHD_API_HAS(api, member)                                                          \
