@@ -74,6 +74,17 @@ extern "C" {
 #define HEALTHD_ABI_MAJOR 1
 #define HEALTHD_ABI_MINOR 1
 
+/*
+ * The minor a plugin's descriptor declares: this header's, unless the plugin
+ * defines an older one before including it, to load in older hosts too:
+ *     #define HEALTHD_PLUGIN_MINOR 0
+ *     #include <healthd/plugin.h>
+ * It must then test HEALTHD_API_HAS() before calling anything added later.
+ */
+#ifndef HEALTHD_PLUGIN_MINOR
+#define HEALTHD_PLUGIN_MINOR HEALTHD_ABI_MINOR
+#endif
+
 /* Name of the one symbol a plugin exports; the major is part of it. */
 #define HEALTHD_PLUGIN_SYMBOL "healthd_plugin_v1"
 
@@ -231,9 +242,8 @@ struct healthd_host_api {
 	/* Writes one line to the host's log, prefixed with the plugin's name. */
 	void (*log)(struct healthd_host *host, int level, const char *fmt, ...) HEALTHD_PRINTF(3, 4);
 
-	/* ---- added in 1.1: a plugin built for 1.1 may call these freely; one
-	 * that also wants to load in a 1.0 host builds for 1.0 and tests
-	 * HEALTHD_API_HAS(api, member) first. ---- */
+	/* ---- added in 1.1: a plugin declaring 1.1 may call these freely; one
+	 * declaring 1.0 (HEALTHD_PLUGIN_MINOR) tests HEALTHD_API_HAS first. ---- */
 
 	/*
 	 * The check's configured timeout_ms: the N of "timeout after N ms". (The
@@ -311,7 +321,7 @@ struct healthd_plugin {
 	HEALTHD_EXPORT extern const struct healthd_plugin healthd_plugin_v1;                  \
 	const struct healthd_plugin healthd_plugin_v1 = {                                     \
 		.abi_major = HEALTHD_ABI_MAJOR,                                               \
-		.abi_minor = HEALTHD_ABI_MINOR,                                               \
+		.abi_minor = HEALTHD_PLUGIN_MINOR,                                            \
 		.size = (uint32_t)sizeof(struct healthd_plugin),                              \
 		__VA_ARGS__}
 

@@ -104,6 +104,7 @@ struct http_check {
 	long max_redirects;
 	size_t body_bytes;          /* per run: bytes of body seen */
 	bool body_capped;           /* per run: the write callback cut the body */
+	struct healthd_report *report; /* per run: for the progress callback */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -257,6 +258,20 @@ http_describe_error(struct http_check *h, CURLcode rc, long long timeout_ms, cha
 	}
 }
 
+/* Called by curl while a transfer runs: stop once the host no longer waits. */
+static int
+http_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+              curl_off_t ulnow)
+{
+	struct http_check *h = clientp;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return h->report != NULL && h->api->cancelled(h->report);
+}
+
 static enum healthd_status
 http_run(void *state, struct healthd_report *report)
 {
@@ -281,13 +296,19 @@ http_run(void *state, struct healthd_report *report)
 	if (margin > HTTP_MARGIN_MAX_MS)
 		margin = HTTP_MARGIN_MAX_MS;
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)(remaining - margin));
+	h->report = report;
 	rc = curl_easy_perform(h->curl);
+	h->report = NULL;
 	if (rc == CURLE_WRITE_ERROR && h->body_capped)
 		rc = CURLE_OK; /* the status line and headers arrived; the rest is not needed */
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		rc = CURLE_OPERATION_TIMEDOUT; /* cancelled: the host stopped waiting */
 	if (rc != CURLE_OK) {
-		/* The timeout is the check's: the margin is ours. */
-		http_describe_error(h, rc, (long long)remaining, msg, sizeof(msg));
+		/* The timeout is the check's configured one: the margin is ours. */
+		http_describe_error(h, rc, (long long)api->timeout_ms(report), msg, sizeof(msg));
 		api->message(report, "%s", msg);
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			api->timed_out(report);
 		return HEALTHD_CRITICAL;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -540,6 +561,9 @@ http_setup(struct http_check *h, const char *url, enum http_how how, const char 
 	HTTP_SETOPT(rc, c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	/* Worker threads: no SIGALRM for DNS timeouts (the threaded resolver needs none). */
 	HTTP_SETOPT(rc, c, CURLOPT_NOSIGNAL, 1L);
+	HTTP_SETOPT(rc, c, CURLOPT_NOPROGRESS, 0L);
+	HTTP_SETOPT(rc, c, CURLOPT_XFERINFOFUNCTION, http_progress);
+	HTTP_SETOPT(rc, c, CURLOPT_XFERINFODATA, h);
 	HTTP_SETOPT(rc, c, CURLOPT_ERRORBUFFER, h->errbuf);
 	HTTP_SETOPT(rc, c, CURLOPT_WRITEFUNCTION, http_discard);
 	HTTP_SETOPT(rc, c, CURLOPT_WRITEDATA, h);

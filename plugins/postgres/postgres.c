@@ -56,6 +56,7 @@
  */
 #define PG_MARGIN_DIVISOR    20
 #define PG_MARGIN_MAX_MS     25
+#define PG_SLICE_MS          50  /* how often a wait looks at cancelled() */
 /* Cancel threads alive at once, process-wide; past this a timed-out query is only dropped. */
 #define PG_CANCELS_MAX       4
 
@@ -115,7 +116,8 @@ static void pg_say(struct pg_check *pg, struct healthd_report *report, const cha
                    const char *detail);
 static const char *pg_classify(const char *text);
 static void pg_notice(void *arg, const char *message);
-static int pg_wait(const struct healthd_host_api *api, int fd, short events, int64_t until);
+static int pg_wait(const struct healthd_host_api *api, const struct healthd_report *report,
+                   int fd, short events, int64_t until);
 static void pg_pin_self(void);
 static void *pg_cancel_main(void *arg);
 static void pg_cancel_in_background(struct pg_check *pg);
@@ -315,7 +317,8 @@ pg_notice(void *arg, const char *message)
  * Returns the poll() revents (> 0), 0 at `until`, -1 on error.
  */
 static int
-pg_wait(const struct healthd_host_api *api, int fd, short events, int64_t until)
+pg_wait(const struct healthd_host_api *api, const struct healthd_report *report, int fd,
+        short events, int64_t until)
 {
 	struct pollfd pfd = {.fd = fd, .events = events};
 
@@ -323,9 +326,10 @@ pg_wait(const struct healthd_host_api *api, int fd, short events, int64_t until)
 		int64_t left = until - api->now_ms();
 		int n;
 
-		if (left <= 0)
+		/* in slices, so that a run the host stopped waiting for ends soon */
+		if (left <= 0 || api->cancelled(report))
 			return 0;
-		n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		n = poll(&pfd, 1, left > PG_SLICE_MS ? PG_SLICE_MS : (int)left);
 		if (n > 0)
 			return pfd.revents; /* POLLERR, POLLHUP included: libpq tells what happened */
 		if (n == -1 && errno != EINTR)
@@ -476,7 +480,7 @@ pg_connect(struct pg_check *pg, struct healthd_report *report, int64_t until)
 		case PGRES_POLLING_READING:
 		case PGRES_POLLING_WRITING:
 		default:
-			ready = pg_wait(pg->api, PQsocket(pg->conn),
+			ready = pg_wait(pg->api, report, PQsocket(pg->conn),
 			                st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
 			if (ready == 0)
 				return PG_TIMEOUT;
@@ -502,7 +506,7 @@ pg_query(struct pg_check *pg, struct healthd_report *report, int64_t until)
 		goto lost;
 	/* Send it all, reading meanwhile so that a talkative server cannot stall us. */
 	while ((flushed = PQflush(pg->conn)) == 1) {
-		ready = pg_wait(pg->api, fd, POLLIN | POLLOUT, until);
+		ready = pg_wait(pg->api, report, fd, POLLIN | POLLOUT, until);
 		if (ready == 0)
 			return PG_TIMEOUT;
 		if (ready == -1)
@@ -515,7 +519,7 @@ pg_query(struct pg_check *pg, struct healthd_report *report, int64_t until)
 	/* Every result up to the end; only the first is judged. */
 	for (;;) {
 		while (PQisBusy(pg->conn)) {
-			ready = pg_wait(pg->api, fd, POLLIN, until);
+			ready = pg_wait(pg->api, report, fd, POLLIN, until);
 			if (ready == 0)
 				return PG_TIMEOUT;
 			if (ready == -1)
@@ -560,22 +564,6 @@ poll_failed:
 	return PG_FAILED;
 }
 
-/*
- * The report's deadline is the host's start of the run plus the check's
- * timeout; the worker may have picked the run up a moment later. Timeouts are
- * configured in whole tens of milliseconds in practice, so round what is left
- * to that to name the configured timeout.
- */
-static long long
-pg_timeout_ms(int64_t started, int64_t deadline)
-{
-	int64_t budget = deadline - started;
-
-	if (budget >= 100)
-		budget = (budget + 5) / 10 * 10;
-	return (long long)budget;
-}
-
 static enum healthd_status
 pg_run(void *state, struct healthd_report *report)
 {
@@ -608,8 +596,10 @@ pg_run(void *state, struct healthd_report *report)
 		         "connecting again", pg->name);
 		pg_drop(pg, false);
 	}
-	if (outcome == PG_TIMEOUT)
-		api->message(report, "timeout after %lld ms", pg_timeout_ms(started, deadline));
+	if (outcome == PG_TIMEOUT) {
+		api->message(report, "timeout after %lld ms", (long long)api->timeout_ms(report));
+		api->timed_out(report);
+	}
 	else if (outcome == PG_DONE)
 		api->message(report, "%s returned 1 in %lld ms (%s connection)", PG_QUERY,
 		             (long long)(api->now_ms() - started), fresh ? "new" : "kept");

@@ -107,6 +107,16 @@ class Loading(unittest.TestCase):
                 self.assertEqual(body, b'{"available_checks":["good-check","true","false"],'
                                        b'"checks":{"good-check":true},"health":"running"}\n')
 
+    def test_older_minor_loads(self):
+        # built with this header but declaring minor 0 (HEALTHD_PLUGIN_MINOR)
+        with PluginDir((fixture("olderminor"), "olderminor.so")) as d:
+            rc, out, err = run_healthd(["--plugin-dir", d, "--no-url-secret", "--check-config"])
+            self.assertEqual(rc, 0, err)
+            self.assertIn("plugin olderminor 0.1 (ABI 1.0)", out)
+            with Healthd(plugin_dir=d) as h:
+                st, doc = h.get_json("/health/?checks=olderminor-check")
+                self.assertEqual((st, doc["checks"]), (200, {"olderminor-check": True}))
+
     def test_non_so_files_are_ignored(self):
         with PluginDir((shipped("dummy"), "dummy.so"), (fixture("notelf"), "README.txt")) as d:
             rc, out, err = run_healthd(["--plugin-dir", d, "--no-url-secret", "--check-config"])

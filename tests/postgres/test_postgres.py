@@ -322,6 +322,9 @@ class PostgresTrouble(unittest.TestCase):
             self.assertEqual((status, ok), (200, True), output)
             self.assertRegex(output, r"\(new connection\)$")
             self.assertPluginKeptItsDeadline(h)
+            # both timed-out runs count as timeouts, whoever ended them (ABI 1.1)
+            label = frozenset({("check", "db")})
+            self.assertEqual(h.metrics()[("healthd_check_timeouts_total", label)], 2)
 
     def test_stops_cleanly_while_a_cancel_waits_on_the_frozen_server(self):
         """A timed-out query leaves a cancel request blocked on the frozen server;

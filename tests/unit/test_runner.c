@@ -5,6 +5,7 @@
  * falls back to running checks one after another.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "clock.h"
@@ -78,6 +79,37 @@ reset_resumed(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Waits in 10 ms slices until the host cancels it (ABI 1.1), 5 s at most. */
+static atomic_int saw_cancel_after_ms = -1;
+
+static enum healthd_status
+run_polls(void *state, struct healthd_report *report)
+{
+	int64_t t0 = clock_ms();
+	struct timespec slice = {0, 10000000L};
+
+	(void)state;
+	while (clock_ms() - t0 < 5000) {
+		if (atomic_load(&report->cancelled)) {
+			atomic_store(&saw_cancel_after_ms, (int)(clock_ms() - t0));
+			break;
+		}
+		nanosleep(&slice, NULL);
+	}
+	return HEALTHD_CRITICAL;
+}
+
+/* Gives up on its own and says it was a timeout (ABI 1.1). */
+static enum healthd_status
+run_gives_up(void *state, struct healthd_report *report)
+{
+	(void)state;
+	snprintf(report->message, sizeof(report->message), "timeout after %lld ms",
+	         (long long)report->timeout_ms);
+	report->timed_out = true;
+	return HEALTHD_CRITICAL;
+}
+
 static struct sleeper s200 = {200, HEALTHD_OK};
 static struct sleeper s2000 = {2000, HEALTHD_OK};
 static struct sleeper s0warn = {0, HEALTHD_WARNING};
@@ -96,6 +128,8 @@ make_registry(void)
 		{"c",      &s200,   2000, 0},
 		{"stuck",  &s2000,  100,  0},
 		{"cached", &s0warn, 2000, 400},
+		{"polls",  NULL,    100,  0},   /* run_polls */
+		{"gives",  NULL,    700,  0},   /* run_gives_up */
 	};
 	struct registry *r = registry_new();
 	char err[256];
@@ -103,6 +137,10 @@ make_registry(void)
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
 		struct check c = {.run = run_sleep, .state = defs[i].s, .origin = "t",
 		                  .timeout_ms = defs[i].timeout_ms, .cache_ms = defs[i].cache_ms};
+		if (strcmp(defs[i].name, "polls") == 0)
+			c.run = run_polls;
+		else if (strcmp(defs[i].name, "gives") == 0)
+			c.run = run_gives_up;
 		strcpy(c.name, defs[i].name);
 		registry_add(r, &c, err, sizeof(err));
 	}
@@ -265,6 +303,52 @@ DEF_TEST(shutdown_answers_waiting_jobs)
 	return 0;
 }
 
+DEF_TEST(expiry_cancels_the_run)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 2);
+	uint32_t polls[] = {5};
+	struct runner_job *job;
+
+	reset_resumed();
+	job = runner_submit(r, polls, 1);
+	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
+	wait_resumed(1);
+	EXPECT_EQ_STR("timeout after 100 ms", runner_job_result(job, 0)->message);
+	runner_job_free(job);
+	/* the run sees cancelled() soon after its 100 ms deadline, not after 5 s */
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_TRUE(atomic_load(&saw_cancel_after_ms) >= 95);
+	EXPECT_TRUE(atomic_load(&saw_cancel_after_ms) < 1000);
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+DEF_TEST(plugin_reported_timeout_is_counted)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 2);
+	uint32_t gives[] = {6};
+	struct runner_job *job;
+	struct runner_stats st;
+
+	reset_resumed();
+	job = runner_submit(r, gives, 1);
+	if (runner_job_arm(job, no_suspend, on_resume, NULL))
+		wait_resumed(1);
+	EXPECT_EQ_STR("timeout after 700 ms", runner_job_result(job, 0)->message);
+	EXPECT_TRUE(runner_job_result(job, 0)->timed_out);
+	runner_stats(r, 6, &st);
+	EXPECT_EQ_INT(1, st.timeouts);
+	EXPECT_EQ_INT(1, st.failures);
+	runner_job_free(job);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -273,5 +357,7 @@ main(void)
 	RUN_TEST(single_flight);
 	RUN_TEST(cache_within_cache_ms_then_fresh);
 	RUN_TEST(shutdown_answers_waiting_jobs);
+	RUN_TEST(expiry_cancels_the_run);
+	RUN_TEST(plugin_reported_timeout_is_counted);
 	END_TEST;
 }
