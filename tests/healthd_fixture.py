@@ -225,6 +225,22 @@ class Healthd:
         return parse_prometheus(body.decode())
 
 
+class ServerTest(unittest.TestCase):
+    """One healthd for all tests of a class: set CONFIG (and SECRET, as for
+    Healthd's secret) on the subclass; the tests use self.h."""
+
+    CONFIG = None
+    SECRET = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Healthd(config=cls.CONFIG, secret=cls.SECRET).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.stop()
+
+
 def parse_prometheus(text):
     """Strict enough parser for the text exposition format; raises on a bad line."""
     samples = {}

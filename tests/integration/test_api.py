@@ -3,7 +3,7 @@
 import json
 import unittest
 
-from healthd_fixture import Healthd
+from healthd_fixture import ServerTest, Healthd
 
 CONFIG = {"checks": [
     {"name": "foo", "plugin": "dummy"},
@@ -18,14 +18,8 @@ def body(checks, health="running"):
     return ('{' + AVAILABLE + ',"checks":{' + inner + '},"health":"' + health + '"}\n').encode()
 
 
-class Api(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.h = Healthd(config=CONFIG).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.stop()
+class Api(ServerTest):
+    CONFIG = CONFIG
 
     def get(self, path, **kw):
         return self.h.get(path, **kw)

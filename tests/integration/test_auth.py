@@ -4,7 +4,7 @@ import os
 import tempfile
 import unittest
 
-from healthd_fixture import Healthd, StartupError, run_healthd
+from healthd_fixture import ServerTest, Healthd, StartupError, run_healthd
 
 SECRET = "s3cret-Value"
 CONFIG = {"checks": [{"name": "foo", "plugin": "dummy"}]}
@@ -32,14 +32,9 @@ class NoSecret(unittest.TestCase):
             self.assertEqual(h.get("/health/")[0], 200)
 
 
-class WithSecret(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.h = Healthd(config=CONFIG, secret=SECRET).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.stop()
+class WithSecret(ServerTest):
+    CONFIG = CONFIG
+    SECRET = SECRET
 
     def status(self, path, headers=None):
         return self.h.get(path, headers=headers)[0]

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from healthd_fixture import TIME_SCALE, Healthd
+from healthd_fixture import ServerTest, TIME_SCALE, Healthd
 
 SECRET = "corpus-s3cret"
 LIMITS = {"max_connections": 256, "idle_timeout_s": 2, "max_request_bytes": 32768,
@@ -33,14 +33,9 @@ def rss_kb(pid):
     raise AssertionError("no VmRSS")
 
 
-class BadInput(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.h = Healthd(config=CONFIG, secret=SECRET).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.stop()
+class BadInput(ServerTest):
+    CONFIG = CONFIG
+    SECRET = SECRET
 
     def send(self, data, timeout=3):
         return self.h.raw(data, timeout=timeout * TIME_SCALE)
