@@ -47,6 +47,7 @@ struct http {
 	const struct registry *reg;
 	struct runner *runner;
 	struct MHD_Daemon *daemons[MAX_DAEMONS];
+	MHD_socket quiesced[MAX_DAEMONS]; /* listen sockets, closed after the stop */
 	size_t ndaemons;
 	size_t prefix_len;
 	size_t secret_len;
@@ -548,6 +549,8 @@ http_start(const struct config *cfg, const struct registry *reg, struct runner *
 	h->cfg = cfg;
 	h->reg = reg;
 	h->runner = runner;
+	for (size_t i = 0; i < MAX_DAEMONS; i++)
+		h->quiesced[i] = MHD_INVALID_SOCKET;
 	h->prefix_len = strlen(cfg->url_prefix);
 	h->secret_len = cfg->secret ? strlen(cfg->secret) : 0;
 	if (make_canned(h) == -1) {
@@ -569,11 +572,9 @@ fail:
 void
 http_quiesce(struct http *h)
 {
-	for (size_t i = 0; i < h->ndaemons; i++) {
-		MHD_socket fd = MHD_quiesce_daemon(h->daemons[i]);
-		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
-	}
+	/* Not closed here: a pool thread may still be using it (microhttpd.h). */
+	for (size_t i = 0; i < h->ndaemons; i++)
+		h->quiesced[i] = MHD_quiesce_daemon(h->daemons[i]);
 }
 
 void
@@ -581,8 +582,11 @@ http_stop(struct http *h)
 {
 	if (h == NULL)
 		return;
-	for (size_t i = 0; i < h->ndaemons; i++)
+	for (size_t i = 0; i < h->ndaemons; i++) {
 		MHD_stop_daemon(h->daemons[i]);
+		if (h->quiesced[i] != MHD_INVALID_SOCKET)
+			close(h->quiesced[i]);
+	}
 	for (size_t i = 0; i < CANNED_COUNT; i++)
 		if (h->canned[i] != NULL)
 			MHD_destroy_response(h->canned[i]);

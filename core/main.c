@@ -34,6 +34,7 @@ static struct {
 	struct runner *volatile runner;
 	struct registry *volatile registry;
 	struct plugin_loader *volatile loader;
+	struct http *volatile http;
 } kept;
 
 struct options {
@@ -270,7 +271,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	char err[1024];
 	sigset_t set;
-	int rc = 1, stuck = 0;
+	int rc = 1, stuck = 0, stuck_inline = 0;
 
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
@@ -343,8 +344,11 @@ out:
 	if (http != NULL)
 		http_quiesce(http);
 	if (runner != NULL)
-		stuck = runner_shutdown(runner, SHUTDOWN_GRACE_MS);
-	http_stop(http);
+		stuck = runner_shutdown(runner, SHUTDOWN_GRACE_MS, &stuck_inline);
+	if (stuck_inline == 0)
+		http_stop(http);
+	else /* an HTTP thread is inside plugin code: the server cannot be joined */
+		kept.http = http;
 	if (stuck == 0) {
 		runner_free(runner);
 		registry_free(reg);

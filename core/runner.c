@@ -45,6 +45,7 @@ struct cstate {
 	bool executing;   /* inside run() now */
 	bool abandoned;   /* deadline passed, waiters answered; late result is discarded */
 	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
+	bool released;    /* its worker was counted out of `active` when it expired */
 	int64_t queued_at, deadline;
 	struct healthd_report *report; /* the executing run's, on its thread's stack */
 	struct slot *waiters;
@@ -82,6 +83,8 @@ struct runner {
 	int max_threads;
 	struct worker *workers;  /* max_threads slots */
 	int executing;           /* runs inside plugin code, inline ones included */
+	int executing_inline;    /* of which on HTTP threads */
+	int resuming;            /* threads resuming finished jobs outside the lock */
 	bool stopping;
 	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
 	pthread_t timer;
@@ -135,6 +138,41 @@ resume_all(struct runner_job *done)
 	}
 }
 
+/*
+ * Resumes the jobs in done outside the lock; called and returns with it held.
+ * Counted in `resuming`, so that shutdown waits for the last resume before
+ * the HTTP server may be stopped (which must not find a connection suspended).
+ */
+static void
+resume_unlocked(struct runner *r, struct runner_job *done)
+{
+	if (done == NULL)
+		return;
+	r->resuming++;
+	pthread_mutex_unlock(&r->lock);
+	resume_all(done);
+	pthread_mutex_lock(&r->lock);
+	r->resuming--;
+	pthread_cond_broadcast(&r->idle_cv);
+}
+
+/* Takes c off the work queue (it expired before a worker picked it up). */
+static void
+unqueue(struct runner *r, struct cstate *c)
+{
+	struct cstate **p = &r->qhead, *prev = NULL;
+
+	while (*p != NULL && *p != c) {
+		prev = *p;
+		p = &(*p)->qnext;
+	}
+	if (*p == NULL)
+		return;
+	*p = c->qnext;
+	if (r->qtail == c)
+		r->qtail = prev;
+}
+
 static void
 record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
 {
@@ -153,6 +191,7 @@ static void
 spawn_worker(struct runner *r)
 {
 	struct worker *w = NULL;
+	int rc;
 
 	for (int i = 0; i < r->max_threads; i++) {
 		if (r->workers[i].used && r->workers[i].exited) {
@@ -166,12 +205,13 @@ spawn_worker(struct runner *r)
 	if (w == NULL || r->live >= r->max_threads)
 		return;
 	*w = (struct worker){.r = r, .used = true};
-	if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc == 0) {
 		r->live++;
 		r->active++;
 	} else {
 		w->used = false;
-		log_warn("runner: cannot start a worker thread: %s", strerror(errno));
+		log_warn("runner: cannot start a worker thread: %s", strerror(rc));
 	}
 }
 
@@ -188,10 +228,18 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
-	if (c->executing) {
-		log_warn("check %s: no answer after %d ms, counted as failed; its run goes on "
-		         "in the background and its result will be discarded",
-		         c->check->name, c->check->timeout_ms);
+	if (!c->executing) {
+		/* expired in the queue: it never ran; the next request starts afresh */
+		unqueue(r, c);
+		c->busy = false;
+		c->abandoned = false;
+		return;
+	}
+	log_warn("check %s: no answer after %d ms, counted as failed; its run goes on "
+	         "in the background and its result will be discarded",
+	         c->check->name, c->check->timeout_ms);
+	if (!c->inline_run) {
+		c->released = true;
 		r->active--;
 		if (r->active < r->target)
 			spawn_worker(r);
@@ -206,7 +254,10 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 {
 	if (!c->abandoned && now > c->deadline)
 		expire(r, c, now, done); /* late, though the timer had not seen it yet */
-	if (c->abandoned) {
+	if (c->abandoned && r->stopping) {
+		log_info("check %s: run returned after %lld ms, during shutdown", c->check->name,
+		         (long long)dur);
+	} else if (c->abandoned) {
 		log_warn("check %s: run returned after %lld ms, past its %d ms timeout; "
 		         "result discarded", c->check->name, (long long)dur, c->check->timeout_ms);
 	} else {
@@ -221,6 +272,7 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	c->busy = false;
 	c->abandoned = false;
 	c->inline_run = false;
+	c->released = false;
 }
 
 /* Runs c's flight on this thread; called and returns with the lock held. */
@@ -232,11 +284,13 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	struct runner_job *done = NULL;
 	enum healthd_status st;
 	int64_t started, ended;
-	bool was_abandoned;
+	bool released;
 
 	c->executing = true;
 	c->report = &report;
+	c->runs++;
 	r->executing++;
+	r->executing_inline += !on_worker;
 	pthread_mutex_unlock(&r->lock);
 
 	started = clock_ms();
@@ -247,16 +301,13 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	c->executing = false;
 	c->report = NULL;
 	r->executing--;
-	was_abandoned = c->abandoned;
+	r->executing_inline -= !on_worker;
+	released = c->released;
 	finish(r, c, st, report.message, report.timed_out, ended - started, ended, &done);
-	if (on_worker && was_abandoned)
+	if (released)
 		r->active++; /* back from a stuck run; a surplus worker then leaves */
 	pthread_cond_broadcast(&r->idle_cv);
-	if (done != NULL) {
-		pthread_mutex_unlock(&r->lock);
-		resume_all(done);
-		pthread_mutex_lock(&r->lock);
-	}
+	resume_unlocked(r, done);
 }
 
 static void *
@@ -304,7 +355,9 @@ timer_main(void *arg)
 
 		for (size_t i = 0; i < r->ncs; i++) {
 			struct cstate *c = &r->cs[i];
-			if (!c->busy || c->abandoned || c->inline_run)
+			/* an inline flight waiting for its turn on the submitting
+			 * thread is not the timer's: the run before it is */
+			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
 				continue;
 			if (c->deadline <= now)
 				expire(r, c, now, &done);
@@ -313,9 +366,7 @@ timer_main(void *arg)
 		}
 		r->timer_wake = next;
 		if (done != NULL) {
-			pthread_mutex_unlock(&r->lock);
-			resume_all(done);
-			pthread_mutex_lock(&r->lock);
+			resume_unlocked(r, done);
 			continue;
 		}
 		if (next == INT64_MAX) {
@@ -371,8 +422,8 @@ runner_new(const struct registry *reg, int workers)
 	if (r->live > 0 && pthread_create(&r->timer, NULL, timer_main, r) == 0)
 		r->timer_started = true;
 	if (!r->timer_started) {
-		log_err("runner: cannot start threads: %s", strerror(errno));
-		if (runner_shutdown(r, 1000) == 0)
+		log_err("runner: cannot start its threads");
+		if (runner_shutdown(r, 1000, NULL) == 0)
 			runner_free(r);
 		return NULL;
 	}
@@ -418,7 +469,6 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				c->busy = true;
 				c->queued_at = now;
 				c->deadline = now + c->check->timeout_ms;
-				c->runs++;
 				if (c->check->flags & HEALTHD_CHECK_INLINE) {
 					c->inline_run = true;
 					c->qnext = inl;
@@ -431,10 +481,13 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 						r->qhead = c;
 					r->qtail = c;
 					queued++;
-					if (c->deadline < r->timer_wake) {
-						r->timer_wake = c->deadline;
-						wake_timer = true;
-					}
+				}
+				/* inline flights too: one that hangs still answers its
+				 * joiners at the deadline. At most one wake-up per
+				 * timeout while the timer idles. */
+				if (c->deadline < r->timer_wake) {
+					r->timer_wake = c->deadline;
+					wake_timer = true;
 				}
 			}
 			s->next = c->waiters;
@@ -450,9 +503,9 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 		inl = c->qnext;
 		execute(r, c, false);
 	}
-	pthread_mutex_unlock(&r->lock);
 	/* job is not armed yet, so done holds only other requests' jobs */
-	resume_all(done);
+	resume_unlocked(r, done);
+	pthread_mutex_unlock(&r->lock);
 	return job;
 }
 
@@ -517,7 +570,7 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 }
 
 int
-runner_shutdown(struct runner *r, int grace_ms)
+runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 {
 	struct runner_job *done = NULL;
 	int64_t until;
@@ -541,8 +594,8 @@ runner_shutdown(struct runner *r, int grace_ms)
 	r->qhead = r->qtail = NULL;
 	pthread_cond_broadcast(&r->work_cv);
 	pthread_cond_signal(&r->timer_cv);
+	resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
-	resume_all(done);
 	if (r->timer_started)
 		pthread_join(r->timer, NULL);
 	r->timer_started = false;
@@ -556,7 +609,13 @@ runner_shutdown(struct runner *r, int grace_ms)
 			break;
 		pthread_cond_timedwait(&r->idle_cv, &r->lock, &ts);
 	}
+	/* Resumes never block: wait for every one, or the HTTP server could be
+	 * stopped with a connection still suspended. */
+	while (r->resuming > 0)
+		pthread_cond_wait(&r->idle_cv, &r->lock);
 	stuck = r->live > r->executing ? r->live : r->executing;
+	if (stuck_inline != NULL)
+		*stuck_inline = r->executing_inline;
 	for (int i = 0; i < r->max_threads; i++) {
 		if (r->workers[i].used && r->workers[i].exited) {
 			pthread_join(r->workers[i].thread, NULL);

@@ -31,7 +31,7 @@ struct runner_result {
 
 /* Per check, for /metrics. */
 struct runner_stats {
-	uint64_t runs, failures, timeouts;
+	uint64_t runs, failures, timeouts; /* runs: calls of run() */
 	bool has_last;
 	enum healthd_status last_status;
 	int64_t last_duration_ms;
@@ -70,9 +70,11 @@ void runner_stats(struct runner *r, uint32_t id, struct runner_stats *out);
  * submit at once; workers stop after their current run. Then waits up to
  * grace_ms for runs still inside plugin code. Returns how many are still
  * stuck there: their checks must not be destroyed, nor their plugins
- * unloaded, and the runner is then left allocated on purpose.
+ * unloaded, and the runner is then left allocated on purpose. *stuck_inline
+ * (if not NULL) says how many of them hold an HTTP thread, which then cannot
+ * be joined either. Returns only after every resume it caused has happened.
  */
-int runner_shutdown(struct runner *r, int grace_ms);
+int runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline);
 /* Frees the runner after runner_shutdown() returned 0. */
 void runner_free(struct runner *r);
 

@@ -58,7 +58,7 @@ setup(struct fixture *f)
 static void
 teardown(struct fixture *f)
 {
-	EXPECT_EQ_INT(0, runner_shutdown(f->runner, 1000));
+	EXPECT_EQ_INT(0, runner_shutdown(f->runner, 1000, NULL));
 	runner_free(f->runner);
 	registry_free(f->reg);
 }

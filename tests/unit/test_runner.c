@@ -51,10 +51,13 @@ on_resume(void *arg)
 	pthread_mutex_unlock(&lock);
 }
 
-/* Waits (10 s at most) until `want` jobs were resumed in all. */
-static void
+/* Waits (10 s at most) until `want` jobs were resumed in all; false if not.
+ * A job not resumed may still be on a waiter list: never free it then. */
+static bool
 wait_resumed(int want)
 {
+	bool ok;
+
 	int64_t until = clock_ms() + 10000;
 
 	pthread_mutex_lock(&lock);
@@ -68,7 +71,9 @@ wait_resumed(int want)
 		}
 		pthread_cond_timedwait(&cond, &lock, &ts);
 	}
+	ok = resumed >= want;
 	pthread_mutex_unlock(&lock);
+	return ok;
 }
 
 static void
@@ -111,7 +116,7 @@ run_gives_up(void *state, struct healthd_report *report)
 }
 
 static struct sleeper s200 = {200, HEALTHD_OK};
-static struct sleeper s2000 = {2000, HEALTHD_OK};
+static struct sleeper s3000 = {3000, HEALTHD_OK};
 static struct sleeper s0warn = {0, HEALTHD_WARNING};
 
 /* id  name    sleeper   timeout  cache */
@@ -126,7 +131,7 @@ make_registry(void)
 		{"a",      &s200,   2000, 0},
 		{"b",      &s200,   2000, 0},
 		{"c",      &s200,   2000, 0},
-		{"stuck",  &s2000,  100,  0},
+		{"stuck",  &s3000,  1000, 0},  /* room for a slow worker start */
 		{"cached", &s0warn, 2000, 400},
 		{"polls",  NULL,    100,  0},   /* run_polls */
 		{"gives",  NULL,    700,  0},   /* run_gives_up */
@@ -159,7 +164,8 @@ DEF_TEST(checks_run_side_by_side)
 	reset_resumed();
 	job = runner_submit(r, ids, 3);
 	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
-	wait_resumed(1);
+	if (!wait_resumed(1))
+		return 1;
 	took = clock_ms() - t0;
 	EXPECT_TRUE(took >= 195 && took < 500); /* one after another would be 600 */
 	for (size_t i = 0; i < 3; i++) {
@@ -167,7 +173,7 @@ DEF_TEST(checks_run_side_by_side)
 		EXPECT_EQ_STR("slept 200 ms", runner_job_result(job, i)->message);
 	}
 	runner_job_free(job);
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	runner_free(r);
 	registry_free(reg);
 	return 0;
@@ -185,18 +191,22 @@ DEF_TEST(timeout_answers_at_deadline_and_frees_nothing_else)
 	reset_resumed();
 	job = runner_submit(r, stuck, 1);
 	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
-	wait_resumed(1);
+	if (!wait_resumed(1))
+		return 1;
 	took = clock_ms() - t0;
-	EXPECT_TRUE(took >= 95 && took < 1000);
+	EXPECT_TRUE(took >= 995 && took < 2500);
 	EXPECT_EQ_INT(HEALTHD_CRITICAL, runner_job_result(job, 0)->status);
 	EXPECT_TRUE(runner_job_result(job, 0)->timed_out);
-	EXPECT_EQ_STR("timeout after 100 ms", runner_job_result(job, 0)->message);
+	EXPECT_EQ_STR("timeout after 1000 ms", runner_job_result(job, 0)->message);
+	runner_stats(r, 3, &st);
+	EXPECT_EQ_INT(1, st.runs); /* it did start: it is asleep in run() now */
 
 	/* the stuck run still holds the only worker; another check must not wait */
 	t0 = clock_ms();
 	job2 = runner_submit(r, a, 1);
 	EXPECT_TRUE(runner_job_arm(job2, no_suspend, on_resume, NULL));
-	wait_resumed(2);
+	if (!wait_resumed(2))
+		return 1;
 	took = clock_ms() - t0;
 	EXPECT_TRUE(took < 1000);
 	EXPECT_EQ_INT(HEALTHD_OK, runner_job_result(job2, 0)->status);
@@ -213,7 +223,38 @@ DEF_TEST(timeout_answers_at_deadline_and_frees_nothing_else)
 	EXPECT_EQ_INT(1, st.failures);
 	runner_job_free(job);
 	runner_job_free(job2);
-	EXPECT_EQ_INT(0, runner_shutdown(r, 5000)); /* waits for the stuck sleep to end */
+	EXPECT_EQ_INT(0, runner_shutdown(r, 5000, NULL)); /* waits for the stuck sleep to end */
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
+/* A flight that expires before any worker takes it never runs, and the next
+ * request starts a fresh one (not "an earlier run is still stuck"). */
+DEF_TEST(expired_in_queue_never_runs)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 1);
+	uint32_t stuck[] = {3}, polls[] = {5};
+	struct runner_job *job, *job2;
+	struct runner_stats st;
+
+	reset_resumed();
+	job = runner_submit(r, stuck, 1); /* takes the only worker for 3 s */
+	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
+	job2 = runner_submit(r, polls, 1); /* queued behind it, 100 ms timeout */
+	EXPECT_TRUE(runner_job_arm(job2, no_suspend, on_resume, NULL));
+	if (!wait_resumed(1))
+		return 1;
+	EXPECT_EQ_STR("timeout after 100 ms", runner_job_result(job2, 0)->message);
+	runner_stats(r, 5, &st);
+	EXPECT_EQ_INT(0, st.runs);
+	EXPECT_TRUE(!st.running);
+	if (!wait_resumed(2))
+		return 1;
+	runner_job_free(job);
+	runner_job_free(job2);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 5000, NULL));
 	runner_free(r);
 	registry_free(reg);
 	return 0;
@@ -232,14 +273,15 @@ DEF_TEST(single_flight)
 		jobs[i] = runner_submit(r, a, 1);
 		EXPECT_TRUE(runner_job_arm(jobs[i], no_suspend, on_resume, NULL));
 	}
-	wait_resumed(64);
+	if (!wait_resumed(64))
+		return 1;
 	runner_stats(r, 0, &st);
 	EXPECT_EQ_INT(1, st.runs);
 	for (int i = 0; i < 64; i++) {
 		EXPECT_EQ_INT(HEALTHD_OK, runner_job_result(jobs[i], 0)->status);
 		runner_job_free(jobs[i]);
 	}
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	runner_free(r);
 	registry_free(reg);
 	return 0;
@@ -277,7 +319,7 @@ DEF_TEST(cache_within_cache_ms_then_fresh)
 	runner_job_free(job);
 	runner_stats(r, 4, &st);
 	EXPECT_EQ_INT(2, st.runs);
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	runner_free(r);
 	registry_free(reg);
 	return 0;
@@ -293,7 +335,7 @@ DEF_TEST(shutdown_answers_waiting_jobs)
 	reset_resumed();
 	job = runner_submit(r, a, 1);
 	EXPECT_TRUE(runner_job_arm(job, no_suspend, on_resume, NULL));
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	EXPECT_EQ_INT(1, resumed);
 	EXPECT_EQ_INT(HEALTHD_UNKNOWN, runner_job_result(job, 0)->status);
 	EXPECT_EQ_STR("healthd is shutting down", runner_job_result(job, 0)->message);
@@ -317,7 +359,7 @@ DEF_TEST(expiry_cancels_the_run)
 	EXPECT_EQ_STR("timeout after 100 ms", runner_job_result(job, 0)->message);
 	runner_job_free(job);
 	/* the run sees cancelled() soon after its 100 ms deadline, not after 5 s */
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	EXPECT_TRUE(atomic_load(&saw_cancel_after_ms) >= 95);
 	EXPECT_TRUE(atomic_load(&saw_cancel_after_ms) < 1000);
 	runner_free(r);
@@ -343,7 +385,7 @@ DEF_TEST(plugin_reported_timeout_is_counted)
 	EXPECT_EQ_INT(1, st.timeouts);
 	EXPECT_EQ_INT(1, st.failures);
 	runner_job_free(job);
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
 	runner_free(r);
 	registry_free(reg);
 	return 0;
@@ -354,6 +396,7 @@ main(void)
 {
 	RUN_TEST(checks_run_side_by_side);
 	RUN_TEST(timeout_answers_at_deadline_and_frees_nothing_else);
+	RUN_TEST(expired_in_queue_never_runs);
 	RUN_TEST(single_flight);
 	RUN_TEST(cache_within_cache_ms_then_fresh);
 	RUN_TEST(shutdown_answers_waiting_jobs);
