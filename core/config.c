@@ -73,6 +73,8 @@ static const struct {
 	{"idle_timeout_s",     offsetof(struct config_limits, idle_timeout_s),     1,      86400},
 	{"max_request_bytes",  offsetof(struct config_limits, max_request_bytes),  4096,   1 << 24},
 	{"max_names",          offsetof(struct config_limits, max_names),          1,      1000000},
+	{"max_connections_per_ip", offsetof(struct config_limits, max_connections_per_ip), 0, 1000000},
+	{"max_body_bytes",     offsetof(struct config_limits, max_body_bytes),     0,      1 << 24},
 };
 
 static int
@@ -492,7 +494,8 @@ key_limits(struct reader *rd, const char *key, struct json_object *v)
 		snprintf(where, sizeof(where), "%s.%.100s", key, k);
 		if (i == sizeof(limit_keys) / sizeof(limit_keys[0]))
 			return fail(rd, where, "unknown key (known: max_connections, "
-			            "idle_timeout_s, max_request_bytes, max_names)");
+			            "idle_timeout_s, max_request_bytes, max_names, "
+			            "max_connections_per_ip, max_body_bytes)");
 		if (want_int(rd, where, val, limit_keys[i].min, limit_keys[i].max,
 		             (int *)((char *)&rd->c->limits + limit_keys[i].field)) == -1)
 			return -1;
@@ -788,6 +791,8 @@ config_init(struct config *c)
 			 * maps a larger one, which it unmaps when the connection closes. */
 			.max_request_bytes = 36864,
 			.max_names = 1000,
+			.max_connections_per_ip = 0,
+			.max_body_bytes = 16384,
 		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);

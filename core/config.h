@@ -49,6 +49,8 @@ struct config_limits {
 	int idle_timeout_s;    /* close a connection idle this long */
 	int max_request_bytes; /* request line + headers, per connection */
 	int max_names;         /* names read from ?checks= */
+	int max_connections_per_ip; /* 0: no per-address limit */
+	int max_body_bytes;    /* a request body is read and dropped up to this */
 };
 
 struct config {

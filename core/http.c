@@ -15,7 +15,6 @@
 #include "log.h"
 
 #define MAX_DAEMONS 64
-#define MAX_BODY_BYTES 16384 /* a GET has no use for a body; drain a little, refuse more */
 
 /* route           label in /metrics */
 static const char *const route_names[ROUTE_COUNT] = {
@@ -318,7 +317,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		 * a body past the limit closes the connection instead. */
 		q->body_bytes += *upload_data_size;
 		*upload_data_size = 0;
-		return q->body_bytes > MAX_BODY_BYTES ? MHD_NO : MHD_YES;
+		return q->body_bytes > (size_t)h->cfg->limits.max_body_bytes ? MHD_NO : MHD_YES;
 	}
 	if (q->route == ROUTE_OTHER)
 		return reply(q, 404, h->canned[CANNED_NOT_FOUND]);
@@ -505,6 +504,8 @@ start_daemon(struct http *h, const char *addr, char *err, size_t errlen)
 	                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	                     MHD_OPTION_THREAD_POOL_SIZE, http_threads(cfg),
 	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->limits.max_connections,
+	                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	                     (unsigned)cfg->limits.max_connections_per_ip,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
 	                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->limits.max_request_bytes,
 	                     MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

@@ -191,5 +191,37 @@ class BadInput(ServerTest):
         self.assertNotIn("auth=", self.h.log)
 
 
+class ConfiguredLimits(ServerTest):
+    CONFIG = {"limits": {"max_connections_per_ip": 4, "max_body_bytes": 100}}
+
+    def test_connections_per_address(self):
+        held = [socket.create_connection((self.h.host, self.h.port), timeout=2)
+                for _ in range(4)]
+        try:
+            # a fifth from the same address is closed without an answer...
+            extra = socket.create_connection((self.h.host, self.h.port), timeout=2)
+            extra.sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                self.assertEqual(extra.recv(100), b"")
+            except ConnectionResetError:
+                pass
+            extra.close()
+            # ...while the four it holds are served
+            held[0].sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(held[0].recv(4096).startswith(b"HTTP/1.1 200 "))
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.2)  # slots come back when the clients go
+        self.assertEqual(self.h.get("/health/ping")[0], 200)
+
+    def test_body_limit(self):
+        st, _, body = self.h.request("GET", "/health/ping", body=b"a" * 100)
+        self.assertEqual((st, body), (200, b"pong"))
+        reply = self.h.raw(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"
+                           + b"a" * 101)
+        self.assertEqual(reply, b"")  # closed: no answer for an oversized body
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
