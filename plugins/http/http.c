@@ -33,6 +33,7 @@
  * headers (Authorization, Cookie, *token*, ...) never reach a message or the log.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@
 #include <curl/curl.h>
 
 #include <healthd/plugin.h>
+
+static const char http_pin_anchor; /* an address inside this object, for dladdr() */
 
 #define HTTP_BODY_CAP       (1024 * 1024) /* bytes read from a body before cutting it */
 #define HTTP_MAX_REDIRECTS  50            /* upper bound of the max_redirects option */
@@ -559,8 +562,13 @@ http_setup(struct http_check *h, const char *url, enum http_how how, const char 
 	HTTP_SETOPT(rc, c, CURLOPT_URL, url);
 	HTTP_SETOPT(rc, c, CURLOPT_PROTOCOLS_STR, "http,https");
 	HTTP_SETOPT(rc, c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	/* Worker threads: no SIGALRM for DNS timeouts (the threaded resolver needs none). */
+	/* Worker threads: no SIGALRM for DNS timeouts. */
 	HTTP_SETOPT(rc, c, CURLOPT_NOSIGNAL, 1L);
+	/* On a timeout, libcurl 7.88 waits for its resolver thread's getaddrinfo()
+	 * unless told to leave it: a slow DNS server would hold the run seconds
+	 * past its deadline. The thread left behind finishes on its own inside
+	 * libcurl, which is why http_load() pins this plugin (and so libcurl). */
+	HTTP_SETOPT(rc, c, CURLOPT_QUICK_EXIT, 1L);
 	HTTP_SETOPT(rc, c, CURLOPT_NOPROGRESS, 0L);
 	HTTP_SETOPT(rc, c, CURLOPT_XFERINFOFUNCTION, http_progress);
 	HTTP_SETOPT(rc, c, CURLOPT_XFERINFODATA, h);
@@ -716,6 +724,7 @@ http_load(struct healthd_host *host, const struct healthd_host_api *api, char *e
           size_t errlen)
 {
 	const curl_version_info_data *v;
+	Dl_info self;
 	CURLcode rc;
 
 	rc = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -723,6 +732,12 @@ http_load(struct healthd_host *host, const struct healthd_host_api *api, char *e
 		snprintf(err, errlen, "curl_global_init failed: %s", curl_easy_strerror(rc));
 		return -1;
 	}
+	/* Never unloaded: a resolver thread left by CURLOPT_QUICK_EXIT may still
+	 * be inside libcurl after the host dlcloses us. */
+	if (dladdr(&http_pin_anchor, &self) == 0 || self.dli_fname == NULL ||
+	    dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == NULL)
+		api->log(host, HEALTHD_LOG_WARNING, "cannot pin http.so in memory; a name lookup "
+		         "still running at shutdown may crash the exit");
 	v = curl_version_info(CURLVERSION_NOW);
 	/* Without an asynchronous resolver and with NOSIGNAL, DNS ignores the deadline. */
 	if ((v->features & CURL_VERSION_ASYNCHDNS) == 0)

@@ -220,6 +220,20 @@ class HttpPluginTest(unittest.TestCase):
             self.assertEqual(m[("healthd_check_timeouts_total", label)], 3)
             self.assertNotIn("no answer after", h.log)
 
+    @unittest.skipIf(TIME_SCALE > 1, "LD_PRELOAD shim and valgrind do not mix")
+    def test_slow_dns_keeps_the_deadline(self):
+        # a name lookup that takes 2 s must not hold a 300 ms check: libcurl
+        # leaves its resolver thread behind (CURLOPT_QUICK_EXIT), and the clean
+        # exit after it (asserted by healthd()) shows the plugin stays mapped
+        shim = os.path.join(os.environ["HEALTHD_FIXTURE_DIR"], "slowdns.so")
+        with self.healthd({"name": "dns", "url": "http://slow.invalid:1/", "timeout_ms": 300},
+                          env={"LD_PRELOAD": shim}) as h:
+            _, checks, details, took = self.probe(h, "dns")
+            self.assertEqual(checks, {"dns": False})
+            self.assertEqual(details["dns"]["output"], "timeout after 300 ms")
+            self.assertLess(took, 1.0)
+            self.assertNotIn("no answer after", h.log)  # the plugin returned in time
+
     def test_closed_port_is_connection_refused(self):
         url = f"http://127.0.0.1:{closed_port()}/ok"
         with self.healthd({"name": "api", "url": url}) as h:
