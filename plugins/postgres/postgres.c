@@ -57,6 +57,7 @@
 #define PG_MARGIN_DIVISOR    20
 #define PG_MARGIN_MAX_MS     25
 #define PG_SLICE_MS          50  /* how often a wait looks at cancelled() */
+#define PG_SCRUB_MIN         6   /* shorter passwords: libpq's text is withheld */
 /* Cancel threads alive at once, process-wide; past this a timed-out query is only dropped. */
 #define PG_CANCELS_MAX       4
 
@@ -111,6 +112,8 @@ static void pg_sigpipe_block(struct pg_sigpipe *sp);
 static void pg_sigpipe_restore(const struct pg_sigpipe *sp);
 static void pg_one_line(const char *text, char *buf, size_t len);
 static void pg_scrub(const char *password, char *buf, size_t len);
+static bool pg_can_scrub(const struct pg_check *pg);
+static const char *pg_uri_userinfo_error(const char *conninfo);
 static void pg_redact_quoted(const char *text, char *buf, size_t len);
 static void pg_say(struct pg_check *pg, struct healthd_report *report, const char *what,
                    const char *detail);
@@ -217,6 +220,17 @@ pg_one_line(const char *text, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+/*
+ * Whether libpq's text can be shown with the password masked. Masking a short
+ * password tells it (every "o" of "connection" turned to *** spells "o"), so
+ * below PG_SCRUB_MIN characters the text is withheld instead.
+ */
+static bool
+pg_can_scrub(const struct pg_check *pg)
+{
+	return pg->password == NULL || strlen(pg->password) >= PG_SCRUB_MIN;
+}
+
 /* Replaces every occurrence of the password in buf by PG_SCRUBBED. */
 static void
 pg_scrub(const char *password, char *buf, size_t len)
@@ -249,24 +263,18 @@ static void
 pg_redact_quoted(const char *text, char *buf, size_t len)
 {
 	size_t n = 0;
-	bool quoted = false;
 
 	if (len == 0)
 		return;
-	for (const char *p = text; *p != '\0' && n + 1 < len; p++) {
-		if (*p == '"') {
-			if (!quoted && n + 5 < len) {
-				memcpy(buf + n, "\"...", 4);
-				n += 4;
-			} else if (quoted) {
-				buf[n++] = '"';
-			} else {
-				break;
-			}
-			quoted = !quoted;
-		} else if (!quoted) {
-			buf[n++] = *p;
-		}
+	/* Everything from the first quote on: a quoted token can itself hold a
+	 * quote, so toggling in and out of quotes could show the password. */
+	while (text[n] != '\0' && text[n] != '"' && n + 6 < len) {
+		buf[n] = text[n];
+		n++;
+	}
+	if (text[n] == '"' && n + 6 <= len) { /* room for the marker and the NUL */
+		memcpy(buf + n, "\"...\"", 5);
+		n += 5;
 	}
 	buf[n] = '\0';
 }
@@ -277,6 +285,11 @@ pg_say(struct pg_check *pg, struct healthd_report *report, const char *what, con
 {
 	char line[PG_MESSAGE_SIZE];
 
+	if (!pg_can_scrub(pg)) {
+		pg->api->message(report, "%s (details withheld: the password is too short to "
+		                 "mask in them)", what);
+		return;
+	}
 	pg_one_line(detail != NULL ? detail : "", line, sizeof(line));
 	pg_scrub(pg->password, line, sizeof(line));
 	if (line[0] == '\0')
@@ -305,9 +318,45 @@ pg_notice(void *arg, const char *message)
 	struct pg_check *pg = arg;
 	char line[PG_MESSAGE_SIZE];
 
+	if (!pg_can_scrub(pg)) {
+		pg->api->log(pg->host, HEALTHD_LOG_INFO, "check %s: the server sent a notice "
+		             "(withheld: the password is too short to mask in it)", pg->name);
+		return;
+	}
 	pg_one_line(message, line, sizeof(line));
 	pg_scrub(pg->password, line, sizeof(line));
 	pg->api->log(pg->host, HEALTHD_LOG_INFO, "check %s: server says: %s", pg->name, line);
+}
+
+/*
+ * A URI whose password holds a raw '@' or '/' is split by libpq in the wrong
+ * place: the rest of the password becomes the host (or the port), which
+ * then appears in error messages where no scrub can know it. Refused, with
+ * what to do.
+ */
+static const char *
+pg_uri_userinfo_error(const char *conninfo)
+{
+	const char *s, *end, *at = NULL;
+
+	if (strncmp(conninfo, "postgresql://", 13) == 0)
+		s = conninfo + 13;
+	else if (strncmp(conninfo, "postgres://", 11) == 0)
+		s = conninfo + 11;
+	else
+		return NULL;
+	end = s + strcspn(s, "?#");
+	for (const char *p = s; p < end; p++) {
+		if (*p != '@')
+			continue;
+		if (at != NULL)
+			return "the URI holds more than one '@' before its query: write an '@' in the "
+			       "user name or password as %40";
+		at = p;
+	}
+	if (at != NULL && memchr(s, '/', (size_t)(at - s)) != NULL)
+		return "the URI's user name or password holds a '/': write it as %2F";
+	return NULL;
 }
 
 /* ---- waiting and cancelling ------------------------------------------------ */
@@ -649,6 +698,10 @@ pg_instantiate(struct healthd_host *host, const struct healthd_host_api *api,
 	if (conninfo == NULL) {
 		snprintf(err, errlen, "conninfo: missing; a libpq connection string or URI, "
 		         "e.g. \"host=/run/postgresql dbname=app\"");
+		return -1;
+	}
+	if (pg_uri_userinfo_error(conninfo) != NULL) {
+		snprintf(err, errlen, "conninfo: %s", pg_uri_userinfo_error(conninfo));
 		return -1;
 	}
 	parsed = PQconninfoParse(conninfo, &perr);

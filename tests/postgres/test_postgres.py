@@ -158,6 +158,13 @@ class PostgresUp(unittest.TestCase):
             f"host=127.0.0.1 password={secret} {secret}x",              # missing "="
             f"postgresql://app:{secret}@[::1/postgres",               # echoes the whole URI
             "host=127.0.0.1 nosuchoption=1",                          # unknown keyword
+            # found in review: a quote inside libpq's quoted token
+            f'postgresql://app:s3"{secret}%zz@127.0.0.1/postgres',
+            f'postgresql://app:p"{secret}@[::1]x/db',
+            f'host=h password=abc {secret}"ghi',
+            # a raw '@' or '/' in a URI password: libpq would split it wrongly
+            f"postgresql://app:Secr3t@{secret}@127.0.0.1/postgres",
+            f"postgresql://app:Pa/{secret}@127.0.0.1/postgres",
         ]
         for conninfo in cases:
             with self.subTest(conninfo=conninfo):
@@ -165,6 +172,23 @@ class PostgresUp(unittest.TestCase):
                 self.assertEqual(rc, 1, out + err)
                 self.assertIn("conninfo", err)
                 self.assertNoPassword(out + err, secret)
+
+    def test_raw_at_in_uri_password_says_how_to_write_it(self):
+        rc, out, err = self._check_config({"checks": [db_check(
+            "postgresql://app:Secr3t@Word@127.0.0.1/postgres")]})
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("write an '@' in the user name or password as %40", err)
+        self.assertNotIn("Word", err)
+
+    def test_short_password_withholds_libpq_text(self):
+        # masking "o" would spell it out: c***nnecti***n; the detail is withheld
+        self.pg.create_user("shorty", "o")
+        conninfo = self.pg.conninfo("shorty", "o", dbname="nodb")
+        with running(self, {"checks": [db_check(conninfo)]}) as h:
+            _, ok, output, _ = verbose(h)
+            self.assertFalse(ok)
+            self.assertIn("details withheld: the password is too short to mask", output)
+            self.assertNotIn("***", output)
 
     def test_missing_conninfo_and_unknown_option_are_refused(self):
         rc, out, err = self._check_config({"checks": [{"name": "db", "plugin": "postgres"}]})
