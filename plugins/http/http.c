@@ -17,7 +17,10 @@
  *                config arrives as these keys
  * tls_verify:    verify the server's certificate and name (default true)
  * ca_file:       PEM bundle to verify against instead of the system's
- * max_redirects: redirects followed, as Python requests does, 0..50 (default 5);
+ * max_redirects: redirects followed, as Python requests does, 0..50 (default 5;
+ *                0 when a credential-like header other than Authorization or
+ *                Cookie is set, since curl would send it on to any host a
+ *                redirect names; asking for redirects then is refused);
  *                0 means the first answer counts, even a 3xx. A POST turns into
  *                a GET on 301, 302 and 303, as in requests; PUT, DELETE, PATCH
  *                and OPTIONS keep their method, also on 303 (requests: GET)
@@ -105,6 +108,9 @@ struct http_check {
 	struct curl_slist *secrets; /* masked wherever curl's text enters a message */
 	long expect_status;
 	long max_redirects;
+	/* the first credential-like header curl would pass on across a redirect
+	 * (it drops only Authorization and Cookie there), or "" */
+	char credential_header[64];
 	size_t body_bytes;          /* per run: bytes of body seen */
 	bool body_capped;           /* per run: the write callback cut the body */
 	struct healthd_report *report; /* per run: for the progress callback */
@@ -528,8 +534,13 @@ http_read_headers(struct http_check *h, const struct healthd_host_api *api,
 			snprintf(line, n, "%s: %s", name, value);
 		r = http_slist_add(&h->headers, line);
 		free(line);
-		if (r == 0 && value[0] != '\0' && http_is_secret_header(name))
+		if (r == 0 && value[0] != '\0' && http_is_secret_header(name)) {
 			r = http_slist_add(&h->secrets, value);
+			if (h->credential_header[0] == '\0' && strcasecmp(name, "Authorization") != 0 &&
+			    strcasecmp(name, "Cookie") != 0 &&
+			    strcasecmp(name, "Proxy-Authorization") != 0)
+				snprintf(h->credential_header, sizeof(h->credential_header), "%s", name);
+		}
 		if (r == -1) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
@@ -619,6 +630,7 @@ http_instantiate(struct healthd_host *host, const struct healthd_host_api *api,
 	const char *url, *method, *ca_file, *proxy;
 	bool tls_verify, has_content_type;
 	int64_t expect_status, max_redirects;
+	bool redirects_set;
 	enum http_how how = HTTP_HOW_GET;
 	size_t i;
 
@@ -658,6 +670,7 @@ http_instantiate(struct healthd_host *host, const struct healthd_host_api *api,
 	}
 	h->expect_status = (long)expect_status;
 
+	redirects_set = api->option(options, "max_redirects") != NULL;
 	if (api->option_int(options, "max_redirects", 5, 0, HTTP_MAX_REDIRECTS,
 	                    &max_redirects) == -1) {
 		snprintf(err, errlen, "max_redirects: expected an integer from 0 to %d",
@@ -686,6 +699,18 @@ http_instantiate(struct healthd_host *host, const struct healthd_host_api *api,
 
 	if (http_read_headers(h, api, options, &has_content_type, err, errlen) == -1)
 		goto fail;
+	/* libcurl sends custom headers to whatever host a redirect names: with a
+	 * credential among them, redirects are off unless asked for, and asking
+	 * for them is refused rather than leaking it. */
+	if (h->credential_header[0] != '\0') {
+		if (redirects_set && h->max_redirects > 0) {
+			snprintf(err, errlen, "max_redirects: header %s looks like a credential, and "
+			         "a redirect would carry it to any host; point url at the final "
+			         "address and set max_redirects to 0", h->credential_header);
+			goto fail;
+		}
+		h->max_redirects = 0;
+	}
 	/* The empty POST: no form Content-Type (curl's default), as requests sends none. */
 	if (how == HTTP_HOW_POST && !has_content_type &&
 	    http_slist_add(&h->headers, "Content-Type:") == -1) {

@@ -382,6 +382,14 @@ class HttpPluginTest(unittest.TestCase):
             (req,) = self.requests_to("/echo")
             self.assertEqual(req.headers.get("authorization"), f"Bearer {SECRET_TOKEN}")
 
+    def test_credential_header_turns_redirects_off(self):
+        # curl passes custom headers on to whatever host a redirect names; with
+        # one that looks like a credential, the redirect is not followed
+        with self.healthd({"name": "api", "url": self.srv.url("/redirect"),
+                           "header": {"X-Api-Key": SECRET_TOKEN}}) as h:
+            self.assertEqual(self.probe_one(h), (False, "expected 200, got 302"))
+            self.assertEqual(self.requests_to("/ok"), [])
+
 
 if __name__ == "__main__":
     main()

@@ -95,6 +95,19 @@ def http_check(options):
     return c
 
 
+class CredentialRedirects(unittest.TestCase):
+    def test_asking_for_redirects_with_a_credential_header_is_refused(self):
+        rc, out, err, path = check_config([http_check({"header": {"X-Api-Key": "k-123456"},
+                                                        "max_redirects": 3})])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("max_redirects: header X-Api-Key looks like a credential", err)
+        self.assertNotIn("k-123456", err)
+        # Authorization is dropped by curl itself on a redirect to another host
+        rc, out, err, path = check_config([http_check({"header": {"Authorization": "Bearer x"},
+                                                        "max_redirects": 3})])
+        self.assertEqual(rc, 0, out + err)
+
+
 class HttpOptionsTest(unittest.TestCase):
     def test_good_options_are_accepted(self):
         for what, options in GOOD:
