@@ -226,8 +226,12 @@ class HttpPluginTest(unittest.TestCase):
         # leaves its resolver thread behind (CURLOPT_QUICK_EXIT), and the clean
         # exit after it (asserted by healthd()) shows the plugin stays mapped
         shim = os.path.join(os.environ["HEALTHD_FIXTURE_DIR"], "slowdns.so")
+        env = {"LD_PRELOAD": shim}
+        if os.environ.get("HEALTHD_SANITIZED"):
+            # ASan wants its runtime first; the shim allocates nothing
+            env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
         with self.healthd({"name": "dns", "url": "http://slow.invalid:1/", "timeout_ms": 300},
-                          env={"LD_PRELOAD": shim}) as h:
+                          env=env) as h:
             _, checks, details, took = self.probe(h, "dns")
             self.assertEqual(checks, {"dns": False})
             self.assertEqual(details["dns"]["output"], "timeout after 300 ms")
