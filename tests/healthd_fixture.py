@@ -15,6 +15,7 @@ Meson passes the paths through the environment:
 Standard library only; run with /usr/bin/python3.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -223,6 +224,16 @@ class Healthd:
         if status != 200:
             raise AssertionError(f"/metrics answered {status}")
         return parse_prometheus(body.decode())
+
+
+@contextlib.contextmanager
+def running(test, config, **kw):
+    """Healthd with `config` (and Healthd's keywords); when the block ends it
+    must have exited 0, which under a sanitizer also means no report."""
+    h = Healthd(config=config, **kw)
+    with h:
+        yield h
+    test.assertEqual(h.proc.returncode, 0, f"healthd did not exit cleanly:\n{h.log}")
 
 
 class ServerTest(unittest.TestCase):

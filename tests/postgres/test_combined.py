@@ -3,22 +3,12 @@
 The http plugin's checks join this configuration in their own suite.
 """
 
-import contextlib
 import json
 import secrets
 import unittest
 
-from healthd_fixture import Healthd, main
+from healthd_fixture import Healthd, running, main
 from pg_cluster import PgCluster, free_port
-
-
-@contextlib.contextmanager
-def running(test, config):
-    """healthd with `config`; afterwards it must have exited 0 (no sanitizer report)."""
-    h = Healthd(config=config)
-    with h:
-        yield h
-    test.assertEqual(h.proc.returncode, 0, f"healthd did not exit cleanly:\n{h.log}")
 
 
 class Combined(unittest.TestCase):

@@ -4,7 +4,6 @@ Each case starts the real healthd with a `db` check and asks it over HTTP.
 Timings are printed (stderr) so a run shows how close to the bounds it came.
 """
 
-import contextlib
 import json
 import os
 import re
@@ -15,7 +14,7 @@ import time
 import unittest
 from urllib.parse import quote
 
-from healthd_fixture import Healthd, main, run_healthd, PLUGIN_DIR
+from healthd_fixture import Healthd, running, main, run_healthd, PLUGIN_DIR
 from pg_cluster import PgCluster, free_port
 
 TIMEOUT_MS = 1000
@@ -23,15 +22,6 @@ TIMEOUT_MS = 1000
 # 2-core machine included); it waited for nothing if it answered much earlier.
 LATE_MS = 200
 EARLY_MS = 100
-
-
-@contextlib.contextmanager
-def running(test, config):
-    """healthd with `config`; afterwards it must have exited 0 (no sanitizer report)."""
-    h = Healthd(config=config)
-    with h:
-        yield h
-    test.assertEqual(h.proc.returncode, 0, f"healthd did not exit cleanly:\n{h.log}")
 
 
 def db_check(conninfo, name="db", timeout_ms=TIMEOUT_MS):
