@@ -7,7 +7,7 @@ import json
 import secrets
 import unittest
 
-from healthd_fixture import Healthd, running, main
+from healthd_fixture import main, running
 from pg_cluster import PgCluster, free_port
 
 
