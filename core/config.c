@@ -39,6 +39,8 @@ static int key_metrics_path(struct reader *, const char *, struct json_object *)
 static int key_bool(struct reader *, const char *, struct json_object *);
 static int key_checks(struct reader *, const char *, struct json_object *);
 static int key_limits(struct reader *, const char *, struct json_object *);
+static int key_isolation(struct reader *, const char *, struct json_object *);
+static int key_in_process(struct reader *, const char *, struct json_object *);
 
 /* The top-level keys; anything else in the file is refused as unknown. */
 static const struct {
@@ -59,6 +61,8 @@ static const struct {
 	{"metrics_path",     key_metrics_path,  0,                                     0, 0},
 	{"metrics_auth",     key_bool,          offsetof(struct config, metrics_auth), 0, 0},
 	{"limits",           key_limits,        0,                                     0, 0},
+	{"isolation",        key_isolation,     0,                                     0, 0},
+	{"in_process",       key_in_process,    0,                                     0, 0},
 	{"checks",           key_checks,        0,                                     0, 0},
 };
 
@@ -75,6 +79,20 @@ static const struct {
 	{"max_names",          offsetof(struct config_limits, max_names),          1,      1000000},
 	{"max_connections_per_ip", offsetof(struct config_limits, max_connections_per_ip), 0, 1000000},
 	{"max_body_bytes",     offsetof(struct config_limits, max_body_bytes),     0,      1 << 24},
+};
+
+/* The keys of "isolation": {"kill_after_ms": 1000, ...}. */
+static const struct {
+	const char *key;
+	size_t field;
+	long long min, max;
+} isolation_keys[] = {
+	/* key               field                                             min   max */
+	{"kill_after_ms",    offsetof(struct config_isolation, kill_after_ms),  0,    600000},
+	{"max_rss_mb",       offsetof(struct config_isolation, max_rss_mb),     8,    1 << 20},
+	{"restart_min_ms",   offsetof(struct config_isolation, restart_min_ms), 10,   600000},
+	{"restart_max_ms",   offsetof(struct config_isolation, restart_max_ms), 10,   3600000},
+	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
 };
 
 static int
@@ -503,6 +521,80 @@ key_limits(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+static int
+key_isolation(struct reader *rd, const char *key, struct json_object *v)
+{
+	struct config_isolation *iso = &rd->c->isolation;
+	char where[256];
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object, got %s", type_name(v));
+	json_object_object_foreach(v, k, val) {
+		size_t i;
+		for (i = 0; i < sizeof(isolation_keys) / sizeof(isolation_keys[0]); i++)
+			if (strcmp(isolation_keys[i].key, k) == 0)
+				break;
+		snprintf(where, sizeof(where), "%s.%.100s", key, k);
+		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
+			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
+			            "restart_min_ms, restart_max_ms, max_threads)");
+		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
+		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
+			return -1;
+	}
+	if (iso->restart_max_ms < iso->restart_min_ms)
+		return fail(rd, "isolation.restart_max_ms", "must not be below restart_min_ms (%d)",
+		            iso->restart_min_ms);
+	return 0;
+}
+
+/* "in_process": ["dummy", ...]: plugin names, as the "plugin" key spells them. */
+static int
+key_in_process(struct reader *rd, const char *key, struct json_object *v)
+{
+	struct config *c = rd->c;
+	char where[64];
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(rd, key, "expected an array of plugin names, got %s", type_name(v));
+	for (size_t i = 0; i < c->nin_process; i++)
+		free(c->in_process[i]);
+	free(c->in_process);
+	c->in_process = NULL;
+	c->nin_process = 0;
+	n = json_object_array_length(v);
+	if (n > 0 && (c->in_process = calloc(n, sizeof(*c->in_process))) == NULL)
+		return fail(rd, key, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+		size_t len;
+
+		snprintf(where, sizeof(where), "%s[%zu]", key, i);
+		s = want_string(rd, where, json_object_array_get_idx(v, i));
+		if (s == NULL)
+			return -1;
+		len = strlen(s);
+		if (len == 0 || len > 32 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+			return fail(rd, where, "\"%.64s\" is not a plugin name (1 to 32 of a-z, 0-9, "
+			            "_ and -)", s);
+		c->in_process[c->nin_process] = strdup(s);
+		if (c->in_process[c->nin_process] == NULL)
+			return fail(rd, where, "out of memory");
+		c->nin_process++;
+	}
+	return 0;
+}
+
+bool
+config_in_process(const struct config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->nin_process; i++)
+		if (strlen(c->in_process[i]) == len && memcmp(c->in_process[i], name, len) == 0)
+			return true;
+	return false;
+}
+
 /* A plugin option's JSON value as the string the plugin reads. */
 static int
 option_text(struct reader *rd, const char *where, struct json_object *v, char **out)
@@ -794,9 +886,20 @@ config_init(struct config *c)
 			.max_connections_per_ip = 0,
 			.max_body_bytes = 16384,
 		},
+		.isolation = {
+			.kill_after_ms = 1000,
+			.max_rss_mb = 256,
+			.restart_min_ms = 100,
+			.restart_max_ms = 30000,
+			.max_threads = 64,
+		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);
-	if (c->metrics_path == NULL ||
+	/* dummy's true/false are trivial inline checks: not worth a process */
+	c->in_process = calloc(1, sizeof(*c->in_process));
+	if (c->in_process != NULL && (c->in_process[0] = strdup("dummy")) != NULL)
+		c->nin_process = 1;
+	if (c->metrics_path == NULL || c->nin_process != 1 ||
 	    config_set_listen(c, listen, 1, "listen", err, sizeof(err)) == -1 ||
 	    config_set_prefix(c, CONFIG_DEFAULT_PREFIX, "url_prefix", err, sizeof(err)) == -1)
 		return -1;
@@ -861,7 +964,8 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 		if (i == sizeof(top_keys) / sizeof(top_keys[0])) {
 			fail(&rd, NULL, "%.100s: unknown key (known: listen, url_prefix, url_secret, "
 			     "url_secret_file, plugin_dir, workers, http_threads, checks_dir, "
-			     "checks, metrics_path, metrics_auth, limits)", key);
+			     "checks, metrics_path, metrics_auth, limits, isolation, in_process)",
+			     key);
 			goto out;
 		}
 		if (top_keys[i].fn(&rd, key, v) == -1)
@@ -895,6 +999,9 @@ config_free(struct config *c)
 		options_free(&c->checks[i].options);
 	}
 	free(c->checks);
+	for (size_t i = 0; i < c->nin_process; i++)
+		free(c->in_process[i]);
+	free(c->in_process);
 	free(c->path);
 	free(c->url_prefix);
 	if (c->secret != NULL)

@@ -53,6 +53,16 @@ struct config_limits {
 	int max_body_bytes;    /* a request body is read and dropped up to this */
 };
 
+/* How plugin code outside the server process is supervised (see executor.h). */
+struct config_isolation {
+	int kill_after_ms;  /* a run still in plugin code this long past its deadline
+	                     * retires its executor */
+	int max_rss_mb;     /* an executor above this is replaced after its runs */
+	int restart_min_ms; /* backoff after a crash: from this, doubling ... */
+	int restart_max_ms; /* ... up to this */
+	int max_threads;    /* run threads per executor, started on demand */
+};
+
 struct config {
 	char *path;            /* NULL: the embedded default */
 	char **listen;         /* "ADDR:PORT" strings, validated */
@@ -67,6 +77,9 @@ struct config {
 	bool metrics_auth;
 	int http_threads;
 	struct config_limits limits;
+	struct config_isolation isolation;
+	char **in_process;     /* plugin names loaded into the server itself */
+	size_t nin_process;
 	struct config_check *checks;
 	size_t nchecks;
 };
@@ -80,6 +93,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 int config_load_text(struct config *c, const char *path, const char *text, size_t len,
                      char *err, size_t errlen);
 void config_free(struct config *c);
+
+/* Whether the plugin named `name` (or a file whose stem is `name`) runs in the
+ * server process rather than in an executor. */
+bool config_in_process(const struct config *c, const char *name, size_t len);
 
 /* Shared by the file and the command line. */
 int config_set_listen(struct config *c, const char *const *addrs, size_t n, const char *where,

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "executor.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 /* names live in the sealed registry for the whole run */
@@ -211,8 +212,43 @@ static const struct {
 	{"healthd_check_timeouts_total",       "counter", "Runs that passed their timeout_ms"},
 };
 
+/* Isolated plugins: whether their executor is up, why it was restarted, RSS. */
+static void
+plugin_metrics(struct text *t, struct executor_set *execs)
+{
+	size_t n = executor_count(execs);
+	struct executor_info *xi;
+
+	if (n == 0)
+		return;
+	xi = calloc(n, sizeof(*xi));
+	if (xi == NULL) {
+		t->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		executor_info(execs, i, &xi[i]);
+	text_add(t, "# HELP healthd_plugin_up Whether the plugin's executor process is up\n"
+	         "# TYPE healthd_plugin_up gauge\n");
+	for (size_t i = 0; i < n; i++)
+		text_add(t, "healthd_plugin_up{plugin=\"%s\"} %d\n", xi[i].name, xi[i].up);
+	text_add(t, "# HELP healthd_plugin_restarts_total Executor restarts, by reason\n"
+	         "# TYPE healthd_plugin_restarts_total counter\n");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < EXEC_REASON_COUNT; r++)
+			text_add(t, "healthd_plugin_restarts_total{plugin=\"%s\",reason=\"%s\"} %llu\n",
+			         xi[i].name, executor_reason_name((enum exec_reason)r),
+			         (unsigned long long)xi[i].restarts[r]);
+	text_add(t, "# HELP healthd_plugin_rss_bytes Resident memory of the plugin's executor\n"
+	         "# TYPE healthd_plugin_rss_bytes gauge\n");
+	for (size_t i = 0; i < n; i++)
+		text_add(t, "healthd_plugin_rss_bytes{plugin=\"%s\"} %llu\n", xi[i].name,
+		         (unsigned long long)xi[i].rss_bytes);
+	free(xi);
+}
+
 char *
-format_metrics(const struct registry *reg, struct runner *runner,
+format_metrics(const struct registry *reg, struct runner *runner, struct executor_set *execs,
                const struct format_counter *counters, size_t ncounters, size_t *len)
 {
 	size_t count = registry_count(reg);
@@ -262,6 +298,7 @@ format_metrics(const struct registry *reg, struct runner *runner,
 			}
 		}
 	}
+	plugin_metrics(&t, execs);
 	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
 	         "status code\n# TYPE healthd_http_requests_total counter\n");
 	for (size_t i = 0; i < ncounters; i++)

@@ -34,7 +34,10 @@ struct format_counter {
 	uint64_t count;
 };
 
+struct executor_set;
+/* execs: the isolated plugins' up, restarts and RSS (NULL: none). */
 char *format_metrics(const struct registry *reg, struct runner *runner,
-                     const struct format_counter *counters, size_t ncounters, size_t *len);
+                     struct executor_set *execs, const struct format_counter *counters,
+                     size_t ncounters, size_t *len);
 
 #endif

@@ -45,6 +45,7 @@ struct http {
 	const struct config *cfg;
 	const struct registry *reg;
 	struct runner *runner;
+	struct executor_set *execs; /* isolated plugins, for /metrics */
 	struct MHD_Daemon *daemons[MAX_DAEMONS];
 	MHD_socket quiesced[MAX_DAEMONS]; /* listen sockets, closed after the stop */
 	size_t ndaemons;
@@ -362,7 +363,7 @@ serve_metrics(struct request *q)
 				rows[nrows++] = (struct format_counter){route_names[r], codes[c], v};
 		}
 	}
-	char *body = format_metrics(h->reg, h->runner, rows, nrows, &len);
+	char *body = format_metrics(h->reg, h->runner, h->execs, rows, nrows, &len);
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 
@@ -568,6 +569,12 @@ http_start(const struct config *cfg, const struct registry *reg, struct runner *
 fail:
 	http_stop(h);
 	return NULL;
+}
+
+void
+http_set_executors(struct http *h, struct executor_set *execs)
+{
+	h->execs = execs;
 }
 
 void

@@ -28,6 +28,10 @@ enum route http_route(const char *url, const char *prefix, const char *metrics_p
 struct http *http_start(const struct config *cfg, const struct registry *reg,
                         struct runner *runner, char *err, size_t errlen);
 
+/* The isolated plugins, for /metrics (NULL: none). */
+struct executor_set;
+void http_set_executors(struct http *h, struct executor_set *execs);
+
 /* Stops accepting new connections; connections already open are still served. */
 void http_quiesce(struct http *h);
 

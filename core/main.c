@@ -1,4 +1,5 @@
 /* main.c - command line, startup and shutdown: wiring only. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
@@ -6,11 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <healthd/plugin.h>
 
 #include "config.h"
+#include "crash.h"
+#include "dirlist.h"
+#include "executor.h"
 #include "http.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -36,6 +41,16 @@ static struct {
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
 } kept;
+
+/* The server's side of startup and shutdown, in one place for main(). */
+struct server {
+	struct config cfg;
+	struct registry *reg;
+	struct plugin_loader *loader;  /* in_process plugins */
+	struct executor_set *execs;    /* every other plugin */
+	struct runner *runner;
+	struct http *http;
+};
 
 struct options {
 	const char *config;
@@ -195,20 +210,101 @@ apply_overrides(struct config *cfg, const struct options *o, char *err, size_t e
 	return 0;
 }
 
+/*
+ * Loads every *.so of the plugin directory in file-name order: into the server
+ * if its name (the file's, before the plugin's code can say another) is in
+ * "in_process", else into an executor of its own. One line on a refusal.
+ */
+static int
+load_plugins(struct server *sv, char *err, size_t errlen)
+{
+	struct dirlist files;
+	int rc = 0;
+
+	if (dirlist_read(&files, sv->cfg.plugin_dir, ".so") == -1) {
+		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", sv->cfg.plugin_dir,
+		         strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < files.n && rc == 0; i++) {
+		const char *path = files.paths[i], *base = strrchr(path, '/');
+		size_t stem;
+		struct stat st;
+
+		base = base ? base + 1 : path;
+		stem = strlen(base) - 3;
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
+			rc = -1;
+		} else if (config_in_process(&sv->cfg, base, stem)) {
+			rc = plugin_load_file(sv->loader, path, err, errlen);
+		} else {
+			rc = executor_load(sv->execs, path, sv->reg, err, errlen);
+		}
+	}
+	dirlist_free(&files);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < executor_count(sv->execs); i++) {
+		struct executor_info xi;
+		executor_info(sv->execs, i, &xi);
+		if (config_in_process(&sv->cfg, xi.name, strlen(xi.name)))
+			log_warn("plugin %s (%s) runs isolated: in_process names it, but it was "
+			         "matched by file name", xi.name, xi.file);
+	}
+	return 0;
+}
+
+static const char *
+taken_isolated(void *arg, const char *name)
+{
+	return executor_file_of(arg, name);
+}
+
+static const char *
+taken_in_process(void *arg, const char *name)
+{
+	return plugin_loader_file_of(arg, name);
+}
+
+static int
+instantiate_checks(struct server *sv, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
+		const struct config_check *ck = &sv->cfg.checks[i];
+		int rc = executor_has_plugin(sv->execs, ck->plugin)
+		         ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
+		         : plugin_instantiate(sv->loader, ck, err, errlen);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static void
 print_summary(const struct config *cfg, const struct plugin_loader *loader,
-              const struct registry *reg)
+              struct executor_set *execs, const struct registry *reg)
 {
+	struct executor_info xi;
 	struct plugin_info pi;
 
 	printf("configuration: %s\n", cfg->path ? cfg->path : "(embedded default)");
 	printf("plugin directory: %s\n", cfg->plugin_dir);
 	for (size_t i = 0; i < plugin_count(loader); i++) {
 		plugin_info(loader, i, &pi);
-		printf("plugin %s %s (ABI %u.%u) from %s: %zu check%s\n", pi.name, pi.version,
-		       pi.abi_major, pi.abi_minor, pi.file, pi.nchecks, pi.nchecks == 1 ? "" : "s");
+		printf("plugin %s %s (ABI %u.%u) from %s: %zu check%s, in process\n", pi.name,
+		       pi.version, pi.abi_major, pi.abi_minor, pi.file, pi.nchecks,
+		       pi.nchecks == 1 ? "" : "s");
 		if (pi.description != NULL && pi.description[0] != '\0')
 			printf("  %s\n", pi.description);
+	}
+	for (size_t i = 0; i < executor_count(execs); i++) {
+		executor_info(execs, i, &xi);
+		printf("plugin %s %s (ABI %u.%u) from %s: %zu check%s, isolated\n", xi.name,
+		       xi.version, xi.abi_major, xi.abi_minor, xi.file, xi.nchecks,
+		       xi.nchecks == 1 ? "" : "s");
+		if (xi.description[0] != '\0')
+			printf("  %s\n", xi.description);
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++) {
 		const struct check *c = registry_at(reg, id);
@@ -222,9 +318,10 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 /* One line once everything is up: a bad start says only what went wrong. */
 static void
 log_startup(const struct config *cfg, const struct plugin_loader *loader,
-            const struct registry *reg)
+            struct executor_set *execs, const struct registry *reg)
 {
 	char plugins[512] = "";
+	struct executor_info xi;
 	struct plugin_info pi;
 	size_t off = 0, ndefault = 0;
 
@@ -232,6 +329,13 @@ log_startup(const struct config *cfg, const struct plugin_loader *loader,
 		plugin_info(loader, i, &pi);
 		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s", off ? ", " : "",
 		                 pi.name, pi.version);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	for (size_t i = 0; i < executor_count(execs) && off < sizeof(plugins); i++) {
+		executor_info(execs, i, &xi);
+		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s (isolated)",
+		                 off ? ", " : "", xi.name, xi.version);
 		if (n > 0)
 			off += (size_t)n;
 	}
@@ -260,19 +364,112 @@ wait_for_stop(const sigset_t *set)
 	}
 }
 
+/* The path executors are started from: this very binary. */
+static int
+self_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Config, plugins, checks: everything --check-config validates. */
+static int
+server_load(struct server *sv, const struct options *opts, char *err, size_t errlen)
+{
+	char self[PATH_MAX];
+
+	if ((opts->config != NULL && config_load(&sv->cfg, opts->config, err, errlen) == -1) ||
+	    apply_overrides(&sv->cfg, opts, err, errlen) == -1)
+		return -1;
+	if (self_path(self, sizeof(self)) == -1) {
+		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",
+		         strerror(errno));
+		return -1;
+	}
+	sv->reg = registry_new();
+	sv->loader = sv->reg ? plugin_loader_new(sv->reg) : NULL;
+	sv->execs = executor_set_new(&sv->cfg, self);
+	if (sv->loader == NULL || sv->execs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	plugin_loader_set_taken(sv->loader, taken_isolated, sv->execs);
+	executor_set_taken(sv->execs, taken_in_process, sv->loader);
+	if (load_plugins(sv, err, errlen) == -1 || instantiate_checks(sv, err, errlen) == -1)
+		return -1;
+	plugin_loader_seal(sv->loader);
+	registry_seal(sv->reg);
+	return 0;
+}
+
+static int
+server_start(struct server *sv, char *err, size_t errlen)
+{
+	if (sv->cfg.secret_mode == SECRET_OFF)
+		log_warn("auth is off: anyone who can reach healthd can run its checks");
+	sv->runner = runner_new(sv->reg, sv->cfg.workers);
+	if (sv->runner == NULL) {
+		snprintf(err, errlen, "cannot start the runner");
+		return -1;
+	}
+	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
+		return -1;
+	sv->http = http_start(&sv->cfg, sv->reg, sv->runner, err, errlen);
+	if (sv->http == NULL)
+		return -1;
+	http_set_executors(sv->http, sv->execs);
+	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
+	return 0;
+}
+
+/* Stop taking connections, answer what waits, stop the executors, then close
+ * everything. */
+static void
+server_stop(struct server *sv)
+{
+	int stuck = 0, stuck_inline = 0;
+
+	if (sv->http != NULL)
+		http_quiesce(sv->http);
+	if (sv->runner != NULL)
+		stuck = runner_shutdown(sv->runner, SHUTDOWN_GRACE_MS, &stuck_inline);
+	/* after the runner: what executors still end goes to a stopping runner */
+	executor_shutdown(sv->execs, SHUTDOWN_GRACE_MS);
+	if (stuck_inline == 0)
+		http_stop(sv->http);
+	else /* an HTTP thread is inside plugin code: the server cannot be joined */
+		kept.http = sv->http;
+	if (stuck == 0) {
+		runner_free(sv->runner);
+		registry_free(sv->reg);
+		plugin_loader_free(sv->loader);
+	} else {
+		/* A plugin call still runs on a thread that uses all three: they stay
+		 * in memory until the process ends, on purpose and reachable. */
+		kept.runner = sv->runner;
+		kept.registry = sv->reg;
+		kept.loader = sv->loader;
+	}
+	executor_set_free(sv->execs);
+	config_free(&sv->cfg);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct plugin_loader *loader = NULL;
-	struct registry *reg = NULL;
-	struct runner *runner = NULL;
-	struct http *http = NULL;
+	struct server sv = {0};
 	struct options opts = {0};
-	struct config cfg;
 	char err[1024];
 	sigset_t set;
-	int rc = 1, stuck = 0, stuck_inline = 0;
+	int rc = 1;
 
+	/* An executor: one plugin's code, started by a healthd server. */
+	if (argc >= 2 && strcmp(argv[1], "--executor") == 0)
+		return executor_process_main(argc, argv);
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
 		return 0;
@@ -288,79 +485,25 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	crash_install();
 
-	if (config_init(&cfg) == -1) {
+	if (config_init(&sv.cfg) == -1) {
 		log_err("out of memory");
 		return 1;
 	}
-	if ((opts.config != NULL && config_load(&cfg, opts.config, err, sizeof(err)) == -1) ||
-	    apply_overrides(&cfg, &opts, err, sizeof(err)) == -1) {
+	if (server_load(&sv, &opts, err, sizeof(err)) == -1) {
 		log_err("%s", err);
-		goto out;
-	}
-
-	reg = registry_new();
-	loader = reg ? plugin_loader_new(reg) : NULL;
-	if (loader == NULL) {
-		log_err("out of memory");
-		goto out;
-	}
-	if (plugin_load_dir(loader, cfg.plugin_dir, err, sizeof(err)) == -1) {
-		log_err("%s", err);
-		goto out;
-	}
-	for (size_t i = 0; i < cfg.nchecks; i++) {
-		if (plugin_instantiate(loader, &cfg.checks[i], err, sizeof(err)) == -1) {
-			log_err("%s", err);
-			goto out;
-		}
-	}
-	plugin_loader_seal(loader);
-	registry_seal(reg);
-
-	if (opts.check_config) {
-		print_summary(&cfg, loader, reg);
+	} else if (opts.check_config) {
+		print_summary(&sv.cfg, sv.loader, sv.execs, sv.reg);
 		printf("configuration OK\n");
 		rc = 0;
-		goto out;
-	}
-	if (cfg.secret_mode == SECRET_OFF)
-		log_warn("auth is off: anyone who can reach healthd can run its checks");
-
-	runner = runner_new(reg, cfg.workers);
-	if (runner == NULL)
-		goto out;
-	http = http_start(&cfg, reg, runner, err, sizeof(err));
-	if (http == NULL) {
+	} else if (server_start(&sv, err, sizeof(err)) == -1) {
 		log_err("%s", err);
-		goto out;
-	}
-	log_startup(&cfg, loader, reg);
-
-	wait_for_stop(&set);
-	rc = 0;
-out:
-	/* Stop taking connections, answer what waits, then close everything. */
-	if (http != NULL)
-		http_quiesce(http);
-	if (runner != NULL)
-		stuck = runner_shutdown(runner, SHUTDOWN_GRACE_MS, &stuck_inline);
-	if (stuck_inline == 0)
-		http_stop(http);
-	else /* an HTTP thread is inside plugin code: the server cannot be joined */
-		kept.http = http;
-	if (stuck == 0) {
-		runner_free(runner);
-		registry_free(reg);
-		plugin_loader_free(loader);
 	} else {
-		/* A plugin call still runs on a thread that uses all three: they stay
-		 * in memory until the process ends, on purpose and reachable. */
-		kept.runner = runner;
-		kept.registry = reg;
-		kept.loader = loader;
+		wait_for_stop(&set);
+		rc = 0;
 	}
-	config_free(&cfg);
+	server_stop(&sv);
 	if (rc == 0 && !opts.check_config)
 		log_info("stopped");
 	return rc;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "crash.h"
 #include "dirlist.h"
 #include "log.h"
 #include "report.h"
@@ -46,6 +47,8 @@ struct plugin_loader {
 	bool register_failed;
 	const struct config_check *instance; /* NULL during load() */
 	int instance_id;
+	const char *(*taken)(void *arg, const char *name);
+	void *taken_arg;
 };
 
 static const struct healthd_host_api host_api;
@@ -376,7 +379,7 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	char why[512] = "";
 	struct plugin **grown, *p;
 	const char *bad;
-	int major;
+	int major, rc;
 
 	grown = realloc(l->plugins, (l->n + 1) * sizeof(*l->plugins));
 	if (grown == NULL)
@@ -434,16 +437,20 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 		snprintf(err, errlen, "plugin %s: refused: %s", path, bad);
 		return -1;
 	}
-	if (find_plugin(l, desc->name) != NULL) {
+	if (find_plugin(l, desc->name) != NULL || (l->taken && l->taken(l->taken_arg, desc->name))) {
 		snprintf(err, errlen, "plugin %s: refused: a plugin named \"%s\" is already loaded "
-		         "from %s", path, desc->name, find_plugin(l, desc->name)->path);
+		         "from %s", path, desc->name, find_plugin(l, desc->name)
+		         ? find_plugin(l, desc->name)->path : l->taken(l->taken_arg, desc->name));
 		return -1;
 	}
 	p->desc = desc;
 	l->current = p;
 	l->instance = NULL;
 	l->register_failed = false;
-	if (desc->load != NULL && desc->load(&p->host, &host_api, why, sizeof(why)) != 0) {
+	crash_enter(desc->name, NULL);
+	rc = desc->load != NULL ? desc->load(&p->host, &host_api, why, sizeof(why)) : 0;
+	crash_leave();
+	if (rc != 0) {
 		l->current = NULL;
 		snprintf(err, errlen, "plugin %s: refused: its load function failed: %s", path,
 		         why[0] ? why : "(no reason given)");
@@ -539,7 +546,9 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 	l->instance = ck;
 	l->instance_id = -1;
 	l->register_failed = false;
+	crash_enter(p->desc->name, ck->name);
 	rc = p->desc->instantiate(&p->host, &host_api, ck->name, opts, why, sizeof(why));
+	crash_leave();
 	l->current = NULL;
 	l->instance = NULL;
 	if (rc != 0 || opts->err[0] != '\0' || l->register_failed || l->instance_id == -1) {
@@ -558,6 +567,22 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 		}
 	}
 	return 0;
+}
+
+void
+plugin_loader_set_taken(struct plugin_loader *l, const char *(*fn)(void *arg, const char *name),
+                        void *arg)
+{
+	l->taken = fn;
+	l->taken_arg = arg;
+}
+
+const char *
+plugin_loader_file_of(const struct plugin_loader *l, const char *name)
+{
+	const struct plugin *p = find_plugin(l, name);
+
+	return p != NULL ? p->path : NULL;
 }
 
 void
@@ -594,8 +619,11 @@ plugin_loader_free(struct plugin_loader *l)
 		return;
 	for (size_t i = l->n; i-- > 0;) {
 		struct plugin *p = l->plugins[i];
-		if (p->loaded && p->desc->unload != NULL)
+		if (p->loaded && p->desc->unload != NULL) {
+			crash_enter(p->desc->name, NULL);
 			p->desc->unload();
+			crash_leave();
+		}
 		if (p->handle != NULL)
 			dlclose(p->handle);
 		free(p->path);

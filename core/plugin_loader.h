@@ -23,6 +23,13 @@ struct plugin_info {
 
 struct plugin_loader *plugin_loader_new(struct registry *r);
 
+/* Plugin names are unique across the server and its executors: fn says which
+ * file already has `name` elsewhere, or NULL. */
+void plugin_loader_set_taken(struct plugin_loader *l,
+                             const char *(*fn)(void *arg, const char *name), void *arg);
+/* The file of the loaded plugin called name, or NULL. */
+const char *plugin_loader_file_of(const struct plugin_loader *l, const char *name);
+
 /* Loads every *.so in dir in file-name order. Returns 0, or -1 with one line
  * naming the refused file and the reason. */
 int plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen);

@@ -16,13 +16,19 @@
 
 #define CHECK_NAME_MAX 64
 
+struct exec_plugin;
+
 struct check {
 	char name[CHECK_NAME_MAX + 1];
 	const char *plugin;    /* owning plugin's name; lives until plugins unload */
 	char *origin;          /* where it was declared: "dummy.so", "f.json: checks[2]" */
+	/* In process: run, destroy and state are the plugin's. In an executor:
+	 * run and destroy are NULL, and exec/exec_index say where it lives. */
 	enum healthd_status (*run)(void *state, struct healthd_report *report);
 	void (*destroy)(void *state);
 	void *state;
+	struct exec_plugin *exec;
+	uint32_t exec_index;
 	uint32_t flags;        /* HEALTHD_CHECK_* */
 	bool in_defaults;
 	int timeout_ms;

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "crash.h"
+#include "executor.h"
 #include "log.h"
 #include "report.h"
 
@@ -46,6 +48,9 @@ struct cstate {
 	bool abandoned;   /* deadline passed, waiters answered; late result is discarded */
 	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
 	bool released;    /* its worker was counted out of `active` when it expired */
+	bool remote;      /* in an executor: no thread here waits for it */
+	uint32_t gen;     /* flights so far; with the id, a remote run's token */
+	uint64_t token;
 	int64_t queued_at, deadline;
 	struct healthd_report *report; /* the executing run's, on its thread's stack */
 	struct slot *waiters;
@@ -228,6 +233,17 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
+	if (c->remote) {
+		/* the executor tells the plugin; if the run never reached one, it is
+		 * over, else its executor reports its end (or is retired) */
+		if (executor_cancel(c->check->exec, c->token)) {
+			c->busy = false;
+			c->abandoned = false;
+			c->remote = false;
+			c->executing = false;
+		}
+		return;
+	}
 	if (!c->executing) {
 		/* expired in the queue: it never ran; the next request starts afresh */
 		unqueue(r, c);
@@ -273,6 +289,47 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	c->abandoned = false;
 	c->inline_run = false;
 	c->released = false;
+	c->remote = false;
+	c->executing = false;
+}
+
+/* Hands a new flight to its executor; called with the lock held. */
+static void
+dispatch_remote(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
+                struct runner_job **done)
+{
+	char msg[256];
+
+	c->remote = true;
+	c->executing = true;
+	c->token = ((uint64_t)id << 32) | ++c->gen;
+	if (executor_run(c->check, id, c->token, c->deadline, msg, sizeof(msg)) == -1) {
+		/* down after a crash, or shutting down: fail fast, say why */
+		finish(r, c, HEALTHD_CRITICAL, msg, false, 0, now, done);
+		return;
+	}
+	c->runs++;
+}
+
+bool
+runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
+                   const char *msg, bool timed_out, int64_t dur_ms)
+{
+	struct runner_job *done = NULL;
+	struct cstate *c;
+
+	if (id >= r->ncs)
+		return false;
+	c = &r->cs[id];
+	pthread_mutex_lock(&r->lock);
+	if (!c->busy || !c->remote || c->token != token) {
+		pthread_mutex_unlock(&r->lock);
+		return false; /* not this flight's: stale or forged */
+	}
+	finish(r, c, st, msg, timed_out, dur_ms, clock_ms(), &done);
+	resume_unlocked(r, done);
+	pthread_mutex_unlock(&r->lock);
+	return true;
 }
 
 /* Runs c's flight on this thread; called and returns with the lock held. */
@@ -294,7 +351,9 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	pthread_mutex_unlock(&r->lock);
 
 	started = clock_ms();
+	crash_enter(c->check->plugin, c->check->name);
 	st = c->check->run(c->check->state, &report);
+	crash_leave();
 	ended = clock_ms();
 
 	pthread_mutex_lock(&r->lock);
@@ -469,7 +528,16 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				c->busy = true;
 				c->queued_at = now;
 				c->deadline = now + c->check->timeout_ms;
-				if (c->check->flags & HEALTHD_CHECK_INLINE) {
+				if (c->check->exec != NULL) {
+					s->next = c->waiters;
+					c->waiters = s;
+					if (c->deadline < r->timer_wake) {
+						r->timer_wake = c->deadline;
+						wake_timer = true;
+					}
+					dispatch_remote(r, c, ids[i], now, &done);
+					continue;
+				} else if (c->check->flags & HEALTHD_CHECK_INLINE) {
 					c->inline_run = true;
 					c->qnext = inl;
 					inl = c;
@@ -583,7 +651,14 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 		if (!c->busy || c->abandoned)
 			continue;
 		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, &done);
-		if (c->executing) {
+		if (c->remote) {
+			c->abandoned = true; /* executor_shutdown() ends it */
+			if (executor_cancel(c->check->exec, c->token)) {
+				c->busy = false;
+				c->remote = false;
+				c->executing = false;
+			}
+		} else if (c->executing) {
 			c->abandoned = true; /* its result, if it comes, is discarded */
 			if (c->report != NULL)
 				atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);

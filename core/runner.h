@@ -66,6 +66,15 @@ void runner_job_free(struct runner_job *job);
 void runner_stats(struct runner *r, uint32_t id, struct runner_stats *out);
 
 /*
+ * The one door for runs in executors (executor.c): the run with this token of
+ * check id ended with st and msg, after dur_ms. Any thread, without the
+ * executors' lock. Returns false (and does nothing) if that run is not the
+ * check's flight: late, or not what the executor claims.
+ */
+bool runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
+                        const char *msg, bool timed_out, int64_t dur_ms);
+
+/*
  * Answers every waiting job ("healthd is shutting down") and every later
  * submit at once; workers stop after their current run. Then waits up to
  * grace_ms for runs still inside plugin code. Returns how many are still

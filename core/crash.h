@@ -1,0 +1,19 @@
+/*
+ * crash.h - one line naming the plugin whose code was running when a fatal
+ * signal hit, for plugins that run in the server process (in_process) and
+ * in executors alike. The plugin's crash is still a crash: the handler writes
+ * its line and re-raises the signal with the default action.
+ */
+#ifndef HEALTHD_CRASH_H
+#define HEALTHD_CRASH_H
+
+/* Installs the handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT (not in
+ * sanitizer builds, whose own reports say more). */
+void crash_install(void);
+
+/* Marks this thread as inside plugin code (plugin and check may be NULL: the
+ * host's own code). The strings must outlive the call they mark. */
+void crash_enter(const char *plugin, const char *check);
+void crash_leave(void);
+
+#endif

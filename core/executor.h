@@ -1,0 +1,108 @@
+/*
+ * executor.h - plugin code in supervised executor processes.
+ *
+ * Every plugin not named in the configuration's "in_process" is loaded by an
+ * executor: a child started from healthd's own binary (posix_spawn + exec,
+ * never a fork of the threaded server), one per plugin, talking over a
+ * socketpair (exec_proto.h). The server never maps such a plugin. Its checks
+ * are in the server's registry with `exec` set instead of `run`: the runner
+ * hands their runs to executor_run() and learns every outcome through one
+ * door, runner_remote_done(), whether the run returned, its executor crashed,
+ * or it was killed.
+ *
+ * The supervisor (one thread) reads results, reaps children, restarts a
+ * crashed executor with exponential backoff, retires one whose run is still
+ * in plugin code kill_after_ms after its deadline or whose RSS is above
+ * max_rss_mb (a fresh executor takes the new runs; the old one is killed
+ * with SIGKILL and reaped once its other runs are over), and leaves no
+ * process behind at shutdown.
+ */
+#ifndef HEALTHD_EXECUTOR_H
+#define HEALTHD_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <healthd/plugin.h>
+
+#include "config.h"
+#include "registry.h"
+
+struct executor_set;
+struct exec_plugin;
+struct runner;
+
+enum exec_reason { EXEC_REASON_CRASH, EXEC_REASON_DEADLINE, EXEC_REASON_MEMORY,
+                   EXEC_REASON_PROTOCOL, EXEC_REASON_COUNT };
+
+/* The metric label of a reason: "crash", "deadline", "memory", "protocol". */
+const char *executor_reason_name(enum exec_reason r);
+
+/* self: the binary to start executors from (/proc/self/exe). */
+struct executor_set *executor_set_new(const struct config *cfg, const char *self);
+
+/*
+ * Startup, main thread. Starts an executor for the plugin file at path, loads
+ * it there and registers its fixed checks in reg. Returns 0, or -1 with one
+ * line naming the file and the reason (a refusal, or the executor's crash).
+ */
+int executor_load(struct executor_set *s, const char *path, struct registry *reg, char *err,
+                  size_t errlen);
+
+/* As plugin_loader_set_taken(): names loaded in process. */
+void executor_set_taken(struct executor_set *s, const char *(*fn)(void *arg, const char *name),
+                        void *arg);
+/* The file of the isolated plugin called name, or NULL. */
+const char *executor_file_of(const struct executor_set *s, const char *name);
+
+/* Whether an isolated plugin of that name was loaded. */
+bool executor_has_plugin(const struct executor_set *s, const char *name);
+
+/* Creates the configured check ck in its plugin's executor and registers it
+ * in reg. Returns 0, or -1 with one line (as plugin_instantiate does). */
+int executor_instantiate(struct executor_set *s, const struct config_check *ck,
+                         struct registry *reg, char *err, size_t errlen);
+
+/* Seals every executor and starts the supervisor thread. Results go to runner. */
+int executor_start(struct executor_set *s, struct runner *runner, char *err, size_t errlen);
+
+/*
+ * Runner side, called under the runner's lock (lock order: runner, then
+ * executors). Hands one run to the check's executor, or queues it while a
+ * fresh executor starts. Returns 0, or -1 with why it cannot run now (the
+ * plugin is down after a crash) in msg: fail the run with it at once.
+ */
+int executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t deadline_ms,
+                 char *msg, size_t msglen);
+
+/* The runner stopped waiting for a run (deadline, shutdown): tells the plugin
+ * through cancelled(). Returns true if the run had not reached an executor
+ * yet and was dropped: no result will come for it. */
+bool executor_cancel(struct exec_plugin *p, uint64_t token);
+
+/* For --check-config, the startup line and /metrics. */
+struct executor_info {
+	const char *name, *version, *description, *file;
+	unsigned abi_major, abi_minor;
+	size_t nchecks;
+	bool up;
+	uint64_t restarts[EXEC_REASON_COUNT];
+	uint64_t rss_bytes;
+};
+size_t executor_count(const struct executor_set *s);
+void executor_info(struct executor_set *s, size_t i, struct executor_info *out);
+
+/*
+ * Stops every executor: closes their sockets (they destroy their checks and
+ * unload when no run is in plugin code), waits up to grace_ms, then SIGKILLs
+ * and reaps what is left. Runs still in flight are ended through the runner
+ * ("healthd is shutting down"). Call after runner_shutdown().
+ */
+void executor_shutdown(struct executor_set *s, int grace_ms);
+void executor_set_free(struct executor_set *s);
+
+/* The executor process's main, for `healthd --executor PPID THREADS`. */
+int executor_process_main(int argc, char **argv);
+
+#endif
