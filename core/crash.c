@@ -16,6 +16,19 @@
 /* initial-exec TLS in the executable: safe to read in a signal handler */
 static __thread const char *cur_plugin;
 static __thread const char *cur_check;
+static void (*reporter)(const char *check);
+
+const char *
+crash_current_check(void)
+{
+	return cur_check;
+}
+
+void
+crash_set_reporter(void (*fn)(const char *check))
+{
+	reporter = fn;
+}
 
 void
 crash_enter(const char *plugin, const char *check)
@@ -46,7 +59,11 @@ on_fatal(int sig)
 	size_t n = 0;
 	const char *abbrev = sigabbrev_np(sig);
 
-	if (cur_plugin != NULL) {
+	if (cur_plugin != NULL && reporter != NULL) {
+		/* in an executor: the server says it, with the plugin's file */
+		if (cur_check != NULL)
+			reporter(cur_check);
+	} else if (cur_plugin != NULL) {
 		append(line, &n, sizeof(line), "healthd: error: fatal SIG");
 		append(line, &n, sizeof(line), abbrev ? abbrev : "?");
 		append(line, &n, sizeof(line), " in plugin ");

@@ -16,4 +16,11 @@ void crash_install(void);
 void crash_enter(const char *plugin, const char *check);
 void crash_leave(void);
 
+/* The check this thread is running, or NULL. */
+const char *crash_current_check(void);
+
+/* In an executor: before re-raising, the handler also calls fn(check) (which
+ * must be async-signal-safe), so the server learns which check crashed. */
+void crash_set_reporter(void (*fn)(const char *check));
+
 #endif

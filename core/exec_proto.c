@@ -227,6 +227,10 @@ exec_decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t
 	case EXEC_SEALED:
 		out->type = EXEC_SEALED;
 		break;
+	case EXEC_DYING:
+		out->type = EXEC_DYING;
+		rc = read_text(&r, out->name2, sizeof(out->name2), "check name", why, whylen);
+		break;
 	case EXEC_RESULT:
 		out->type = EXEC_RESULT;
 		out->status = exec_read_u32(&r);

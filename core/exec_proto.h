@@ -36,6 +36,7 @@ enum exec_type {
 	EXEC_INSTANTIATED = 17, /* ok; the check's index, or an error */
 	EXEC_SEALED = 18,
 	EXEC_RESULT = 19,       /* token; status, timed_out, duration, message */
+	EXEC_DYING = 20,        /* check name: plugin code crashed or exit()ed there */
 };
 
 struct exec_header {
@@ -64,6 +65,8 @@ struct exec_msg {
 	struct exec_fixed *fixed; /* nfixed entries, malloc'd: exec_msg_free() */
 	/* INSTANTIATED */
 	uint32_t index;
+	/* DYING */
+	char name2[EXEC_NAME_MAX];
 	/* RESULT */
 	uint32_t status;   /* 0..3, checked */
 	bool timed_out;

@@ -66,7 +66,9 @@ struct exec_proc {
 	int64_t kill_at;   /* INT64_MAX: not yet */
 	bool lost;         /* socket gone: dead or dying */
 	bool killed;       /* we sent SIGKILL */
+	bool stuck;        /* retired with a run stuck in plugin code */
 	char lost_why[256]; /* when we ended it on purpose: why */
+	char culprit[EXEC_NAME_MAX]; /* the check it said it was dying in */
 	struct exec_proc *next;
 };
 
@@ -92,6 +94,7 @@ struct exec_plugin {
 	struct exec_run *pending;  /* runs waiting for a fresh executor */
 	size_t npending, pcap;
 	bool starting;             /* a starter thread is at work */
+	struct exec_proc *booting; /* the executor it loads, spawned by the supervisor */
 	bool starter_joinable;
 	pthread_t starter;
 	bool down;                 /* crashed; restarts at restart_at */
@@ -426,6 +429,12 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 	}
 	if (n > 0) {
 		int rc = exec_decode(buf, (size_t)n, reply, why, sizeof(why));
+		if (rc == 0 && reply->type == EXEC_DYING) {
+			/* plugin code crashed in load() or instantiate(): its end follows */
+			n = 0;
+			free(buf);
+			goto dead;
+		}
 		free(buf);
 		if (rc == 0 && reply->type == want)
 			return 0;
@@ -988,9 +997,11 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		snprintf(cause, sizeof(cause), "%s", p->lost_why);
 	else
 		describe_status(status, cause, sizeof(cause));
+	/* every run in flight there fails, naming the check whose code did it
+	 * when the executor could tell (a fatal signal, or exit() in run()) */
 	for (size_t i = 0; i < p->nruns; i++)
 		done_add(d, &p->runs[i], HEALTHD_CRITICAL, false, 0, "plugin %s %s during check \"%s\"",
-		         pl->name, cause, check_name_of(&p->runs[i]));
+		         pl->name, cause, p->culprit[0] ? p->culprit : check_name_of(&p->runs[i]));
 	unlink_proc(pl, p);
 	if (s->stopping) {
 		/* expected */
@@ -1006,11 +1017,10 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		pl->down = true;
 		pl->restart_at = now + pl->backoff_ms;
 		snprintf(pl->down_why, sizeof(pl->down_why), "its executor %.120s", cause);
-		if (p->nruns > 0)
-			log_err("plugin %s (%s): executor pid %ld %s during check \"%s\"%s; "
-			        "restarting in %d ms", pl->name, pl->path, (long)p->pid, cause,
-			        check_name_of(&p->runs[0]), p->nruns > 1 ? " and others" : "",
-			        pl->backoff_ms);
+		if (p->culprit[0] != '\0' || p->nruns > 0)
+			log_err("plugin %s (%s): executor pid %ld %s during check \"%s\"; restarting "
+			        "in %d ms", pl->name, pl->path, (long)p->pid, cause,
+			        p->culprit[0] ? p->culprit : check_name_of(&p->runs[0]), pl->backoff_ms);
 		else
 			log_err("plugin %s (%s): executor pid %ld %s; restarting in %d ms", pl->name,
 			        pl->path, (long)p->pid, cause, pl->backoff_ms);
@@ -1059,8 +1069,12 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct d
 	struct exec_msg m;
 	char why[256];
 
-	if (exec_decode(buf, n, &m, why, sizeof(why)) == -1 || m.type != EXEC_RESULT) {
-		if (m.type != 0 && m.type != EXEC_RESULT) {
+	if (exec_decode(buf, n, &m, why, sizeof(why)) == 0 && m.type == EXEC_DYING) {
+		snprintf(p->culprit, sizeof(p->culprit), "%s", m.name2);
+		return;
+	}
+	if (m.type != EXEC_RESULT) {
+		if (m.type != 0) {
 			snprintf(why, sizeof(why), "unexpected message type %u", m.type);
 			exec_msg_free(&m);
 		}
@@ -1154,12 +1168,13 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 				         "killed: still running %lld ms after its deadline",
 				         (long long)(now - run->deadline));
 				p->runs[k] = p->runs[--p->nruns];
-				p->kill_at = now; /* a stuck thread: nothing graceful is left */
+				p->stuck = true;
 			}
 			if (p->state == PROC_RETIRING && p->nruns == 0 && !p->lost) {
-				/* its last run is over: close it; it unloads, or is killed */
+				/* its last run is over: close it; it unloads, or is killed
+				 * (at once if a thread is stuck: nothing graceful is left) */
 				if (p->kill_at == INT64_MAX)
-					p->kill_at = now + REAP_GRACE_MS;
+					p->kill_at = p->stuck ? now : now + REAP_GRACE_MS;
 				if (p->fd >= 0) {
 					close(p->fd);
 					p->fd = -1;
@@ -1174,7 +1189,8 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 				if (pl->rss_bytes > (uint64_t)s->iso.max_rss_mb << 20) {
 					log_warn("plugin %s: executor pid %ld uses %llu MB, above "
 					         "isolation.max_rss_mb %d; replacing it", pl->name,
-					         (long)p->pid, (unsigned long long)(pl->rss_bytes >> 20),
+					         (long)p->pid,
+					         (unsigned long long)((pl->rss_bytes + (1u << 20) - 1) >> 20),
 					         s->iso.max_rss_mb);
 					proc_retire(p, EXEC_REASON_MEMORY);
 				}
@@ -1293,7 +1309,7 @@ starter_main(void *arg)
 	char err[768];
 	int64_t now;
 
-	p = proc_spawn(pl, err, sizeof(err));
+	p = pl->booting;
 	if (p != NULL && proc_boot(pl, p, err, sizeof(err)) == -1) {
 		proc_free(p);
 		p = NULL;
@@ -1301,6 +1317,9 @@ starter_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	now = clock_ms();
 	pl->starting = false;
+	pl->booting = NULL;
+	if (p == NULL)
+		snprintf(err, sizeof(err), "%s", pl->down_why);
 	if (s->stopping) {
 		/* leave the pending runs to executor_shutdown */
 		pthread_mutex_unlock(&s->lock);
@@ -1369,8 +1388,22 @@ start_replacement(struct exec_plugin *pl)
 	}
 	pl->starting = true;
 	pl->down = false;
+	/* Spawned here, on the supervisor thread, which lives as long as the
+	 * server: PR_SET_PDEATHSIG fires when the thread that forked exits. */
+	{
+		char err[512];
+		pl->booting = proc_spawn(pl, err, sizeof(err));
+		if (pl->booting == NULL)
+			snprintf(pl->down_why, sizeof(pl->down_why), "%.150s", err);
+	}
 	rc = pthread_create(&pl->starter, NULL, starter_main, pl);
 	if (rc != 0) {
+		if (pl->booting != NULL) {
+			kill(pl->booting->pid, SIGKILL);
+			proc_reap(pl->booting, 0);
+			proc_free(pl->booting);
+			pl->booting = NULL;
+		}
 		pl->starting = false;
 		pl->down = true;
 		pl->restart_at = clock_ms() + pl->set->iso.restart_max_ms;
@@ -1399,7 +1432,8 @@ executor_info(struct executor_set *s, size_t i, struct executor_info *out)
 	*out = (struct executor_info){
 		.name = pl->name, .version = pl->version, .description = pl->description,
 		.file = pl->path, .abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
-		.nchecks = pl->nchecks, .up = pl->cur != NULL, .rss_bytes = pl->rss_bytes,
+		.nchecks = pl->nchecks, .up = pl->cur != NULL,
+		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
 	};
 	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
 	pthread_mutex_unlock(&s->lock);

@@ -285,6 +285,34 @@ do_instantiate(struct xproc *x, struct exec_reader *r)
 	send_buf(&b);
 }
 
+/* From the fatal-signal handler, or exit() called by plugin code: tell the
+ * server which check it was. Async-signal-safe: one send(2) of a datagram
+ * built on the stack. */
+static void
+report_dying(const char *check)
+{
+	unsigned char buf[sizeof(struct exec_header) + EXEC_NAME_MAX];
+	struct exec_header h = {.type = EXEC_DYING};
+	size_t n = 0;
+
+	while (check[n] != '\0' && n < EXEC_NAME_MAX - 1)
+		n++;
+	h.len = (uint32_t)(sizeof(h) + n + 1);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), check, n);
+	buf[sizeof(h) + n] = '\0';
+	(void)!send(EXEC_FD, buf, h.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void
+exit_from_plugin(void)
+{
+	const char *check = crash_current_check();
+
+	if (check != NULL)
+		report_dying(check);
+}
+
 int
 executor_process_main(int argc, char **argv)
 {
@@ -310,6 +338,8 @@ executor_process_main(int argc, char **argv)
 	sigaction(SIGHUP, &ign, NULL);
 	sigaction(SIGPIPE, &ign, NULL);
 	crash_install();
+	crash_set_reporter(report_dying);
+	atexit(exit_from_plugin);
 
 	x.reg = registry_new();
 	x.loader = x.reg ? plugin_loader_new(x.reg) : NULL;

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "executor.h"
+#include "plugin_loader.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 /* names live in the sealed registry for the whole run */
@@ -214,14 +215,14 @@ static const struct {
 
 /* Isolated plugins: whether their executor is up, why it was restarted, RSS. */
 static void
-plugin_metrics(struct text *t, struct executor_set *execs)
+plugin_metrics(struct text *t, const struct plugin_loader *loader, struct executor_set *execs)
 {
-	size_t n = executor_count(execs);
+	size_t n = executor_count(execs), nin = loader ? plugin_count(loader) : 0;
 	struct executor_info *xi;
 
-	if (n == 0)
+	if (n + nin == 0)
 		return;
-	xi = calloc(n, sizeof(*xi));
+	xi = calloc(n + 1, sizeof(*xi));
 	if (xi == NULL) {
 		t->oom = true;
 		return;
@@ -230,6 +231,12 @@ plugin_metrics(struct text *t, struct executor_set *execs)
 		executor_info(execs, i, &xi[i]);
 	text_add(t, "# HELP healthd_plugin_up Whether the plugin's executor process is up\n"
 	         "# TYPE healthd_plugin_up gauge\n");
+	for (size_t i = 0; i < nin; i++) {
+		struct plugin_info pi;
+		plugin_info(loader, i, &pi);
+		if (pi.name != NULL) /* in process: up while healthd is */
+			text_add(t, "healthd_plugin_up{plugin=\"%s\"} 1\n", pi.name);
+	}
 	for (size_t i = 0; i < n; i++)
 		text_add(t, "healthd_plugin_up{plugin=\"%s\"} %d\n", xi[i].name, xi[i].up);
 	text_add(t, "# HELP healthd_plugin_restarts_total Executor restarts, by reason\n"
@@ -248,7 +255,8 @@ plugin_metrics(struct text *t, struct executor_set *execs)
 }
 
 char *
-format_metrics(const struct registry *reg, struct runner *runner, struct executor_set *execs,
+format_metrics(const struct registry *reg, struct runner *runner,
+               const struct plugin_loader *loader, struct executor_set *execs,
                const struct format_counter *counters, size_t ncounters, size_t *len)
 {
 	size_t count = registry_count(reg);
@@ -298,7 +306,7 @@ format_metrics(const struct registry *reg, struct runner *runner, struct executo
 			}
 		}
 	}
-	plugin_metrics(&t, execs);
+	plugin_metrics(&t, loader, execs);
 	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
 	         "status code\n# TYPE healthd_http_requests_total counter\n");
 	for (size_t i = 0; i < ncounters; i++)

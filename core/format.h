@@ -35,9 +35,11 @@ struct format_counter {
 };
 
 struct executor_set;
-/* execs: the isolated plugins' up, restarts and RSS (NULL: none). */
+struct plugin_loader;
+/* loader, execs: the plugins in process (always up) and isolated (up, restarts,
+ * RSS); either may be NULL. */
 char *format_metrics(const struct registry *reg, struct runner *runner,
-                     struct executor_set *execs, const struct format_counter *counters,
+                     const struct plugin_loader *loader, struct executor_set *execs, const struct format_counter *counters,
                      size_t ncounters, size_t *len);
 
 #endif

@@ -46,6 +46,7 @@ struct http {
 	const struct registry *reg;
 	struct runner *runner;
 	struct executor_set *execs; /* isolated plugins, for /metrics */
+	const struct plugin_loader *loader; /* in-process ones */
 	struct MHD_Daemon *daemons[MAX_DAEMONS];
 	MHD_socket quiesced[MAX_DAEMONS]; /* listen sockets, closed after the stop */
 	size_t ndaemons;
@@ -363,7 +364,7 @@ serve_metrics(struct request *q)
 				rows[nrows++] = (struct format_counter){route_names[r], codes[c], v};
 		}
 	}
-	char *body = format_metrics(h->reg, h->runner, h->execs, rows, nrows, &len);
+	char *body = format_metrics(h->reg, h->runner, h->loader, h->execs, rows, nrows, &len);
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 
@@ -572,8 +573,9 @@ fail:
 }
 
 void
-http_set_executors(struct http *h, struct executor_set *execs)
+http_set_plugins(struct http *h, const struct plugin_loader *loader, struct executor_set *execs)
 {
+	h->loader = loader;
 	h->execs = execs;
 }
 

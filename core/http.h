@@ -30,7 +30,9 @@ struct http *http_start(const struct config *cfg, const struct registry *reg,
 
 /* The isolated plugins, for /metrics (NULL: none). */
 struct executor_set;
-void http_set_executors(struct http *h, struct executor_set *execs);
+struct plugin_loader;
+void http_set_plugins(struct http *h, const struct plugin_loader *loader,
+                      struct executor_set *execs);
 
 /* Stops accepting new connections; connections already open are still served. */
 void http_quiesce(struct http *h);

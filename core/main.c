@@ -421,7 +421,7 @@ server_start(struct server *sv, char *err, size_t errlen)
 	sv->http = http_start(&sv->cfg, sv->reg, sv->runner, err, errlen);
 	if (sv->http == NULL)
 		return -1;
-	http_set_executors(sv->http, sv->execs);
+	http_set_plugins(sv->http, sv->loader, sv->execs);
 	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
 	return 0;
 }

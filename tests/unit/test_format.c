@@ -178,7 +178,7 @@ DEF_TEST(metrics_counts_runs)
 	setup(&f);
 	free(seed_body(&f, sel, 1, false));
 	free(seed_body(&f, sel, 1, false));
-	body = format_metrics(f.reg, f.runner, NULL, rows, 1, &len);
+	body = format_metrics(f.reg, f.runner, NULL, NULL, rows, 1, &len);
 	EXPECT_CONTAINS("healthd_check_runs_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_failures_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_up{check=\"false\"} 0\n", body);
