@@ -81,17 +81,21 @@ on_fatal(int sig)
 }
 
 void
-crash_install(void)
+crash_install(bool always)
 {
-#ifndef CRASH_SANITIZED
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 	struct sigaction sa;
 
+#ifdef CRASH_SANITIZED
+	if (!always)
+		return;
+#else
+	(void)always;
+#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal;
 	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
-#endif
 }

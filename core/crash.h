@@ -7,9 +7,12 @@
 #ifndef HEALTHD_CRASH_H
 #define HEALTHD_CRASH_H
 
-/* Installs the handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT (not in
- * sanitizer builds, whose own reports say more). */
-void crash_install(void);
+#include <stdbool.h>
+
+/* Installs the handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT. In the
+ * server not in sanitizer builds, whose own reports say more; in executors
+ * always (`always`), since there the server reports the crash. */
+void crash_install(bool always);
 
 /* Marks this thread as inside plugin code (plugin and check may be NULL: the
  * host's own code). The strings must outlive the call they mark. */

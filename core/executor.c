@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,15 +257,24 @@ send_msg(int fd, struct exec_buf *b, int flags)
 
 /* ---- spawning and reaping ---------------------------------------------- */
 
+/* A pidfd polls for the child's exit; without one (old kernels, valgrind
+ * 3.19), the supervisor looks with waitpid(WNOHANG) every few ms instead. */
 static int
 pidfd_of(pid_t pid)
 {
 #ifdef SYS_pidfd_open
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	static atomic_bool missing;
+	int fd;
+
+	if (atomic_load(&missing))
+		return -1;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd >= 0) {
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		return fd;
 	}
+	if (errno == ENOSYS)
+		atomic_store(&missing, true);
 #endif
 	(void)pid;
 	return -1;

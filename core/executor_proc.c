@@ -337,7 +337,7 @@ executor_process_main(int argc, char **argv)
 	sigaction(SIGTERM, &ign, NULL);
 	sigaction(SIGHUP, &ign, NULL);
 	sigaction(SIGPIPE, &ign, NULL);
-	crash_install();
+	crash_install(true);
 	crash_set_reporter(report_dying);
 	atexit(exit_from_plugin);
 

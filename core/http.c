@@ -535,9 +535,9 @@ start_daemon(struct http *h, const char *addr, char *err, size_t errlen)
 }
 
 struct http *
-http_start(const struct config *cfg, const struct registry *reg, struct runner *runner,
-           char *err, size_t errlen)
+http_start(const struct http_env *env, char *err, size_t errlen)
 {
+	const struct config *cfg = env->cfg;
 	struct http *h;
 
 	if (cfg->nlisten > MAX_DAEMONS) {
@@ -550,8 +550,10 @@ http_start(const struct config *cfg, const struct registry *reg, struct runner *
 		return NULL;
 	}
 	h->cfg = cfg;
-	h->reg = reg;
-	h->runner = runner;
+	h->reg = env->reg;
+	h->runner = env->runner;
+	h->loader = env->loader;
+	h->execs = env->execs;
 	for (size_t i = 0; i < MAX_DAEMONS; i++)
 		h->quiesced[i] = MHD_INVALID_SOCKET;
 	h->prefix_len = strlen(cfg->url_prefix);
@@ -570,13 +572,6 @@ http_start(const struct config *cfg, const struct registry *reg, struct runner *
 fail:
 	http_stop(h);
 	return NULL;
-}
-
-void
-http_set_plugins(struct http *h, const struct plugin_loader *loader, struct executor_set *execs)
-{
-	h->loader = loader;
-	h->execs = execs;
 }
 
 void

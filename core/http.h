@@ -15,6 +15,17 @@
 #include "runner.h"
 
 struct http;
+struct executor_set;
+struct plugin_loader;
+
+/* What the server serves; all of it must outlive the server. */
+struct http_env {
+	const struct config *cfg;
+	const struct registry *reg;
+	struct runner *runner;
+	const struct plugin_loader *loader; /* in-process plugins, for /metrics */
+	struct executor_set *execs;         /* isolated plugins, for /metrics */
+};
 
 enum route { ROUTE_PING, ROUTE_HEALTH, ROUTE_REDIRECT, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT };
 
@@ -23,16 +34,9 @@ enum route { ROUTE_PING, ROUTE_HEALTH, ROUTE_REDIRECT, ROUTE_METRICS, ROUTE_OTHE
 enum route http_route(const char *url, const char *prefix, const char *metrics_path);
 
 /* Listens on every address of cfg->listen; logs "listening on http://ADDR:PORT"
- * for each (the real port when the configured one is 0). The config, registry
- * and runner must outlive the server. Returns NULL with a reason in err. */
-struct http *http_start(const struct config *cfg, const struct registry *reg,
-                        struct runner *runner, char *err, size_t errlen);
-
-/* The isolated plugins, for /metrics (NULL: none). */
-struct executor_set;
-struct plugin_loader;
-void http_set_plugins(struct http *h, const struct plugin_loader *loader,
-                      struct executor_set *execs);
+ * for each (the real port when the configured one is 0). Returns NULL with a
+ * reason in err. */
+struct http *http_start(const struct http_env *env, char *err, size_t errlen);
 
 /* Stops accepting new connections; connections already open are still served. */
 void http_quiesce(struct http *h);

@@ -418,10 +418,11 @@ server_start(struct server *sv, char *err, size_t errlen)
 	}
 	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
 		return -1;
-	sv->http = http_start(&sv->cfg, sv->reg, sv->runner, err, errlen);
+	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .reg = sv->reg,
+	                                         .runner = sv->runner, .loader = sv->loader,
+	                                         .execs = sv->execs}, err, errlen);
 	if (sv->http == NULL)
 		return -1;
-	http_set_plugins(sv->http, sv->loader, sv->execs);
 	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
 	return 0;
 }
@@ -485,7 +486,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	crash_install();
+	crash_install(false);
 
 	if (config_init(&sv.cfg) == -1) {
 		log_err("out of memory");

@@ -19,6 +19,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -33,6 +34,7 @@ BIN = os.environ.get("HEALTHD_BIN", "healthd")
 WRAPPER = shlex.split(os.environ.get("HEALTHD_WRAPPER", ""))
 TIME_SCALE = float(os.environ.get("HEALTHD_TIME_SCALE", "1"))
 WRAPPER_ERROR = 99  # valgrind --error-exitcode in meson.build
+WRAPPER_LINE = re.compile(r"==\d+== ")  # what valgrind --quiet prints: errors only
 PLUGIN_DIR = os.environ.get("HEALTHD_PLUGIN_DIR", "")
 FIXTURE_DIR = os.environ.get("HEALTHD_FIXTURE_DIR", "")
 START_TIMEOUT = 15.0 * TIME_SCALE
@@ -155,6 +157,10 @@ class Healthd:
         self.proc.stderr.close()
         if WRAPPER and self.proc.returncode == WRAPPER_ERROR:
             raise AssertionError(f"{WRAPPER[0]} found errors:\n{self.log}")
+        if WRAPPER and any(WRAPPER_LINE.match(line) for line in self._lines):
+            # an executor's report (they run under the wrapper too): with
+            # --quiet, valgrind prints nothing but errors
+            raise AssertionError(f"{WRAPPER[0]} found errors in an executor:\n{self.log}")
         return self.proc.returncode
 
     def __enter__(self):
