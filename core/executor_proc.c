@@ -47,6 +47,7 @@ struct xproc {
 	struct plugin_loader *loader;
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;
+	pthread_cond_t idle_cv; /* a run thread left: for the exit */
 	struct xrun *queue, *queue_tail;
 	struct xrun *running; /* inside run() now */
 	int threads, idle, max_threads;
@@ -152,6 +153,7 @@ run_thread(void *arg)
 	}
 leave:
 	x->threads--;
+	pthread_cond_broadcast(&x->idle_cv);
 	pthread_mutex_unlock(&x->lock);
 	return NULL;
 }
@@ -346,7 +348,14 @@ executor_process_main(int argc, char **argv)
 	if (x.loader == NULL)
 		return 1;
 	pthread_mutex_init(&x.lock, NULL);
-	pthread_cond_init(&x.work_cv, NULL);
+	{
+		pthread_condattr_t attr;
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* run threads' idle waits */
+		pthread_cond_init(&x.work_cv, &attr);
+		pthread_cond_init(&x.idle_cv, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 
 	for (;;) {
 		struct exec_header h;
@@ -394,12 +403,11 @@ executor_process_main(int argc, char **argv)
 	for (struct xrun *run = x.running; run != NULL; run = run->next)
 		atomic_store(&run->report.cancelled, true);
 	{
+		/* runs that heed cancelled() return now; wait a little for them */
 		int64_t until = clock_ms() + 500;
-		while ((x.executing > 0 || x.threads > 0) && clock_ms() < until) {
-			pthread_mutex_unlock(&x.lock);
-			usleep(5000);
-			pthread_mutex_lock(&x.lock);
-		}
+		struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
+		while (x.threads > 0 && pthread_cond_timedwait(&x.idle_cv, &x.lock, &ts) == 0)
+			;
 	}
 	if (x.executing > 0 || x.threads > 0) {
 		/* a run is stuck in plugin code: its state cannot be destroyed */
