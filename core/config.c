@@ -787,6 +787,9 @@ parse_text(const char *buf, size_t len, const char *shown, char *err, size_t err
 		                                       : json_tokener_error_desc(jerr));
 		json_object_put(root);
 		root = NULL;
+	} else if (root == NULL) {
+		/* json-c parses the JSON value null as a NULL object */
+		snprintf(err, errlen, "%s: expected a JSON object at the top, got null", shown);
 	}
 	json_tokener_free(tok);
 	return root;
