@@ -68,6 +68,8 @@ struct exec_proc {
 	bool lost;         /* socket gone: dead or dying */
 	bool killed;       /* we sent SIGKILL */
 	bool stuck;        /* retired with a run stuck in plugin code */
+	bool exited;       /* its pidfd said so: reap it */
+	bool unresponsive; /* its socket was full: it stopped reading */
 	char lost_why[256]; /* when we ended it on purpose: why */
 	char culprit[EXEC_NAME_MAX]; /* the check it said it was dying in */
 	struct exec_proc *next;
@@ -922,6 +924,13 @@ executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t d
 			p->nruns--;
 			snprintf(msg, msglen, "plugin %s: its executor is not taking runs", pl->name);
 			rc = -1;
+			/* the supervisor replaces it (spawning is its job, see
+			 * start_replacement) */
+			if (!p->unresponsive) {
+				p->unresponsive = true;
+				s->wake_at = 0;
+				wake(s);
+			}
 		}
 		/* any other send error: the executor is dying; the supervisor fails
 		 * the run with the cause once it is reaped */
@@ -1194,6 +1203,11 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 				kill(p->pid, SIGKILL);
 				p->killed = true;
 			}
+			if (p->unresponsive && p->state == PROC_READY && !p->lost) {
+				log_warn("plugin %s: executor pid %ld does not read its socket; replacing "
+				         "it", pl->name, (long)p->pid);
+				proc_retire(p, EXEC_REASON_PROTOCOL);
+			}
 			if (rss_due && p->state == PROC_READY && !p->lost) {
 				pl->rss_bytes = rss_of(p->pid);
 				if (pl->rss_bytes > (uint64_t)s->iso.max_rss_mb << 20) {
@@ -1205,8 +1219,9 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 					proc_retire(p, EXEC_REASON_MEMORY);
 				}
 			}
-			/* reap whatever has exited (a pidfd woke us, or we look anyway) */
-			{
+			/* reap what has exited: its pidfd said so, or without a pidfd
+			 * whatever we expect to end */
+			if (p->exited || p->lost || p->killed || p->fd < 0 || p->pidfd < 0) {
 				int status;
 				pid_t r = waitpid(p->pid, &status, WNOHANG);
 				if (r == p->pid) {
@@ -1292,8 +1307,12 @@ supervisor_main(void *arg)
 		now = clock_ms();
 		for (size_t i = 1; i < n; i++) {
 			struct exec_proc *p = who[i];
-			if (pfd[i].revents == 0 || pfd[i].fd != p->fd)
-				continue; /* pidfds: timers() reaps */
+			if (pfd[i].revents == 0)
+				continue;
+			if (pfd[i].fd != p->fd) {
+				p->exited = true; /* its pidfd: timers() reaps it */
+				continue;
+			}
 			read_proc(p, buf, &d, now);
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -1460,6 +1479,10 @@ executor_shutdown(struct executor_set *s, int grace_ms)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
+	/* an executor still loading (a restart) is not waited for */
+	for (size_t i = 0; i < s->n; i++)
+		if (s->plugins[i]->booting != NULL)
+			kill(s->plugins[i]->booting->pid, SIGKILL);
 	wake(s);
 	pthread_mutex_unlock(&s->lock);
 	if (s->started)
