@@ -143,6 +143,7 @@ struct done_list {
 };
 
 static void *supervisor_main(void *arg);
+static void read_proc(struct exec_proc *p, unsigned char *buf, struct done_list *d, int64_t now);
 static void start_replacement(struct exec_plugin *pl);
 
 static const char *const reason_names[EXEC_REASON_COUNT] = {
@@ -1012,6 +1013,14 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 	bool was_current = pl->cur == p;
 	char cause[320];
 
+	/* What it sent before it died counts: results, and which check's code
+	 * ended it (without a pidfd we can reap before we read). */
+	if (p->fd >= 0) {
+		unsigned char *buf = malloc(EXEC_MSG_MAX + 1);
+		if (buf != NULL)
+			read_proc(p, buf, d, now);
+		free(buf);
+	}
 	if (p->lost_why[0] != '\0')
 		snprintf(cause, sizeof(cause), "%s", p->lost_why);
 	else
@@ -1036,10 +1045,15 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		pl->down = true;
 		pl->restart_at = now + pl->backoff_ms;
 		snprintf(pl->down_why, sizeof(pl->down_why), "its executor %.120s", cause);
-		if (p->culprit[0] != '\0' || p->nruns > 0)
+		if (p->culprit[0] != '\0')
 			log_err("plugin %s (%s): executor pid %ld %s during check \"%s\"; restarting "
-			        "in %d ms", pl->name, pl->path, (long)p->pid, cause,
-			        p->culprit[0] ? p->culprit : check_name_of(&p->runs[0]), pl->backoff_ms);
+			        "in %d ms", pl->name, pl->path, (long)p->pid, cause, p->culprit,
+			        pl->backoff_ms);
+		else if (p->nruns > 0) /* which of them did it, it could not say */
+			log_err("plugin %s (%s): executor pid %ld %s with %zu run%s in flight (check "
+			        "\"%s\"%s); restarting in %d ms", pl->name, pl->path, (long)p->pid, cause,
+			        p->nruns, p->nruns == 1 ? "" : "s", check_name_of(&p->runs[0]),
+			        p->nruns > 1 ? " and others" : "", pl->backoff_ms);
 		else
 			log_err("plugin %s (%s): executor pid %ld %s; restarting in %d ms", pl->name,
 			        pl->path, (long)p->pid, cause, pl->backoff_ms);
