@@ -194,8 +194,23 @@ decode_loaded(struct exec_reader *r, struct exec_msg *m, char *why, size_t whyle
 	return 0;
 }
 
+static int decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whylen);
+
 int
 exec_decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whylen)
+{
+	int rc = decode(buf, len, out, why, whylen);
+
+	if (rc != 0) {
+		/* nothing of a refused message is for use, not even its type */
+		exec_msg_free(out);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
+static int
+decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whylen)
 {
 	struct exec_header h;
 	struct exec_reader r;
@@ -253,8 +268,6 @@ exec_decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t
 	if (rc == 0 && !exec_reader_done(&r))
 		rc = bad(why, whylen, "type %u: %s", h.type,
 		         r.bad ? "truncated" : "trailing bytes after the last field");
-	if (rc != 0)
-		exec_msg_free(out);
 	return rc;
 }
 

@@ -70,6 +70,8 @@ struct exec_proc {
 	bool stuck;        /* retired with a run stuck in plugin code */
 	bool exited;       /* its pidfd said so: reap it */
 	bool unresponsive; /* its socket was full: it stopped reading */
+	enum exec_reason reason; /* why it ended, when we ended it (crash otherwise) */
+	int64_t ready_at;
 	char lost_why[256]; /* when we ended it on purpose: why */
 	char culprit[EXEC_NAME_MAX]; /* the check it said it was dying in */
 	struct exec_proc *next;
@@ -98,6 +100,9 @@ struct exec_plugin {
 	size_t npending, pcap;
 	bool starting;             /* a starter thread is at work */
 	struct exec_proc *booting; /* the executor it loads, spawned by the supervisor */
+	bool boot_done;            /* the starter is through: boot_rc, boot_err */
+	int boot_rc;
+	char boot_err[512];
 	bool starter_joinable;
 	pthread_t starter;
 	bool down;                 /* crashed; restarts at restart_at */
@@ -121,6 +126,7 @@ struct executor_set {
 	pthread_t thread;
 	bool started, stopping;
 	int64_t wake_at;      /* when the supervisor looks next */
+	int grace_ms;         /* shutdown: how long executors get to unload */
 	int64_t next_rss;
 	unsigned dropped;     /* results for runs not in flight, for the log */
 	const char *(*taken)(void *arg, const char *name);
@@ -283,6 +289,38 @@ pidfd_of(pid_t pid)
 	return -1;
 }
 
+/* SIGKILL to the executor and everything in its process group (what plugin
+ * code started and left there). Only while the executor is not reaped yet,
+ * so its id cannot name another group. */
+static void
+proc_kill(struct exec_proc *p)
+{
+	if (kill(-p->pid, SIGKILL) == -1)
+		kill(p->pid, SIGKILL);
+	p->killed = true;
+}
+
+/* Reaps p if it has exited: first the rest of its group is killed, while the
+ * unreaped executor still holds the group's id. */
+static bool
+proc_try_reap(struct exec_proc *p, int *status)
+{
+	siginfo_t si = {0};
+	pid_t r;
+
+	if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == -1) {
+		*status = 0;
+		return errno == ECHILD; /* gone already: nothing left to reap */
+	}
+	if (si.si_pid != p->pid)
+		return false;
+	kill(-p->pid, SIGKILL);
+	do
+		r = waitpid(p->pid, status, 0);
+	while (r == -1 && errno == EINTR);
+	return true;
+}
+
 static struct exec_proc *
 proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 {
@@ -332,7 +370,10 @@ proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	sigaddset(&deflt, SIGCHLD);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &deflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	/* a process group of its own: what plugin code starts can be killed with it */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                         POSIX_SPAWN_SETPGROUP);
 	rc = (s->wrapper != NULL ? posix_spawnp : posix_spawn)(&pid, argv[0], &fa, &attr, argv,
 	                                                       s->envp);
 	posix_spawn_file_actions_destroy(&fa);
@@ -350,28 +391,20 @@ proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	return p;
 }
 
-/* Waits up to ms for p to exit; SIGKILLs it after that. Returns its status. */
+/* Waits up to ms for p to exit; SIGKILLs it (and its group) after that.
+ * Returns its status. */
 static int
 proc_reap(struct exec_proc *p, int ms)
 {
 	int64_t until = clock_ms() + ms;
 	int status = 0;
-	pid_t r;
 
-	for (;;) {
-		r = waitpid(p->pid, &status, WNOHANG);
-		if (r == p->pid || (r == -1 && errno != EINTR))
-			break;
-		if (clock_ms() >= until) {
-			kill(p->pid, SIGKILL);
-			p->killed = true;
-			while (waitpid(p->pid, &status, 0) == -1 && errno == EINTR)
-				;
-			break;
-		}
+	while (!proc_try_reap(p, &status)) {
+		if (clock_ms() >= until && !p->killed)
+			proc_kill(p);
 		if (p->pidfd >= 0) {
 			struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-			int64_t left = until - clock_ms();
+			int64_t left = p->killed ? 100 : until - clock_ms();
 			poll(&pfd, 1, left > 0 ? (int)left : 0);
 		} else {
 			struct timespec ts = {0, 5 * 1000000L}; /* no pidfd: look again soon */
@@ -424,7 +457,7 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 
 		if (left <= 0) {
 			free(buf);
-			kill(p->pid, SIGKILL);
+			proc_kill(p);
 			proc_reap(p, 0);
 			snprintf(err, errlen, "its executor did not finish %s within %d s", what,
 			         BOOT_TIMEOUT_MS / 1000);
@@ -456,7 +489,7 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 			snprintf(why, sizeof(why), "a message of type %u instead of the answer",
 			         reply->type);
 		}
-		kill(p->pid, SIGKILL);
+		proc_kill(p);
 		proc_reap(p, 0);
 		snprintf(err, errlen, "its executor sent a malformed message during %s: %s", what,
 		         why);
@@ -506,7 +539,7 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 	if (proc_call(p, b, EXEC_LOADED, &m, "load()", err, errlen) == -1)
 		goto out;
 	if (!m.ok || strcmp(m.name, pl->name) != 0 || m.nfixed != pl->nfixed) {
-		snprintf(err, errlen, "it no longer loads as before: %.600s",
+		snprintf(err, errlen, "it no longer loads as before: %.400s",
 		         m.ok ? "other name or checks" : m.text);
 		exec_msg_free(&m);
 		goto killit;
@@ -529,7 +562,7 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 		if (proc_call(p, b, EXEC_INSTANTIATED, &m, "instantiate()", err, errlen) == -1)
 			goto out;
 		if (!m.ok || m.index != pl->inst[i].index) {
-			snprintf(err, errlen, "check %s: %.600s", pl->inst[i].name,
+			snprintf(err, errlen, "check %s: %.400s", pl->inst[i].name,
 			         m.ok ? "registered at another index" : m.text);
 			goto killit;
 		}
@@ -540,7 +573,7 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 	rc = 0;
 	goto out;
 killit:
-	kill(p->pid, SIGKILL);
+	proc_kill(p);
 	proc_reap(p, 0);
 out:
 	free(b);
@@ -686,6 +719,13 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	if (!m.ok) {
 		/* the loader's own one line, as in process */
 		snprintf(err, errlen, "%s", m.text);
+		exec_msg_free(&m);
+		goto fail;
+	}
+	if (strlen(m.name) == 0 || strspn(m.name, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+	    strlen(m.name)) {
+		/* the loader checked it in the executor, but plugin code ran there */
+		snprintf(err, errlen, "plugin %s: refused: its executor reported a bad name", path);
 		exec_msg_free(&m);
 		goto fail;
 	}
@@ -1003,6 +1043,24 @@ unlink_proc(struct exec_plugin *pl, struct exec_proc *p)
 		pl->cur = NULL;
 }
 
+/* A crash (or a failed start) of pl's current executor: back off, then restart. */
+static void
+plugin_down(struct exec_plugin *pl, enum exec_reason reason, const char *why, int64_t now)
+{
+	struct executor_set *s = pl->set;
+
+	if (pl->backoff_ms == 0 || now - pl->last_crash >= CRASH_RESET_MS)
+		pl->backoff_ms = s->iso.restart_min_ms;
+	else
+		pl->backoff_ms = pl->backoff_ms * 2 > s->iso.restart_max_ms ? s->iso.restart_max_ms
+		                                                            : pl->backoff_ms * 2;
+	pl->last_crash = now;
+	pl->restarts[reason]++;
+	pl->down = true;
+	pl->restart_at = now + pl->backoff_ms;
+	snprintf(pl->down_why, sizeof(pl->down_why), "%.150s", why);
+}
+
 /* The executor is gone (status from waitpid): end its runs, and if it was the
  * current one, schedule a restart with backoff. */
 static void
@@ -1011,7 +1069,7 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 	struct exec_plugin *pl = p->pl;
 	struct executor_set *s = pl->set;
 	bool was_current = pl->cur == p;
-	char cause[320];
+	char cause[320], why[400];
 
 	/* What it sent before it died counts: results, and which check's code
 	 * ended it (without a pidfd we can reap before we read). */
@@ -1031,35 +1089,24 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		done_add(d, &p->runs[i], HEALTHD_CRITICAL, false, 0, "plugin %s %s during check \"%s\"",
 		         pl->name, cause, p->culprit[0] ? p->culprit : check_name_of(&p->runs[i]));
 	unlink_proc(pl, p);
+	if (p->culprit[0] != '\0')
+		snprintf(why, sizeof(why), "%s during check \"%s\"", cause, p->culprit);
+	else if (p->nruns > 0) /* which of them did it, it could not say */
+		snprintf(why, sizeof(why), "%s with %zu run%s in flight (check \"%s\"%s)", cause,
+		         p->nruns, p->nruns == 1 ? "" : "s", check_name_of(&p->runs[0]),
+		         p->nruns > 1 ? " and others" : "");
+	else
+		snprintf(why, sizeof(why), "%s", cause);
 	if (s->stopping) {
 		/* expected */
 	} else if (was_current) {
-		enum exec_reason reason = p->lost_why[0] ? EXEC_REASON_PROTOCOL : EXEC_REASON_CRASH;
-		if (pl->backoff_ms == 0 || now - pl->last_crash >= CRASH_RESET_MS)
-			pl->backoff_ms = s->iso.restart_min_ms;
-		else
-			pl->backoff_ms = pl->backoff_ms * 2 > s->iso.restart_max_ms ?
-			                 s->iso.restart_max_ms : pl->backoff_ms * 2;
-		pl->last_crash = now;
-		pl->restarts[reason]++;
-		pl->down = true;
-		pl->restart_at = now + pl->backoff_ms;
-		snprintf(pl->down_why, sizeof(pl->down_why), "its executor %.120s", cause);
-		if (p->culprit[0] != '\0')
-			log_err("plugin %s (%s): executor pid %ld %s during check \"%s\"; restarting "
-			        "in %d ms", pl->name, pl->path, (long)p->pid, cause, p->culprit,
-			        pl->backoff_ms);
-		else if (p->nruns > 0) /* which of them did it, it could not say */
-			log_err("plugin %s (%s): executor pid %ld %s with %zu run%s in flight (check "
-			        "\"%s\"%s); restarting in %d ms", pl->name, pl->path, (long)p->pid, cause,
-			        p->nruns, p->nruns == 1 ? "" : "s", check_name_of(&p->runs[0]),
-			        p->nruns > 1 ? " and others" : "", pl->backoff_ms);
-		else
-			log_err("plugin %s (%s): executor pid %ld %s; restarting in %d ms", pl->name,
-			        pl->path, (long)p->pid, cause, pl->backoff_ms);
-	} else if (!p->killed && p->nruns > 0) {
-		log_err("plugin %s (%s): retired executor pid %ld %s during check \"%s\"", pl->name,
-		        pl->path, (long)p->pid, cause, check_name_of(&p->runs[0]));
+		snprintf(cause, sizeof(cause), "its executor %.200s", why);
+		plugin_down(pl, p->reason, cause, now);
+		log_err("plugin %s (%s): executor pid %ld %s; restarting in %d ms", pl->name,
+		        pl->path, (long)p->pid, why, pl->backoff_ms);
+	} else if (!p->killed && (p->nruns > 0 || p->culprit[0] != '\0')) {
+		log_err("plugin %s (%s): retired executor pid %ld %s", pl->name, pl->path,
+		        (long)p->pid, why);
 	}
 	proc_free(p);
 }
@@ -1077,6 +1124,16 @@ proc_lost(struct exec_proc *p, int64_t now)
 		if (p->kill_at > now + LOST_GRACE_MS)
 			p->kill_at = now + LOST_GRACE_MS;
 	}
+}
+
+/* Ends p now on purpose (protocol, memory): reason and why go to its runs. */
+static void
+proc_end(struct exec_proc *p, enum exec_reason reason, const char *why, int64_t now)
+{
+	p->reason = reason;
+	snprintf(p->lost_why, sizeof(p->lost_why), "%s", why);
+	proc_kill(p);
+	proc_lost(p, now);
 }
 
 /* Stops giving p new runs; a fresh executor takes them (no backoff). */
@@ -1100,23 +1157,22 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct d
 {
 	struct executor_set *s = p->pl->set;
 	struct exec_msg m;
-	char why[256];
+	char why[256], what[320];
 
-	if (exec_decode(buf, n, &m, why, sizeof(why)) == 0 && m.type == EXEC_DYING) {
-		snprintf(p->culprit, sizeof(p->culprit), "%s", m.name2);
-		return;
-	}
-	if (m.type != EXEC_RESULT) {
+	if (exec_decode(buf, n, &m, why, sizeof(why)) == -1 ||
+	    (m.type != EXEC_RESULT && m.type != EXEC_DYING)) {
 		if (m.type != 0) {
 			snprintf(why, sizeof(why), "unexpected message type %u", m.type);
 			exec_msg_free(&m);
 		}
 		log_err("plugin %s: executor pid %ld sent a malformed message (%s); killing it",
 		        p->pl->name, (long)p->pid, why);
-		snprintf(p->lost_why, sizeof(p->lost_why), "sent a malformed message (%.200s)", why);
-		kill(p->pid, SIGKILL);
-		p->killed = true;
-		proc_lost(p, now);
+		snprintf(what, sizeof(what), "sent a malformed message (%.200s)", why);
+		proc_end(p, EXEC_REASON_PROTOCOL, what, now);
+		return;
+	}
+	if (m.type == EXEC_DYING) {
+		snprintf(p->culprit, sizeof(p->culprit), "%s", m.name2);
 		return;
 	}
 	for (size_t i = 0; i < p->nruns; i++) {
@@ -1167,6 +1223,77 @@ rss_of(pid_t pid)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+static void
+check_rss(struct exec_proc *p)
+{
+	struct exec_plugin *pl = p->pl;
+	int cap = pl->set->iso.max_rss_mb;
+	unsigned long long mb;
+
+	pl->rss_bytes = rss_of(p->pid);
+	if (pl->rss_bytes <= (uint64_t)cap << 20)
+		return;
+	mb = (pl->rss_bytes + (1u << 20) - 1) >> 20;
+	log_warn("plugin %s: executor pid %ld uses %llu MB, above isolation.max_rss_mb %d; "
+	         "replacing it", pl->name, (long)p->pid, mb, cap);
+	proc_retire(p, EXEC_REASON_MEMORY);
+}
+
+/* A starter thread is through: install its executor, or back off. */
+static void
+boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
+{
+	struct exec_proc *p = pl->booting;
+
+	pthread_join(pl->starter, NULL); /* it returned, or is about to: nothing after */
+	pl->starter_joinable = false;
+	pl->boot_done = false;
+	pl->booting = NULL;
+	pl->starting = false;
+	if (pl->boot_rc != 0) {
+		char why[600];
+		if (p != NULL)
+			proc_free(p); /* proc_boot reaped it */
+		snprintf(why, sizeof(why), "restart failed: %.500s", pl->boot_err);
+		plugin_down(pl, EXEC_REASON_CRASH, why, now);
+		log_err("plugin %s (%s): restart failed: %s; next try in %d ms", pl->name, pl->path,
+		        pl->boot_err, pl->backoff_ms);
+		for (size_t i = 0; i < pl->npending; i++)
+			done_add(d, &pl->pending[i], HEALTHD_CRITICAL, false, 0,
+			         "plugin %s is down: %s", pl->name, pl->down_why);
+		pl->npending = 0;
+		return;
+	}
+	p->next = pl->procs;
+	pl->procs = p;
+	pl->cur = p;
+	pl->down = false;
+	p->ready_at = now;
+	pl->rss_bytes = rss_of(p->pid);
+	if (pl->rss_bytes > (uint64_t)pl->set->iso.max_rss_mb << 20) {
+		/* above the cap before any run: replacing it would loop; back off */
+		char why[200];
+		snprintf(why, sizeof(why), "used %llu MB after load(), above isolation.max_rss_mb %d",
+		         (unsigned long long)((pl->rss_bytes + (1u << 20) - 1) >> 20),
+		         pl->set->iso.max_rss_mb);
+		log_warn("plugin %s: executor pid %ld %s", pl->name, (long)p->pid, why);
+		proc_end(p, EXEC_REASON_MEMORY, why, now);
+		return; /* pending runs wait for the next try, or fail if it is late */
+	}
+	log_info("plugin %s: executor pid %ld ready", pl->name, (long)p->pid);
+	for (size_t i = 0; i < pl->npending; i++) {
+		struct exec_run *run = &pl->pending[i];
+		if (runs_push(&p->runs, &p->nruns, &p->cap, run) == -1 ||
+		    (!send_run(p, run, run->deadline - now) && errno == EAGAIN)) {
+			if (p->nruns > 0 && p->runs[p->nruns - 1].token == run->token)
+				p->nruns--;
+			done_add(d, run, HEALTHD_CRITICAL, false, 0,
+			         "plugin %s: its executor is not taking runs", pl->name);
+		}
+	}
+	pl->npending = 0;
+}
+
 /* Runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS. */
 static int64_t
 timers(struct executor_set *s, struct done_list *d, int64_t now)
@@ -1178,6 +1305,8 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 		s->next_rss = now + RSS_POLL_MS;
 	for (size_t i = 0; i < s->n; i++) {
 		struct exec_plugin *pl = s->plugins[i];
+		if (pl->boot_done)
+			boot_finished(pl, d, now);
 		for (struct exec_proc *p = pl->procs, *next_p; p != NULL; p = next_p) {
 			next_p = p->next;
 			for (size_t k = 0; k < p->nruns && !p->lost;) {
@@ -1213,32 +1342,20 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 					p->fd = -1;
 				}
 			}
-			if (p->kill_at <= now && !p->killed) {
-				kill(p->pid, SIGKILL);
-				p->killed = true;
-			}
+			if (p->kill_at <= now && !p->killed)
+				proc_kill(p);
 			if (p->unresponsive && p->state == PROC_READY && !p->lost) {
 				log_warn("plugin %s: executor pid %ld does not read its socket; replacing "
 				         "it", pl->name, (long)p->pid);
 				proc_retire(p, EXEC_REASON_PROTOCOL);
 			}
-			if (rss_due && p->state == PROC_READY && !p->lost) {
-				pl->rss_bytes = rss_of(p->pid);
-				if (pl->rss_bytes > (uint64_t)s->iso.max_rss_mb << 20) {
-					log_warn("plugin %s: executor pid %ld uses %llu MB, above "
-					         "isolation.max_rss_mb %d; replacing it", pl->name,
-					         (long)p->pid,
-					         (unsigned long long)((pl->rss_bytes + (1u << 20) - 1) >> 20),
-					         s->iso.max_rss_mb);
-					proc_retire(p, EXEC_REASON_MEMORY);
-				}
-			}
+			if (rss_due && p->state == PROC_READY && !p->lost)
+				check_rss(p);
 			/* reap what has exited: its pidfd said so, or without a pidfd
 			 * whatever we expect to end */
 			if (p->exited || p->lost || p->killed || p->fd < 0 || p->pidfd < 0) {
 				int status;
-				pid_t r = waitpid(p->pid, &status, WNOHANG);
-				if (r == p->pid) {
+				if (proc_try_reap(p, &status)) {
 					proc_dead(p, status, d, now);
 					continue;
 				}
@@ -1254,14 +1371,83 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 			else if (pl->restart_at < next)
 				next = pl->restart_at;
 		}
-		if (pl->starter_joinable && !pl->starting) {
-			pthread_join(pl->starter, NULL);
-			pl->starter_joinable = false;
-		}
 	}
 	if (s->next_rss < next)
 		next = s->next_rss;
 	return next;
+}
+
+/*
+ * Shutdown, on the thread that spawned the executors (PR_SET_PDEATHSIG fires
+ * when that thread ends): close every socket, so that executors destroy their
+ * checks and unload, wait up to grace_ms, then kill and reap what is left.
+ * Called with the lock held; returns with it held.
+ */
+static void
+stop_all(struct executor_set *s, struct done_list *d)
+{
+	int64_t until = clock_ms() + s->grace_ms;
+	bool any;
+
+	/* a restart still in load() is not waited for: its end unblocks the starter */
+	for (size_t i = 0; i < s->n; i++) {
+		struct exec_plugin *pl = s->plugins[i];
+		if (pl->booting != NULL && !pl->booting->killed)
+			proc_kill(pl->booting);
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct exec_plugin *pl = s->plugins[i];
+		if (pl->starter_joinable) {
+			pthread_mutex_unlock(&s->lock);
+			pthread_join(pl->starter, NULL);
+			pthread_mutex_lock(&s->lock);
+			pl->starter_joinable = false;
+		}
+		if (pl->booting != NULL) {
+			struct exec_proc *p = pl->booting;
+			pl->booting = NULL;
+			pl->boot_done = false;
+			pl->starting = false;
+			if (pl->boot_rc == 0) { /* booted after all: stop it with the rest */
+				p->next = pl->procs;
+				pl->procs = p;
+			} else {
+				proc_free(p);
+			}
+		}
+		for (size_t k = 0; k < pl->npending; k++)
+			done_add(d, &pl->pending[k], HEALTHD_UNKNOWN, false, 0,
+			         "healthd is shutting down");
+		pl->npending = 0;
+		for (struct exec_proc *p = pl->procs; p != NULL; p = p->next) {
+			if (p->fd >= 0) {
+				close(p->fd);
+				p->fd = -1;
+			}
+		}
+	}
+	do {
+		any = false;
+		for (size_t i = 0; i < s->n; i++) {
+			struct exec_plugin *pl = s->plugins[i];
+			for (struct exec_proc *p = pl->procs, *next; p != NULL; p = next) {
+				int status = 0;
+				next = p->next;
+				if (clock_ms() >= until && !p->killed)
+					proc_kill(p);
+				if (proc_try_reap(p, &status))
+					proc_dead(p, status, d, clock_ms());
+				else
+					any = true;
+			}
+		}
+		if (any) {
+			struct timespec ts = {0, 5 * 1000000L};
+			pthread_mutex_unlock(&s->lock);
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&s->lock);
+		}
+	} while (any);
 }
 
 static void *
@@ -1271,6 +1457,7 @@ supervisor_main(void *arg)
 	struct pollfd *pfd = calloc(MAX_POLL, sizeof(*pfd));
 	struct exec_proc **who = calloc(MAX_POLL, sizeof(*who));
 	unsigned char *buf = malloc(EXEC_MSG_MAX + 1);
+	struct done_list d = {0};
 
 	if (pfd == NULL || who == NULL || buf == NULL) {
 		log_err("executor: out of memory: no supervisor");
@@ -1281,7 +1468,6 @@ supervisor_main(void *arg)
 	}
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		struct done_list d = {0};
 		int64_t now = clock_ms(), next;
 		size_t n = 1;
 		int timeout, rc;
@@ -1333,7 +1519,9 @@ supervisor_main(void *arg)
 		done_deliver(s, &d);
 		pthread_mutex_lock(&s->lock);
 	}
+	stop_all(s, &d);
 	pthread_mutex_unlock(&s->lock);
+	done_deliver(s, &d);
 	free(pfd);
 	free(who);
 	free(buf);
@@ -1342,117 +1530,61 @@ supervisor_main(void *arg)
 
 /* ---- restarts ----------------------------------------------------------- */
 
+/* Loads the executor the supervisor spawned; never touches the runner (its
+ * end is the supervisor's to handle: boot_finished()). */
 static void *
 starter_main(void *arg)
 {
 	struct exec_plugin *pl = arg;
 	struct executor_set *s = pl->set;
-	struct done_list d = {0};
-	struct exec_proc *p;
-	char err[768];
-	int64_t now;
+	char err[512];
+	int rc;
 
-	p = pl->booting;
-	if (p != NULL && proc_boot(pl, p, err, sizeof(err)) == -1) {
-		proc_free(p);
-		p = NULL;
-	}
+	rc = proc_boot(pl, pl->booting, err, sizeof(err));
 	pthread_mutex_lock(&s->lock);
-	now = clock_ms();
-	pl->starting = false;
-	pl->booting = NULL;
-	if (p == NULL)
-		snprintf(err, sizeof(err), "%s", pl->down_why);
-	if (s->stopping) {
-		/* leave the pending runs to executor_shutdown */
-		pthread_mutex_unlock(&s->lock);
-		if (p != NULL) {
-			close(p->fd);
-			p->fd = -1;
-			proc_reap(p, REAP_GRACE_MS);
-			proc_free(p);
-		}
-		return NULL;
-	}
-	if (p == NULL) {
-		if (pl->backoff_ms == 0 || now - pl->last_crash >= CRASH_RESET_MS)
-			pl->backoff_ms = s->iso.restart_min_ms;
-		else
-			pl->backoff_ms = pl->backoff_ms * 2 > s->iso.restart_max_ms ?
-			                 s->iso.restart_max_ms : pl->backoff_ms * 2;
-		pl->last_crash = now;
-		pl->restarts[EXEC_REASON_CRASH]++;
-		pl->down = true;
-		pl->restart_at = now + pl->backoff_ms;
-		snprintf(pl->down_why, sizeof(pl->down_why), "restart failed: %.120s", err);
-		log_err("plugin %s (%s): restart failed: %s; next try in %d ms", pl->name, pl->path,
-		        err, pl->backoff_ms);
-		for (size_t i = 0; i < pl->npending; i++)
-			done_add(&d, &pl->pending[i], HEALTHD_CRITICAL, false, 0,
-			         "plugin %s is down: %s", pl->name, pl->down_why);
-		pl->npending = 0;
-	} else {
-		p->next = pl->procs;
-		pl->procs = p;
-		pl->cur = p;
-		pl->down = false;
-		log_info("plugin %s: executor pid %ld ready", pl->name, (long)p->pid);
-		for (size_t i = 0; i < pl->npending; i++) {
-			struct exec_run *run = &pl->pending[i];
-			if (runs_push(&p->runs, &p->nruns, &p->cap, run) == -1 ||
-			    (!send_run(p, run, run->deadline - now) && errno == EAGAIN)) {
-				if (p->nruns > 0 && p->runs[p->nruns - 1].token == run->token)
-					p->nruns--;
-				done_add(&d, run, HEALTHD_CRITICAL, false, 0,
-				         "plugin %s: its executor is not taking runs", pl->name);
-			}
-		}
-		pl->npending = 0;
-	}
+	pl->boot_rc = rc;
+	if (rc != 0)
+		snprintf(pl->boot_err, sizeof(pl->boot_err), "%s", err);
+	pl->boot_done = true;
 	wake(s);
 	pthread_mutex_unlock(&s->lock);
-	done_deliver(s, &d);
 	return NULL;
 }
 
-/* Under the lock. Starts a fresh executor for pl on a thread of its own, as
- * loading may take long; runs wait in pending meanwhile. */
+/* Under the lock, on the supervisor thread. Spawns a fresh executor for pl and
+ * loads it on a thread of its own, as loading may take long; runs wait in
+ * pending meanwhile. */
 static void
 start_replacement(struct exec_plugin *pl)
 {
+	struct executor_set *s = pl->set;
+	char err[512];
 	int rc;
 
-	if (pl->starting || pl->set->stopping)
+	if (pl->starting || s->stopping)
 		return;
-	if (pl->starter_joinable) {
-		/* the last starter has finished (starting is false): join it */
-		pthread_join(pl->starter, NULL);
-		pl->starter_joinable = false;
+	/* Spawned here, on the supervisor thread, which lives as long as the
+	 * executors: PR_SET_PDEATHSIG fires when the thread that forked exits. */
+	pl->booting = proc_spawn(pl, err, sizeof(err));
+	if (pl->booting == NULL) {
+		plugin_down(pl, EXEC_REASON_CRASH, err, clock_ms());
+		log_err("plugin %s: cannot restart its executor: %s; next try in %d ms", pl->name,
+		        err, pl->backoff_ms);
+		return;
 	}
 	pl->starting = true;
 	pl->down = false;
-	/* Spawned here, on the supervisor thread, which lives as long as the
-	 * server: PR_SET_PDEATHSIG fires when the thread that forked exits. */
-	{
-		char err[512];
-		pl->booting = proc_spawn(pl, err, sizeof(err));
-		if (pl->booting == NULL)
-			snprintf(pl->down_why, sizeof(pl->down_why), "%.150s", err);
-	}
+	pl->boot_done = false;
 	rc = pthread_create(&pl->starter, NULL, starter_main, pl);
 	if (rc != 0) {
-		if (pl->booting != NULL) {
-			kill(pl->booting->pid, SIGKILL);
-			proc_reap(pl->booting, 0);
-			proc_free(pl->booting);
-			pl->booting = NULL;
-		}
+		proc_kill(pl->booting);
+		proc_reap(pl->booting, 0);
+		proc_free(pl->booting);
+		pl->booting = NULL;
 		pl->starting = false;
-		pl->down = true;
-		pl->restart_at = clock_ms() + pl->set->iso.restart_max_ms;
-		snprintf(pl->down_why, sizeof(pl->down_why), "cannot start a thread: %s",
-		         strerror(rc));
-		log_err("plugin %s: cannot restart its executor: %s", pl->name, strerror(rc));
+		snprintf(err, sizeof(err), "cannot start a thread: %s", strerror(rc));
+		plugin_down(pl, EXEC_REASON_CRASH, err, clock_ms());
+		log_err("plugin %s: cannot restart its executor: %s", pl->name, err);
 		return;
 	}
 	pl->starter_joinable = true;
@@ -1486,67 +1618,24 @@ void
 executor_shutdown(struct executor_set *s, int grace_ms)
 {
 	struct done_list d = {0};
-	int64_t until;
-	bool any;
 
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);
+	s->grace_ms = grace_ms;
 	s->stopping = true;
-	/* an executor still loading (a restart) is not waited for */
-	for (size_t i = 0; i < s->n; i++)
-		if (s->plugins[i]->booting != NULL)
-			kill(s->plugins[i]->booting->pid, SIGKILL);
 	wake(s);
 	pthread_mutex_unlock(&s->lock);
-	if (s->started)
+	if (s->started) {
+		/* the supervisor stops what it spawned, then returns */
 		pthread_join(s->thread, NULL);
-	s->started = false;
-	for (size_t i = 0; i < s->n; i++) {
-		struct exec_plugin *pl = s->plugins[i];
-		if (pl->starter_joinable)
-			pthread_join(pl->starter, NULL); /* bounded by BOOT_TIMEOUT_MS */
-		pl->starter_joinable = false;
-		for (size_t k = 0; k < pl->npending; k++)
-			done_add(&d, &pl->pending[k], HEALTHD_UNKNOWN, false, 0,
-			         "healthd is shutting down");
-		pl->npending = 0;
-		/* closing the socket asks the executor to destroy, unload and exit */
-		for (struct exec_proc *p = pl->procs; p != NULL; p = p->next) {
-			if (p->fd >= 0) {
-				close(p->fd);
-				p->fd = -1;
-			}
-		}
+		s->started = false;
 	}
-	/* Wait for all of them together, then SIGKILL and reap what is left. */
-	until = clock_ms() + grace_ms;
-	do {
-		any = false;
-		for (size_t i = 0; i < s->n; i++) {
-			struct exec_plugin *pl = s->plugins[i];
-			for (struct exec_proc *p = pl->procs, *next; p != NULL; p = next) {
-				int status = 0;
-				pid_t r;
-				next = p->next;
-				if (clock_ms() >= until && !p->killed) {
-					kill(p->pid, SIGKILL);
-					p->killed = true;
-				}
-				do
-					r = waitpid(p->pid, &status, p->killed ? 0 : WNOHANG);
-				while (r == -1 && errno == EINTR);
-				if (r == p->pid || r == -1)
-					proc_dead(p, status, &d, clock_ms());
-				else
-					any = true;
-			}
-		}
-		if (any) {
-			struct timespec ts = {0, 5 * 1000000L};
-			nanosleep(&ts, NULL);
-		}
-	} while (any);
+	/* Not started (startup failed, --check-config): this thread spawned them.
+	 * After the supervisor: nothing is left, and this does nothing. */
+	pthread_mutex_lock(&s->lock);
+	stop_all(s, &d);
+	pthread_mutex_unlock(&s->lock);
 	done_deliver(s, &d);
 }
 

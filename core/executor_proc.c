@@ -315,6 +315,14 @@ exit_from_plugin(void)
 		report_dying(check);
 }
 
+/* healthd is gone: take along whatever plugin code started in our group. */
+static void
+on_parent_death(int sig)
+{
+	(void)sig;
+	kill(0, SIGKILL);
+}
+
 int
 executor_process_main(int argc, char **argv)
 {
@@ -329,8 +337,14 @@ executor_process_main(int argc, char **argv)
 	x.max_threads = (int)strtol(argv[3], NULL, 10);
 	if (x.max_threads < 1)
 		x.max_threads = 1;
-	/* Gone with healthd even if it is SIGKILLed; check the race with its exit. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Gone with healthd even if it is SIGKILLed, and so is our process group
+	 * (what plugin code started); check the race with its exit. */
+	{
+		struct sigaction sa = {.sa_handler = on_parent_death};
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR2, &sa, NULL);
+	}
+	prctl(PR_SET_PDEATHSIG, SIGUSR2);
 	if (getppid() != (pid_t)ppid)
 		return 0;
 	/* Stopping is healthd's decision, told by closing the socket: a terminal's

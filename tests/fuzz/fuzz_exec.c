@@ -32,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[256];
 
 	if (exec_decode(data, size, &m, why, sizeof(why)) == -1) {
-		assert(m.fixed == NULL);
+		assert(m.fixed == NULL && m.type == 0);
 		assert(strlen(why) < sizeof(why) && why[0] != '\0');
 		return 0;
 	}
