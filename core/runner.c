@@ -26,6 +26,7 @@ struct slot {
 	struct slot *next; /* next waiter of the same flight */
 	struct runner_result res;
 	char *msg;         /* owned; res.message points here */
+	struct report_value *values; /* owned; res.values points here */
 };
 
 struct runner_job {
@@ -55,6 +56,8 @@ struct cstate {
 	enum healthd_status last_status;
 	int64_t last_done, last_duration;
 	char last_msg[REPORT_MESSAGE_MAX];
+	size_t last_nvalues;
+	struct report_value last_values[HEALTHD_VALUES_MAX];
 	uint64_t runs, failures, timeouts;
 };
 
@@ -114,9 +117,21 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 	}
 }
 
+/* Gives a filled slot its own copy of a run's values (none if out of memory). */
+static void
+fill_values(struct slot *s, const struct report_value *v, size_t n)
+{
+	if (n == 0 || (s->values = malloc(n * sizeof(*v))) == NULL)
+		return;
+	memcpy(s->values, v, n * sizeof(*v));
+	s->res.values = s->values;
+	s->res.nvalues = n;
+}
+
 static void
 answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
-               bool timed_out, struct runner_job **done)
+               bool timed_out, const struct report_value *v, size_t nv,
+               struct runner_job **done)
 {
 	struct slot *s = c->waiters, *next;
 
@@ -124,6 +139,7 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
 	for (; s != NULL; s = next) {
 		next = s->next;
 		fill(s, st, msg, dur, false, timed_out, done);
+		fill_values(s, v, nv);
 	}
 }
 
@@ -181,6 +197,7 @@ record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, i
 	c->last_duration = dur;
 	c->last_done = now;
 	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
+	c->last_nvalues = 0; /* a run that returned sets them after this */
 	if (st >= HEALTHD_CRITICAL)
 		c->failures++;
 }
@@ -227,7 +244,7 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
-	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
+	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, NULL, 0, done);
 	if (!c->executing) {
 		/* expired in the queue: it never ran; the next request starts afresh */
 		unqueue(r, c);
@@ -246,11 +263,11 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	}
 }
 
-/* The run returned with st and msg after dur ms; timed_out: the plugin says
- * it gave up at the deadline itself. */
+/* The run returned st after dur ms, with report's message and values;
+ * report->timed_out: the plugin says it gave up at the deadline itself. */
 static void
-finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
-       bool timed_out, int64_t dur, int64_t now, struct runner_job **done)
+finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
+       enum healthd_status st, int64_t dur, int64_t now, struct runner_job **done)
 {
 	if (!c->abandoned && now > c->deadline)
 		expire(r, c, now, done); /* late, though the timer had not seen it yet */
@@ -263,11 +280,14 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	} else {
 		if ((unsigned)st > HEALTHD_UNKNOWN)
 			st = HEALTHD_UNKNOWN;
-		timed_out = timed_out && st >= HEALTHD_CRITICAL;
+		bool timed_out = report->timed_out && st >= HEALTHD_CRITICAL;
 		if (timed_out)
 			c->timeouts++;
-		record(c, st, msg, dur, now);
-		answer_waiters(c, st, c->last_msg, dur, timed_out, done);
+		record(c, st, report->message, dur, now);
+		c->last_nvalues = report->nvalues;
+		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
+		answer_waiters(c, st, c->last_msg, dur, timed_out, c->last_values, c->last_nvalues,
+		               done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -303,7 +323,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	r->executing--;
 	r->executing_inline -= !on_worker;
 	released = c->released;
-	finish(r, c, st, report.message, report.timed_out, ended - started, ended, &done);
+	finish(r, c, &report, st, ended - started, ended, &done);
 	if (released)
 		r->active++; /* back from a stuck run; a surplus worker then leaves */
 	pthread_cond_broadcast(&r->idle_cv);
@@ -458,6 +478,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
 			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
+			fill_values(s, c->last_values, c->last_nvalues);
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -546,8 +567,10 @@ runner_job_free(struct runner_job *job)
 {
 	if (job == NULL)
 		return;
-	for (size_t i = 0; i < job->n; i++)
+	for (size_t i = 0; i < job->n; i++) {
 		free(job->slots[i].msg);
+		free(job->slots[i].values);
+	}
 	free(job);
 }
 
@@ -565,7 +588,9 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 		.last_status = c->last_status,
 		.last_duration_ms = c->last_duration,
 		.running = c->busy,
+		.last_nvalues = c->last_nvalues,
 	};
+	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -582,7 +607,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 		struct cstate *c = &r->cs[i];
 		if (!c->busy || c->abandoned)
 			continue;
-		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, &done);
+		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
+		               &done);
 		if (c->executing) {
 			c->abandoned = true; /* its result, if it comes, is discarded */
 			if (c->report != NULL)

@@ -17,6 +17,7 @@
 #include <healthd/plugin.h>
 
 #include "registry.h"
+#include "report.h"
 
 struct runner;
 struct runner_job;
@@ -27,6 +28,8 @@ struct runner_result {
 	bool timed_out;
 	int64_t duration_ms;
 	const char *message;  /* "" if none; owned by the job */
+	size_t nvalues;       /* values the run reported (ABI 1.2) */
+	const struct report_value *values; /* owned by the job; NULL if none */
 };
 
 /* Per check, for /metrics. */
@@ -36,6 +39,8 @@ struct runner_stats {
 	enum healthd_status last_status;
 	int64_t last_duration_ms;
 	bool running;
+	size_t last_nvalues;  /* the last result's values */
+	struct report_value last_values[HEALTHD_VALUES_MAX];
 };
 
 /* Starts `workers` threads over the sealed registry. NULL on failure. */
