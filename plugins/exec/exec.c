@@ -296,12 +296,14 @@ exec_stop(struct exec_check *x, struct exec_child *ch, int64_t grace_ms)
 {
 	const struct healthd_host_api *api = x->api;
 
-	if (!exec_done(ch)) {
+	/* reaped behind our back: the id may be anyone's now, so no signal */
+	if (!exec_done(ch) && !ch->lost) {
 		/* still running, or something it started holds the pipes */
 		kill(-ch->pid, SIGTERM);
 		exec_wait(api, NULL, ch, api->now_ms() + grace_ms, false);
 	}
-	kill(-ch->pid, SIGKILL); /* leftovers; a lone zombie ignores it */
+	if (!ch->lost)
+		kill(-ch->pid, SIGKILL); /* leftovers; a lone zombie ignores it */
 	for (int i = 0; i < 2; i++) {
 		if (ch->fd[i] != -1) {
 			exec_drain(ch, i);
@@ -312,7 +314,7 @@ exec_stop(struct exec_check *x, struct exec_child *ch, int64_t grace_ms)
 	}
 	if (!ch->exited) /* bounded: SIGKILL ends it unless it is stuck in the kernel */
 		exec_wait(api, NULL, ch, api->now_ms() + EXEC_REAP_WAIT_MS, true);
-	if (!exec_reap(ch->pid)) {
+	if (!ch->lost && !exec_reap(ch->pid)) {
 		if (x->nunreaped < EXEC_UNREAPED_MAX)
 			x->unreaped[x->nunreaped++] = ch->pid;
 		api->log(x->host, HEALTHD_LOG_WARNING, "check %s: command pid %d did not end "
