@@ -451,9 +451,19 @@ exec_destroy(void *state)
 
 	if (x == NULL)
 		return;
-	for (size_t i = 0; i < x->nunreaped; i++) {
-		kill(x->unreaped[i], SIGKILL);
-		waitpid(x->unreaped[i], NULL, 0); /* at shutdown: the last chance to reap it */
+	/* at shutdown, the last chance to reap them (killed already): bounded,
+	 * never a blocking wait */
+	if (x->nunreaped > 0) {
+		int64_t until = x->api->now_ms() + EXEC_REAP_WAIT_MS;
+		while (x->nunreaped > 0 && x->api->now_ms() < until) {
+			exec_reap_leftovers(x);
+			if (x->nunreaped > 0)
+				poll(NULL, 0, 10);
+		}
+		if (x->nunreaped > 0)
+			x->api->log(x->host, HEALTHD_LOG_WARNING, "check %s: %zu command(s) stuck "
+			            "in the kernel even after SIGKILL; left to init", x->name,
+			            x->nunreaped);
 	}
 	exec_free_list(x->argv);
 	exec_free_list(x->envp);
