@@ -236,6 +236,16 @@ DEF_TEST(metrics_counts_runs)
 	return 0;
 }
 
+/* A body (len bytes, not NUL-terminated) as a string; frees body. */
+static char *
+terminated(char *body, size_t len)
+{
+	char *s = strndup(body, len);
+
+	free(body);
+	return s;
+}
+
 DEF_TEST(values_in_every_format)
 {
 	struct registry *reg = registry_new();
@@ -260,6 +270,7 @@ DEF_TEST(values_in_every_format)
 	job = runner_submit(runner, ids, 2);
 
 	body = format_seed(reg, ids, job, true, &len);
+	body = terminated(body, len);
 	/* sorted by name, the replaced one once, shortest exact numbers */
 	EXPECT_CONTAINS("\"vals\":{\"cached\":false,\"duration_ms\":0,"
 	                "\"output\":\"rc=0,-1,-1,-1,-1,-1\",\"status\":\"warn\","
@@ -271,6 +282,7 @@ DEF_TEST(values_in_every_format)
 	free(body);
 
 	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("\"vals:zeta\":[{\"observedUnit\":\"s\",\"observedValue\":1.5,"
 	                "\"status\":\"warn\",", body);
 	EXPECT_CONTAINS("\"vals:alpha\":[{\"observedValue\":0.25,\"status\":\"warn\",", body);
@@ -280,6 +292,7 @@ DEF_TEST(values_in_every_format)
 	free(body);
 
 	body = format_metrics(reg, runner, NULL, 0, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("# TYPE healthd_check_value gauge\n", body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"s\"} 1.5\n", body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"alpha\"} 0.25\n", body);
