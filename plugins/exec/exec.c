@@ -44,7 +44,10 @@
  *     end within a second (stuck in the kernel) is reaped by a later run.
  * What escapes: a descendant that leaves the process group (setsid, setpgid,
  * a daemon that double-forks into a session of its own) is not killed; its
- * grandchildren are reaped by init, or by a subreaper if healthd is one.
+ * grandchildren are reaped by init, or by a subreaper if healthd is one. And
+ * if the process running this plugin is itself SIGKILLed mid-run, nobody
+ * signals the command (posix_spawn cannot set PR_SET_PDEATHSIG): it runs to
+ * its own end, unless a cgroup (systemd's KillMode=control-group) ends it.
  */
 #include <errno.h>
 #include <fcntl.h>
