@@ -17,22 +17,28 @@
  * Connect, send and receive are non-blocking and bounded by the deadline
  * (less a small margin, so the run reports its own timeout), waiting in poll()
  * slices that look at cancelled(). Every address a name resolves to is tried
- * in turn until one connects. Resolving a name (getaddrinfo) blocks and is not
- * bounded by the deadline, as in the postgres plugin: name the server by
- * address where that matters.
+ * in turn until one connects. An IP address is used as it is; a name is
+ * looked up (getaddrinfo) on a thread of its own, which the run waits for
+ * only until its deadline: a lookup that takes longer is left to finish and
+ * its answer is used by the check's next run, so a dead DNS server costs one
+ * thread per check, not one per run.
  *
  * Values: connect_time (seconds), and response_time (seconds, connect to the
  * expected answer) when send or expect is set.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <healthd/plugin.h>
@@ -45,12 +51,33 @@
 #define TCP_HOST_MAX        253
 
 /*
+ * One name lookup on a thread of its own. Two owners: the thread, and the
+ * check that waits for it (or keeps it for its next run); whichever lets go
+ * last frees it. Everything below `lock` is guarded by it.
+ */
+struct tcp_lookup {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	int refs;
+	bool done;
+	int rc, err;              /* getaddrinfo's result, errno for EAI_SYSTEM */
+	struct addrinfo *res;     /* owned until taken */
+	char host[TCP_HOST_MAX + 1];
+	char port[8];
+};
+
+static const char tcp_pin_anchor; /* an address inside this object, for dladdr() */
+static bool tcp_pinned;           /* written once under pthread_once */
+static pthread_once_t tcp_pin_once = PTHREAD_ONCE_INIT;
+
+/*
  * One configured check. Created by instantiate() on the main thread; after
  * that only run() (never twice at once for the same check) and destroy()
  * touch it, so it needs no lock.
  */
 struct tcp_check {
 	const struct healthd_host_api *api;
+	struct tcp_lookup *lookup; /* a lookup still running, from an earlier run */
 	char *host;
 	char port[8];
 	char *send;       /* NULL: nothing sent */
@@ -65,6 +92,141 @@ enum tcp_wait {
 	TCP_TIMEOUT,  /* until passed, or the host cancelled the run */
 	TCP_ERROR,    /* poll failed; errno says why */
 };
+
+/* ---- name lookups ------------------------------------------------------------ */
+
+/* A lookup thread runs code of this object after the host may have dlclosed
+ * it: keep the object mapped for the life of the process. */
+static void
+tcp_pin_self(void)
+{
+	Dl_info info;
+
+	if (dladdr(&tcp_pin_anchor, &info) != 0 && info.dli_fname != NULL &&
+	    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL)
+		tcp_pinned = true; /* the handle is kept on purpose, never closed */
+}
+
+static void
+tcp_lookup_release(struct tcp_lookup *l)
+{
+	bool last;
+
+	pthread_mutex_lock(&l->lock);
+	last = --l->refs == 0;
+	pthread_mutex_unlock(&l->lock);
+	if (!last)
+		return;
+	if (l->res != NULL)
+		freeaddrinfo(l->res);
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->done_cv);
+	free(l);
+}
+
+static void *
+tcp_lookup_main(void *arg)
+{
+	struct tcp_lookup *l = arg;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int rc, err;
+
+	rc = getaddrinfo(l->host, l->port, &hints, &res);
+	err = errno;
+	pthread_mutex_lock(&l->lock);
+	l->rc = rc;
+	l->err = err;
+	l->res = res;
+	l->done = true;
+	pthread_cond_signal(&l->done_cv);
+	pthread_mutex_unlock(&l->lock);
+	tcp_lookup_release(l);
+	return NULL;
+}
+
+/* Starts looking up t's host on a detached thread; NULL if it cannot. */
+static struct tcp_lookup *
+tcp_lookup_start(const struct tcp_check *t)
+{
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	struct tcp_lookup *l;
+	pthread_t thread;
+	int rc;
+
+	pthread_once(&tcp_pin_once, tcp_pin_self);
+	if (!tcp_pinned || (l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	snprintf(l->host, sizeof(l->host), "%s", t->host);
+	snprintf(l->port, sizeof(l->port), "%s", t->port);
+	l->refs = 2; /* the check and the thread */
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the clock of now_ms() */
+	pthread_cond_init(&l->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&thread, &attr, tcp_lookup_main, l);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		l->refs = 1;
+		tcp_lookup_release(l);
+		return NULL;
+	}
+	return l;
+}
+
+/*
+ * Resolves t's host by `until`. Returns 0 with *res set, a getaddrinfo error
+ * (errno set for EAI_SYSTEM), or EAI_AGAIN with errno ETIMEDOUT when the
+ * deadline or a cancellation came first; the lookup then goes on for the next run.
+ */
+static int
+tcp_resolve(struct tcp_check *t, const struct healthd_report *report, int64_t until,
+            struct addrinfo **res)
+{
+	const struct healthd_host_api *api = t->api;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+	struct in6_addr addr;
+	struct tcp_lookup *l;
+	int64_t left, wake;
+	int rc, err;
+
+	/* an address needs no lookup: AI_NUMERICHOST never blocks */
+	if (inet_pton(AF_INET, t->host, &addr) == 1 || inet_pton(AF_INET6, t->host, &addr) == 1)
+		return getaddrinfo(t->host, t->port, &hints, res);
+	if (t->lookup == NULL && (t->lookup = tcp_lookup_start(t)) == NULL) {
+		errno = EAGAIN;
+		return EAI_SYSTEM;
+	}
+	l = t->lookup;
+	pthread_mutex_lock(&l->lock);
+	while (!l->done) {
+		left = until - api->now_ms();
+		if (left <= 0 || api->cancelled(report))
+			break;
+		wake = api->now_ms() + (left < TCP_SLICE_MS ? left : TCP_SLICE_MS);
+		struct timespec ts = {.tv_sec = wake / 1000, .tv_nsec = (wake % 1000) * 1000000L};
+		pthread_cond_timedwait(&l->done_cv, &l->lock, &ts);
+	}
+	if (!l->done) {
+		pthread_mutex_unlock(&l->lock);
+		errno = ETIMEDOUT;
+		return EAI_AGAIN;
+	}
+	rc = l->rc;
+	err = l->err;
+	*res = l->res;
+	l->res = NULL; /* taken */
+	pthread_mutex_unlock(&l->lock);
+	tcp_lookup_release(l);
+	t->lookup = NULL;
+	errno = err;
+	return rc;
+}
+
+/* ---- connect, send, receive ------------------------------------------------ */
 
 /* Waits for events on fd until `until`, in slices that look at cancelled(). */
 static enum tcp_wait
@@ -242,7 +404,7 @@ tcp_run(void *state, struct healthd_report *report)
 {
 	struct tcp_check *t = state;
 	const struct healthd_host_api *api = t->api;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
+	struct addrinfo *res = NULL, *ai;
 	char shown[TCP_SHOW_MAX * 4 + 16], want[TCP_SHOW_MAX * 4 + 16];
 	int64_t start, remaining, margin, until, connected;
 	int fd = -1, rc, err = 0;
@@ -254,7 +416,11 @@ tcp_run(void *state, struct healthd_report *report)
 	if (margin > TCP_MARGIN_MAX_MS)
 		margin = TCP_MARGIN_MAX_MS;
 	until = start + remaining - margin;
-	rc = getaddrinfo(t->host, t->port, &hints, &res);
+	rc = tcp_resolve(t, report, until, &res);
+	if (rc == EAI_AGAIN && errno == ETIMEDOUT) {
+		tcp_failed(api, report, ETIMEDOUT, "cannot resolve");
+		return HEALTHD_CRITICAL;
+	}
 	if (rc != 0) {
 		api->message(report, "cannot resolve %s: %s", t->host,
 		             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
@@ -321,6 +487,8 @@ tcp_destroy(void *state)
 
 	if (t == NULL)
 		return;
+	if (t->lookup != NULL) /* still running: its thread frees it */
+		tcp_lookup_release(t->lookup);
 	free(t->host);
 	free(t->send);
 	free(t->expect);

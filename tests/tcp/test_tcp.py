@@ -11,6 +11,7 @@ import socketserver
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -174,6 +175,41 @@ class TcpTest(unittest.TestCase):
             self.assertEqual(details["silent"]["output"], "timeout after 600 ms")
             # connected, so the connect time is there even though the answer never came
             self.assertEqual(set(details["silent"]["values"]), {"connect_time"})
+
+    def test_name_lookup(self):
+        srv = self.server()
+        with self.healthd({"name": "byname", "host": "localhost", "port": srv.port}) as h:
+            d = self.probe(h, "byname")["byname"]
+            # localhost may resolve to ::1 first, where nothing listens: the next address counts
+            self.assertEqual(d["status"], "pass", d)
+            self.assertRegex(d["output"], rf"^connected to localhost port {srv.port} in \d+ ms$")
+
+    @unittest.skipIf(TIME_SCALE > 1, "LD_PRELOAD shim and valgrind do not mix")
+    def test_slow_name_lookup_keeps_the_deadline(self):
+        # the shim makes a lookup of "*slow*" take 2 s, then fail
+        env = {"LD_PRELOAD": os.path.join(os.environ["HEALTHD_FIXTURE_DIR"], "slowdns.so")}
+        if os.environ.get("HEALTHD_SANITIZED"):
+            env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+        config = {"checks": [{"name": "dns", "plugin": "tcp", "host": "slow.invalid",
+                              "port": 1, "timeout_ms": 300}]}
+        with running(self, config, env=env) as h:
+            start = time.monotonic()
+            d = self.probe(h, "dns")["dns"]
+            took = time.monotonic() - start
+            self.assertEqual(d["output"], "timeout after 300 ms")
+            self.assertLess(took, 1.5)  # not the lookup's 2 s
+            self.assertNotIn("no answer after", h.log)  # the run itself returned in time
+            # later runs wait for the same lookup (no second thread) and take its answer
+            outputs = set()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                out = self.probe(h, "dns")["dns"]["output"]
+                outputs.add(out)
+                if out.startswith("cannot resolve"):
+                    break
+            self.assertEqual(out, "cannot resolve slow.invalid: Name or service not known",
+                             outputs)
+            self.assertLessEqual(outputs, {"timeout after 300 ms", out})
 
     def test_bad_options_are_refused(self):
         for opts, why in (({}, "host: missing"),
