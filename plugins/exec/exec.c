@@ -78,8 +78,8 @@
 #define EXEC_MARGIN_MAX_MS  25
 #define EXEC_REAP_WAIT_MS   1000  /* after SIGKILL, before leaving it to a later run */
 #define EXEC_UNREAPED_MAX   8
-#define EXEC_PATH           "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define EXEC_LOCALE         "LC_ALL=C"
+#define EXEC_PATH           "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_LOCALE         "C"   /* LC_ALL: numbers with a decimal point */
 #define EXEC_SECRET_VAR     "HEALTH_URL_SECRET"
 
 /*
@@ -581,8 +581,8 @@ exec_read_env(struct exec_check *x, const struct healthd_host_api *api,
 	x->envp = calloc(EXEC_ENV_MAX + 3, sizeof(*x->envp));
 	if (x->envp == NULL)
 		goto oom;
-	if (exec_env_set(x->envp, &n, "PATH", EXEC_PATH + 5) == -1 ||
-	    exec_env_set(x->envp, &n, "LC_ALL", EXEC_LOCALE + 7) == -1)
+	if (exec_env_set(x->envp, &n, "PATH", EXEC_PATH) == -1 ||
+	    exec_env_set(x->envp, &n, "LC_ALL", EXEC_LOCALE) == -1)
 		goto oom;
 	for (size_t i = 0; api->option_at(options, i, &key, &value); i++) {
 		if (strncmp(key, "env:", 4) != 0)
