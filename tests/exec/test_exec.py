@@ -96,6 +96,10 @@ class ExecTest(unittest.TestCase):
         self.assertEqual(status, 200 if all(body["checks"].values()) else 503, body)
         return body["checks"], body["details"]
 
+    def assert_group_ends(self, pgid):
+        """No living process is left in process group pgid (killed ones may take a moment to die)."""
+        wait_for(lambda: not group_members(pgid), 2, f"process group {pgid} to end")
+
     def assert_gone(self, pid, healthd_pid, timeout):
         """pid ends: reaped, or (a grandchild handed to init) a zombie that is not healthd's."""
         def ended():
@@ -225,7 +229,7 @@ class Processes(ExecTest):
             pid = int(open(pidfile).read())
             # reaped by healthd itself by the time the run returned (deadline + grace)
             self.assert_gone(pid, h.proc.pid, 2)
-            self.assertEqual(group_members(pid), [])
+            self.assert_group_ends(pid)
             samples = h.metrics()
             self.assertEqual(samples[("healthd_check_timeouts_total",
                                       frozenset({"check": "hang"}.items()))], 1)
@@ -240,7 +244,7 @@ class Processes(ExecTest):
             self.assertEqual(details["stubborn"]["output"], "timeout after 800 ms")
             pid = int(open(pidfile).read())
             self.assert_gone(pid, h.proc.pid, 2)
-            self.assertEqual(group_members(pid), [])
+            self.assert_group_ends(pid)
 
     def test_background_grandchild_holding_the_output_is_killed(self):
         pidfile = os.path.join(self.tmp, "pids")
@@ -258,7 +262,7 @@ class Processes(ExecTest):
             shell, kid = map(int, open(pidfile).read().split())
             self.assert_gone(shell, h.proc.pid, 2)
             self.assert_gone(kid, h.proc.pid, 2)
-            self.assertEqual(group_members(shell), [])
+            self.assert_group_ends(shell)
 
     def test_background_grandchild_with_its_own_output_is_killed(self):
         pidfile = os.path.join(self.tmp, "pids")
@@ -270,7 +274,7 @@ class Processes(ExecTest):
             shell, kid = map(int, open(pidfile).read().split())
             self.assert_gone(shell, h.proc.pid, 2)
             self.assert_gone(kid, h.proc.pid, 2)
-            self.assertEqual(group_members(shell), [])
+            self.assert_group_ends(shell)
 
     def test_output_flood_is_drained_and_dropped(self):
         flood = self.script("flood", 'echo "flood ok | bytes=32000000B"\n'
