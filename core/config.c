@@ -706,6 +706,17 @@ read_check(struct reader *rd, const char *where, struct json_object *v)
 				if (add_option(rd, &ck->options, subwhere, flat, subval) == -1)
 					return -1;
 			}
+		} else if (json_object_is_type(val, json_type_array)) {
+			/* {"command": ["/bin/x", "-v"]} reaches the plugin as "command:0",
+			 * "command:1" (ABI 1.2) */
+			for (size_t i = 0; i < json_object_array_length(val); i++) {
+				char flat[512], subwhere[768];
+				snprintf(flat, sizeof(flat), "%.200s:%zu", k, i);
+				snprintf(subwhere, sizeof(subwhere), "%s[%zu]", key, i);
+				if (add_option(rd, &ck->options, subwhere, flat,
+				               json_object_array_get_idx(val, i)) == -1)
+					return -1;
+			}
 		} else if (add_option(rd, &ck->options, key, k, val) == -1) {
 			return -1;
 		}

@@ -1,6 +1,7 @@
 /* exec_proto.c - encoding and (hostile-input) decoding of executor messages. */
 #include "exec_proto.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,19 @@ exec_buf_str(struct exec_buf *b, const char *s, size_t max)
 		n = max - 1;
 	put(b, s ? s : "", n);
 	put(b, "", 1);
+}
+
+void
+exec_buf_values(struct exec_buf *b, const struct report_value *v, size_t n)
+{
+	exec_buf_u32(b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		int64_t bits;
+		memcpy(&bits, &v[i].value, sizeof(bits));
+		exec_buf_str(b, v[i].name, sizeof(v[i].name));
+		exec_buf_str(b, v[i].unit, sizeof(v[i].unit));
+		exec_buf_i64(b, bits);
+	}
 }
 
 bool
@@ -196,6 +210,31 @@ decode_loaded(struct exec_reader *r, struct exec_msg *m, char *why, size_t whyle
 
 static int decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whylen);
 
+/* A RESULT's values, as host_value() would have taken them. */
+static int
+decode_values(struct exec_reader *r, struct exec_msg *m, char *why, size_t whylen)
+{
+	m->nvalues = exec_read_u32(r);
+	if (r->bad || m->nvalues > HEALTHD_VALUES_MAX)
+		return bad(why, whylen, "value count missing or above %d", HEALTHD_VALUES_MAX);
+	for (uint32_t i = 0; i < m->nvalues; i++) {
+		struct report_value *v = &m->values[i];
+		int64_t bits;
+
+		if (read_text(r, v->name, sizeof(v->name), "value name", why, whylen) == -1 ||
+		    read_text(r, v->unit, sizeof(v->unit), "value unit", why, whylen) == -1)
+			return -1;
+		bits = exec_read_i64(r);
+		memcpy(&v->value, &bits, sizeof(bits));
+		if (r->bad || v->name[0] == '\0' || !isfinite(v->value))
+			return bad(why, whylen, "value %u: empty name, missing or not finite", i);
+		for (uint32_t k = 0; k < i; k++)
+			if (strcmp(m->values[k].name, v->name) == 0)
+				return bad(why, whylen, "value %u: name \"%s\" twice", i, v->name);
+	}
+	return 0;
+}
+
 int
 exec_decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whylen)
 {
@@ -261,6 +300,8 @@ decode(const void *buf, size_t len, struct exec_msg *out, char *why, size_t whyl
 		if (!r.bad && out->duration_us < 0)
 			return bad(why, whylen, "negative duration");
 		rc = read_text(&r, out->text, sizeof(out->text), "message", why, whylen);
+		if (rc == 0)
+			rc = decode_values(&r, out, why, whylen);
 		break;
 	default:
 		return bad(why, whylen, "unknown message type %u", h.type);

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report.h"
+
 #define EXEC_MSG_MAX 65536
 #define EXEC_TEXT_MAX 1024  /* messages and error texts, NUL included */
 #define EXEC_NAME_MAX 65    /* check names, NUL included */
@@ -35,7 +37,7 @@ enum exec_type {
 	EXEC_LOADED = 16,       /* ok; descriptor and fixed checks, or an error */
 	EXEC_INSTANTIATED = 17, /* ok; the check's index, or an error */
 	EXEC_SEALED = 18,
-	EXEC_RESULT = 19,       /* token; status, timed_out, duration, message */
+	EXEC_RESULT = 19,       /* token; status, timed_out, duration, message, values */
 	EXEC_DYING = 20,        /* check name: plugin code crashed or exit()ed there */
 };
 
@@ -71,6 +73,8 @@ struct exec_msg {
 	uint32_t status;   /* 0..3, checked */
 	bool timed_out;
 	int64_t duration_us;
+	uint32_t nvalues;  /* at most HEALTHD_VALUES_MAX; names and units checked, finite */
+	struct report_value values[HEALTHD_VALUES_MAX];
 };
 
 /*
@@ -92,6 +96,8 @@ void exec_buf_u32(struct exec_buf *b, uint32_t v);
 void exec_buf_i64(struct exec_buf *b, int64_t v);
 /* Appends s (cut to max-1 bytes, 0: no cut) and its NUL. */
 void exec_buf_str(struct exec_buf *b, const char *s, size_t max);
+/* A RESULT's values: count, then name, unit and the double's bits for each. */
+void exec_buf_values(struct exec_buf *b, const struct report_value *v, size_t n);
 /* Sets the header's len; false if the message did not fit. */
 bool exec_buf_finish(struct exec_buf *b);
 

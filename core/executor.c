@@ -138,9 +138,8 @@ struct done {
 	uint32_t check_id;
 	uint64_t token;
 	enum healthd_status status;
-	bool timed_out;
 	int64_t dur_ms;
-	char msg[EXEC_TEXT_MAX];
+	struct healthd_report rep; /* message, timed_out and values */
 };
 
 struct done_list {
@@ -205,10 +204,14 @@ done_add(struct done_list *d, const struct exec_run *run, enum healthd_status st
 		d->cap = cap;
 	}
 	x = &d->v[d->n++];
-	*x = (struct done){.check_id = run->check_id, .token = run->token, .status = st,
-	                   .timed_out = timed_out, .dur_ms = dur_ms};
+	memset(x, 0, sizeof(*x));
+	x->check_id = run->check_id;
+	x->token = run->token;
+	x->status = st;
+	x->dur_ms = dur_ms;
+	x->rep.timed_out = timed_out;
 	va_start(ap, fmt);
-	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	vsnprintf(x->rep.message, sizeof(x->rep.message), fmt, ap);
 	va_end(ap);
 }
 
@@ -218,8 +221,7 @@ done_deliver(struct executor_set *s, struct done_list *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		struct done *x = &d->v[i];
-		runner_remote_done(s->runner, x->check_id, x->token, x->status, x->msg, x->timed_out,
-		                   x->dur_ms);
+		runner_remote_done(s->runner, x->check_id, x->token, x->status, &x->rep, x->dur_ms);
 	}
 	free(d->v);
 	*d = (struct done_list){0};
@@ -1179,6 +1181,11 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct d
 		if (p->runs[i].token == m.token) {
 			done_add(d, &p->runs[i], (enum healthd_status)m.status, m.timed_out,
 			         m.duration_us / 1000, "%s", m.text);
+			if (d->n > 0 && d->v[d->n - 1].token == m.token) {
+				d->v[d->n - 1].rep.nvalues = m.nvalues;
+				memcpy(d->v[d->n - 1].rep.values, m.values,
+				       m.nvalues * sizeof(m.values[0]));
+			}
 			p->runs[i] = p->runs[--p->nruns];
 			return;
 		}

@@ -67,7 +67,7 @@ send_buf(struct exec_buf *b)
 
 static void
 send_result(uint64_t token, enum healthd_status st, bool timed_out, int64_t us,
-            const char *msg)
+            const char *msg, const struct healthd_report *rep)
 {
 	struct exec_buf b;
 
@@ -76,6 +76,7 @@ send_result(uint64_t token, enum healthd_status st, bool timed_out, int64_t us,
 	exec_buf_u32(&b, timed_out);
 	exec_buf_i64(&b, us);
 	exec_buf_str(&b, msg, EXEC_TEXT_MAX);
+	exec_buf_values(&b, rep ? rep->values : NULL, rep ? rep->nvalues : 0);
 	send_buf(&b);
 }
 
@@ -120,7 +121,7 @@ run_thread(void *arg)
 		if (atomic_load(&run->report.cancelled)) {
 			/* its deadline passed while it waited for a thread */
 			pthread_mutex_unlock(&x->lock);
-			send_result(run->token, HEALTHD_CRITICAL, true, 0, "cancelled before it started");
+			send_result(run->token, HEALTHD_CRITICAL, true, 0, "cancelled before it started", NULL);
 			free(run);
 			pthread_mutex_lock(&x->lock);
 			continue;
@@ -147,7 +148,8 @@ run_thread(void *arg)
 		}
 		x->executing--;
 		pthread_mutex_unlock(&x->lock);
-		send_result(run->token, st, run->report.timed_out, t1 - t0, run->report.message);
+		send_result(run->token, st, run->report.timed_out, t1 - t0, run->report.message,
+		            &run->report);
 		free(run);
 		pthread_mutex_lock(&x->lock);
 	}
@@ -166,12 +168,12 @@ start_run(struct xproc *x, uint64_t token, struct exec_reader *r)
 	struct xrun *run;
 
 	if (!exec_reader_done(r) || index >= registry_count(x->reg)) {
-		send_result(token, HEALTHD_UNKNOWN, false, 0, "executor: malformed run request");
+		send_result(token, HEALTHD_UNKNOWN, false, 0, "executor: malformed run request", NULL);
 		return;
 	}
 	run = calloc(1, sizeof(*run));
 	if (run == NULL) {
-		send_result(token, HEALTHD_UNKNOWN, false, 0, "executor: out of memory");
+		send_result(token, HEALTHD_UNKNOWN, false, 0, "executor: out of memory", NULL);
 		return;
 	}
 	run->token = token;

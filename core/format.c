@@ -40,6 +40,52 @@ format_job_passed(const struct runner_job *job)
 	return true;
 }
 
+/* A value's shortest text that reads back as the same double: 0.52, not
+ * 0.52000000000000002 (json-c's and printf's %.17g). */
+static void
+format_number(double v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, len, "%.17g", v);
+}
+
+static struct json_object *
+json_number(double v)
+{
+	char text[32];
+
+	format_number(v, text, sizeof(text));
+	return json_object_new_double_s(v, text);
+}
+
+/* The indexes of n values in name order (n <= HEALTHD_VALUES_MAX): keys are sorted. */
+static void
+values_by_name(const struct report_value *v, size_t n, size_t *order)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+		for (; j > 0 && strcmp(v[order[j - 1]].name, v[i].name) > 0; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+}
+
+/* {"name": value, ...} for ?verbose=1, or NULL when out of memory. */
+static struct json_object *
+values_object(const struct report_value *v, size_t n)
+{
+	struct json_object *o = json_object_new_object();
+	size_t order[HEALTHD_VALUES_MAX];
+
+	if (o == NULL)
+		return NULL;
+	values_by_name(v, n, order);
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, v[order[i]].name, json_number(v[order[i]].value));
+	return o;
+}
+
 /* Serialises compactly with the one trailing newline, and frees root. */
 static char *
 finish_json(struct json_object *root, size_t *len)
@@ -95,6 +141,9 @@ format_seed(const struct registry *reg, const uint32_t *ids, const struct runner
 			json_object_object_add(d, "output", json_object_new_string(res->message));
 			json_object_object_add(d, "status",
 			                       json_object_new_string(status_words[res->status]));
+			if (res->nvalues > 0)
+				json_object_object_add(d, "values",
+				                       values_object(res->values, res->nvalues));
 			json_object_object_add_ex(details, name, d, CONST_KEY);
 		}
 	}
@@ -114,6 +163,41 @@ oom:
 	return NULL;
 }
 
+/*
+ * A check's values as measurements "<check>:<name>": [{"observedValue": ...}].
+ * A value named "status" would take the place of the check's own entry, so
+ * it is left out here (it still shows in ?verbose=1 and /metrics).
+ */
+static void
+add_measurements(struct json_object *checks, const char *check,
+                 const struct runner_result *res, const char *when)
+{
+	char key[CHECK_NAME_MAX + HEALTHD_VALUE_NAME_MAX + 16];
+
+	for (size_t j = 0; j < res->nvalues; j++) {
+		const struct report_value *v = &res->values[j];
+		struct json_object *list, *m;
+
+		if (strcmp(v->name, "status") == 0)
+			continue;
+		list = json_object_new_array_ext(1);
+		m = json_object_new_object();
+		if (list == NULL || m == NULL) {
+			json_object_put(list);
+			json_object_put(m);
+			continue;
+		}
+		if (v->unit[0] != '\0')
+			json_object_object_add(m, "observedUnit", json_object_new_string(v->unit));
+		json_object_object_add(m, "observedValue", json_number(v->value));
+		json_object_object_add(m, "status", json_object_new_string(status_words[res->status]));
+		json_object_object_add(m, "time", json_object_new_string(when));
+		json_object_array_add(list, m);
+		snprintf(key, sizeof(key), "%s:%s", check, v->name);
+		json_object_object_add(checks, key, list);
+	}
+}
+
 /* draft-inadarei-api-health-check: {"checks": {"name:status": [{...}]}, "status": ...} */
 char *
 format_health_json(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
@@ -121,7 +205,7 @@ format_health_json(const struct registry *reg, const uint32_t *ids, const struct
 {
 	struct json_object *root, *checks;
 	enum healthd_status worst = HEALTHD_OK;
-	char when[32], key[CHECK_NAME_MAX + 16];
+	char when[32], key[CHECK_NAME_MAX + HEALTHD_VALUE_NAME_MAX + 16];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -155,6 +239,7 @@ format_health_json(const struct registry *reg, const uint32_t *ids, const struct
 		json_object_array_add(list, c);
 		snprintf(key, sizeof(key), "%s:status", registry_at(reg, ids[i])->name);
 		json_object_object_add(checks, key, list);
+		add_measurements(checks, registry_at(reg, ids[i])->name, res, when);
 	}
 	json_object_object_add(root, "checks", checks);
 	json_object_object_add(root, "status", json_object_new_string(status_words[worst]));
@@ -198,6 +283,40 @@ text_add(struct text *t, const char *fmt, ...)
 		}
 		t->buf = grown;
 		t->cap = cap;
+	}
+}
+
+/* s as a Prometheus label value: backslash, double quote and newline escaped. */
+static void
+text_add_label(struct text *t, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			text_add(t, "\\%c", *s);
+		else if (*s == '\n')
+			text_add(t, "\\n");
+		else
+			text_add(t, "%c", *s);
+	}
+}
+
+/* healthd_check_value{check="c",name="n"[,unit="u"]} v, per value of the last result. */
+static void
+add_value_samples(struct text *t, const char *check, const struct runner_stats *s)
+{
+	char num[32];
+
+	for (size_t i = 0; s->has_last && i < s->last_nvalues; i++) {
+		const struct report_value *v = &s->last_values[i];
+
+		text_add(t, "healthd_check_value{check=\"%s\",name=\"", check);
+		text_add_label(t, v->name);
+		if (v->unit[0] != '\0') {
+			text_add(t, "\",unit=\"");
+			text_add_label(t, v->unit);
+		}
+		format_number(v->value, num, sizeof(num));
+		text_add(t, "\"} %s\n", num);
 	}
 }
 
@@ -306,6 +425,10 @@ format_metrics(const struct registry *reg, struct runner *runner,
 			}
 		}
 	}
+	text_add(&t, "# HELP healthd_check_value Numbers the check's last run reported (perfdata), "
+	         "by name; unit as the plugin gave it\n# TYPE healthd_check_value gauge\n");
+	for (uint32_t id = 0; id < count; id++)
+		add_value_samples(&t, registry_at(reg, id)->name, &stats[id]);
 	plugin_metrics(&t, loader, execs);
 	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
 	         "status code\n# TYPE healthd_http_requests_total counter\n");

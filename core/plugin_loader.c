@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +305,42 @@ host_timed_out(struct healthd_report *report)
 	report->timed_out = true;
 }
 
+/* A value's name or unit: at most max bytes, no control characters. */
+static bool
+value_text_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= max || (unsigned char)s[n] < 0x20 || s[n] == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+host_value(struct healthd_report *report, const char *name, double value, const char *unit)
+{
+	struct report_value *v = NULL;
+
+	if (unit == NULL)
+		unit = "";
+	if (name == NULL || name[0] == '\0' || !value_text_ok(name, HEALTHD_VALUE_NAME_MAX) ||
+	    !value_text_ok(unit, HEALTHD_VALUE_UNIT_MAX) || !isfinite(value))
+		return -1;
+	for (size_t i = 0; i < report->nvalues && v == NULL; i++)
+		if (strcmp(report->values[i].name, name) == 0)
+			v = &report->values[i]; /* the same name again: replaced */
+	if (v == NULL) {
+		if (report->nvalues >= HEALTHD_VALUES_MAX)
+			return -1;
+		v = &report->values[report->nvalues++];
+	}
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->unit, sizeof(v->unit), "%s", unit);
+	v->value = value;
+	return 0;
+}
+
 /* Grows only at its end: see struct healthd_host_api. */
 static const struct healthd_host_api host_api = {
 	.size = sizeof(struct healthd_host_api),
@@ -320,6 +357,8 @@ static const struct healthd_host_api host_api = {
 	.timeout_ms = host_timeout_ms,
 	.cancelled = host_cancelled,
 	.timed_out = host_timed_out,
+	/* 1.2 */
+	.value = host_value,
 };
 
 const struct healthd_host_api *

@@ -28,6 +28,7 @@ struct slot {
 	struct slot *next; /* next waiter of the same flight */
 	struct runner_result res;
 	char *msg;         /* owned; res.message points here */
+	struct report_value *values; /* owned; res.values points here */
 };
 
 struct runner_job {
@@ -60,6 +61,8 @@ struct cstate {
 	enum healthd_status last_status;
 	int64_t last_done, last_duration;
 	char last_msg[REPORT_MESSAGE_MAX];
+	size_t last_nvalues;
+	struct report_value last_values[HEALTHD_VALUES_MAX];
 	uint64_t runs, failures, timeouts;
 };
 
@@ -119,9 +122,21 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 	}
 }
 
+/* Gives a filled slot its own copy of a run's values (none if out of memory). */
+static void
+fill_values(struct slot *s, const struct report_value *v, size_t n)
+{
+	if (n == 0 || (s->values = malloc(n * sizeof(*v))) == NULL)
+		return;
+	memcpy(s->values, v, n * sizeof(*v));
+	s->res.values = s->values;
+	s->res.nvalues = n;
+}
+
 static void
 answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
-               bool timed_out, struct runner_job **done)
+               bool timed_out, const struct report_value *v, size_t nv,
+               struct runner_job **done)
 {
 	struct slot *s = c->waiters, *next;
 
@@ -129,6 +144,7 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
 	for (; s != NULL; s = next) {
 		next = s->next;
 		fill(s, st, msg, dur, false, timed_out, done);
+		fill_values(s, v, nv);
 	}
 }
 
@@ -186,6 +202,7 @@ record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, i
 	c->last_duration = dur;
 	c->last_done = now;
 	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
+	c->last_nvalues = 0; /* a run that returned sets them after this */
 	if (st >= HEALTHD_CRITICAL)
 		c->failures++;
 }
@@ -232,7 +249,7 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
-	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, done);
+	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, NULL, 0, done);
 	if (c->remote) {
 		/* the executor tells the plugin; if the run never reached one, it is
 		 * over, else its executor reports its end (or is retired) */
@@ -262,11 +279,11 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	}
 }
 
-/* The run returned with st and msg after dur ms; timed_out: the plugin says
- * it gave up at the deadline itself. */
+/* The run returned st after dur ms, with report's message and values;
+ * report->timed_out: the plugin says it gave up at the deadline itself. */
 static void
-finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
-       bool timed_out, int64_t dur, int64_t now, struct runner_job **done)
+finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
+       enum healthd_status st, int64_t dur, int64_t now, struct runner_job **done)
 {
 	if (!c->abandoned && now > c->deadline)
 		expire(r, c, now, done); /* late, though the timer had not seen it yet */
@@ -279,11 +296,14 @@ finish(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	} else {
 		if ((unsigned)st > HEALTHD_UNKNOWN)
 			st = HEALTHD_UNKNOWN;
-		timed_out = timed_out && st >= HEALTHD_CRITICAL;
+		bool timed_out = report->timed_out && st >= HEALTHD_CRITICAL;
 		if (timed_out)
 			c->timeouts++;
-		record(c, st, msg, dur, now);
-		answer_waiters(c, st, c->last_msg, dur, timed_out, done);
+		record(c, st, report->message, dur, now);
+		c->last_nvalues = report->nvalues;
+		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
+		answer_waiters(c, st, c->last_msg, dur, timed_out, c->last_values, c->last_nvalues,
+		               done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -298,14 +318,15 @@ static void
 dispatch_remote(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
                 struct runner_job **done)
 {
-	char msg[256];
+	struct healthd_report rep = {0};
 
 	c->remote = true;
 	c->executing = true;
 	c->token = ((uint64_t)id << 32) | ++c->gen;
-	if (executor_run(c->check, id, c->token, c->deadline, msg, sizeof(msg)) == -1) {
+	if (executor_run(c->check, id, c->token, c->deadline, rep.message, sizeof(rep.message)) ==
+	    -1) {
 		/* down after a crash, or shutting down: fail fast, say why */
-		finish(r, c, HEALTHD_CRITICAL, msg, false, 0, now, done);
+		finish(r, c, &rep, HEALTHD_CRITICAL, 0, now, done);
 		return;
 	}
 	c->runs++;
@@ -313,7 +334,7 @@ dispatch_remote(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
 
 bool
 runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
-                   const char *msg, bool timed_out, int64_t dur_ms)
+                   const struct healthd_report *rep, int64_t dur_ms)
 {
 	struct runner_job *done = NULL;
 	struct cstate *c;
@@ -326,7 +347,7 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 		pthread_mutex_unlock(&r->lock);
 		return false; /* not this flight's: stale or forged */
 	}
-	finish(r, c, st, msg, timed_out, dur_ms, clock_ms(), &done);
+	finish(r, c, rep, st, dur_ms, clock_ms(), &done);
 	resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	return true;
@@ -362,7 +383,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	r->executing--;
 	r->executing_inline -= !on_worker;
 	released = c->released;
-	finish(r, c, st, report.message, report.timed_out, ended - started, ended, &done);
+	finish(r, c, &report, st, ended - started, ended, &done);
 	if (released)
 		r->active++; /* back from a stuck run; a surplus worker then leaves */
 	pthread_cond_broadcast(&r->idle_cv);
@@ -517,6 +538,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
 			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
+			fill_values(s, c->last_values, c->last_nvalues);
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -614,8 +636,10 @@ runner_job_free(struct runner_job *job)
 {
 	if (job == NULL)
 		return;
-	for (size_t i = 0; i < job->n; i++)
+	for (size_t i = 0; i < job->n; i++) {
 		free(job->slots[i].msg);
+		free(job->slots[i].values);
+	}
 	free(job);
 }
 
@@ -633,7 +657,9 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 		.last_status = c->last_status,
 		.last_duration_ms = c->last_duration,
 		.running = c->busy,
+		.last_nvalues = c->last_nvalues,
 	};
+	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -650,7 +676,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 		struct cstate *c = &r->cs[i];
 		if (!c->busy || c->abandoned)
 			continue;
-		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, &done);
+		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
+		               &done);
 		if (c->remote) {
 			c->abandoned = true; /* executor_shutdown() ends it */
 			if (executor_cancel(c->check->exec, c->token)) {

@@ -17,6 +17,7 @@
 #include <healthd/plugin.h>
 
 #include "registry.h"
+#include "report.h"
 
 struct runner;
 struct runner_job;
@@ -27,6 +28,8 @@ struct runner_result {
 	bool timed_out;
 	int64_t duration_ms;
 	const char *message;  /* "" if none; owned by the job */
+	size_t nvalues;       /* values the run reported (ABI 1.2) */
+	const struct report_value *values; /* owned by the job; NULL if none */
 };
 
 /* Per check, for /metrics. */
@@ -36,6 +39,8 @@ struct runner_stats {
 	enum healthd_status last_status;
 	int64_t last_duration_ms;
 	bool running;
+	size_t last_nvalues;  /* the last result's values */
+	struct report_value last_values[HEALTHD_VALUES_MAX];
 };
 
 /* Starts `workers` threads over the sealed registry. NULL on failure. */
@@ -71,8 +76,9 @@ void runner_stats(struct runner *r, uint32_t id, struct runner_stats *out);
  * executors' lock. Returns false (and does nothing) if that run is not the
  * check's flight: late, or not what the executor claims.
  */
+struct healthd_report;
 bool runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
-                        const char *msg, bool timed_out, int64_t dur_ms);
+                        const struct healthd_report *rep, int64_t dur_ms);
 
 /*
  * Answers every waiting job ("healthd is shutting down") and every later

@@ -59,6 +59,12 @@
  * later host can still find a version-1 plugin and adapt to it. healthd's
  * source tree keeps a frozen copy of every released minor's header and
  * asserts at build time that its layout still holds (tests/abi/).
+ *
+ * What each minor added:
+ *   1.0  the descriptor, struct healthd_check, the host table up to log
+ *   1.1  host_api.timeout_ms, cancelled, timed_out
+ *   1.2  host_api.value (numbers beside the message); options given as a JSON
+ *        array arrive as "key:0", "key:1", ...
  */
 #ifndef HEALTHD_PLUGIN_H
 #define HEALTHD_PLUGIN_H
@@ -72,7 +78,7 @@ extern "C" {
 #endif
 
 #define HEALTHD_ABI_MAJOR 1
-#define HEALTHD_ABI_MINOR 1
+#define HEALTHD_ABI_MINOR 2
 
 /*
  * The minor a plugin's descriptor declares: this header's, unless the plugin
@@ -268,7 +274,29 @@ struct healthd_host_api {
 	 * expired the run itself. Only during run(), from run()'s thread.
 	 */
 	void (*timed_out)(struct healthd_report *report);
+
+	/* ---- added in 1.2 ---- */
+
+	/*
+	 * Reports a number the run measured beside its message: a load average,
+	 * free space, a latency. Operators see it in ?verbose=1 ("values"), in
+	 * /metrics (healthd_check_value{check=...,name=...}) and in health+json
+	 * ("<check>:<name>" with observedValue). name: 1 to 63 bytes, no control
+	 * characters; unit: NULL or up to 15 bytes ("s", "%", "B", ...), as in
+	 * monitoring-plugins perfdata. A second value of the same name replaces
+	 * the first. Returns 0, or -1 if refused: a bad name or unit, a value that
+	 * is not finite, or HEALTHD_VALUES_MAX values already reported. Only
+	 * during run(), from run()'s thread; values of a run that times out are
+	 * dropped with its result.
+	 */
+	int (*value)(struct healthd_report *report, const char *name, double value,
+	             const char *unit);
 };
+
+/* At most this many values per run; see healthd_host_api.value. */
+#define HEALTHD_VALUES_MAX 16
+#define HEALTHD_VALUE_NAME_MAX 63 /* bytes, without the NUL */
+#define HEALTHD_VALUE_UNIT_MAX 15
 
 #define HEALTHD_API_HAS(api, member)                                                          \
 	((api)->size >= offsetof(struct healthd_host_api, member) + sizeof((api)->member))

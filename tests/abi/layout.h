@@ -1,11 +1,12 @@
 /*
- * layout.h - the plugin ABI 1.0 as data and as type assertions, so that
+ * layout.h - the plugin ABI 1.0 and 1.1 as data and as type assertions, so that
  * translation units built against different copies of healthd/plugin.h can be
  * compared (they share an include guard, so one TU holds one copy).
  *
  * Include after a plugin.h. ABI_LAYOUT_1_0 lists every member and constant of
  * 1.0 once; ABI_TYPES_1_0 pins every member's type to its 1.0 declaration, so
  * a changed signature fails the build even when no offset moves.
+ * ABI_LAYOUT_1_1 and ABI_TYPES_1_1 do the same for 1.1 (1.0 plus its additions).
  */
 #ifndef HEALTHD_ABI_LAYOUT_H
 #define HEALTHD_ABI_LAYOUT_H
@@ -68,6 +69,13 @@ struct abi_entry {
 	ABI_MEMBER(healthd_plugin, instantiate),                                           \
 	ABI_MEMBER(healthd_plugin, unload)
 
+/* 1.1 added three members at the end of the host table. */
+#define ABI_LAYOUT_1_1                                                                     \
+	ABI_LAYOUT_1_0,                                                                    \
+	ABI_MEMBER(healthd_host_api, timeout_ms),                                          \
+	ABI_MEMBER(healthd_host_api, cancelled),                                           \
+	ABI_MEMBER(healthd_host_api, timed_out)
+
 /* True when member m of struct T has exactly type `type`. */
 #define ABI_HAS_TYPE(T, m, type) _Generic(((struct T *)0)->m, type: 1, default: 0)
 #define ABI_ASSERT_TYPE(T, m, type)                                                        \
@@ -119,12 +127,27 @@ struct abi_entry {
 	                        size_t));                                                  \
 	ABI_ASSERT_TYPE(healthd_plugin, unload, void (*)(void))
 
-/* One table per copy of the header: layout_1_0.c (current), layout_frozen_1_0.c. */
+/* Every 1.1 member, declared as in 1.1. */
+#define ABI_TYPES_1_1                                                                      \
+	ABI_TYPES_1_0;                                                                     \
+	ABI_ASSERT_TYPE(healthd_host_api, timeout_ms,                                      \
+	                int64_t (*)(const struct healthd_report *));                       \
+	ABI_ASSERT_TYPE(healthd_host_api, cancelled,                                       \
+	                bool (*)(const struct healthd_report *));                          \
+	ABI_ASSERT_TYPE(healthd_host_api, timed_out, void (*)(struct healthd_report *))
+
+/* One table per copy of the header and minor: layout_1_0.c and layout_1_1.c
+ * (current header), layout_frozen_1_0.c, layout_frozen_1_1.c. */
 extern const struct abi_entry abi_current[];
 extern const size_t abi_current_count;
 extern const char abi_current_symbol[];
 extern const struct abi_entry abi_frozen_1_0[];
 extern const size_t abi_frozen_1_0_count;
 extern const char abi_frozen_1_0_symbol[];
+extern const struct abi_entry abi_current_1_1[];
+extern const size_t abi_current_1_1_count;
+extern const struct abi_entry abi_frozen_1_1[];
+extern const size_t abi_frozen_1_1_count;
+extern const char abi_frozen_1_1_symbol[];
 
 #endif

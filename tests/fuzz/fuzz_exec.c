@@ -8,6 +8,7 @@
  * decoded RESULT gives back exactly the input.
  */
 #include <assert.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -44,6 +45,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_text(m.description, sizeof(m.description));
 	check_text(m.name2, sizeof(m.name2));
 	assert(m.nfixed <= EXEC_FIXED_MAX);
+	assert(m.nvalues <= HEALTHD_VALUES_MAX);
+	for (uint32_t i = 0; i < m.nvalues; i++) {
+		check_text(m.values[i].name, sizeof(m.values[i].name));
+		check_text(m.values[i].unit, sizeof(m.values[i].unit));
+		assert(m.values[i].name[0] != '\0' && isfinite(m.values[i].value));
+	}
 	for (uint32_t i = 0; i < m.nfixed; i++)
 		check_text(m.fixed[i].name, sizeof(m.fixed[i].name));
 	if (m.type == EXEC_RESULT) {
@@ -54,6 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		exec_buf_u32(&b, m.timed_out);
 		exec_buf_i64(&b, m.duration_us);
 		exec_buf_str(&b, m.text, 0);
+		exec_buf_values(&b, m.values, m.nvalues);
 		assert(exec_buf_finish(&b));
 		assert(b.len == size && memcmp(b.data, data, size) == 0);
 	}

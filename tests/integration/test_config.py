@@ -81,7 +81,7 @@ class GoodConfig(unittest.TestCase):
                                                  "timeout_ms": 500, "cache_ms": 100}]},
                                     env={"HEALTH_URL_SECRET": "x"})
         self.assertEqual(rc, 0, err)
-        self.assertIn("plugin dummy 1.0 (ABI 1.1) from " + PLUGIN_DIR + "/dummy.so: 3 checks", out)
+        self.assertIn("plugin dummy 1.0 (ABI 1.2) from " + PLUGIN_DIR + "/dummy.so: 3 checks", out)
         self.assertIn("check true: plugin dummy, not in defaults", out)
         self.assertIn("check foo: plugin dummy, not in defaults, timeout 500 ms, cache 100 ms "
                       "(CONFIG: checks[0])", out)
@@ -96,7 +96,7 @@ class GoodConfig(unittest.TestCase):
     def test_version_and_help(self):
         rc, out, _ = run_healthd(["--version"])
         self.assertEqual(rc, 0)
-        self.assertRegex(out, r"^healthd \d+\.\d+\.\d+ \(plugin ABI 1\.1\)\n$")
+        self.assertRegex(out, r"^healthd \d+\.\d+\.\d+ \(plugin ABI 1\.2\)\n$")
         rc, out, _ = run_healthd(["--help"])
         self.assertEqual(rc, 0)
         for flag in ("--config", "--listen", "--plugin-dir", "--url-prefix", "--no-url-secret",

@@ -60,10 +60,10 @@ class Refusals(unittest.TestCase):
         self.refused("v2symbol", "built for plugin ABI 2, this healthd speaks ABI 1")
 
     def test_wrong_major_in_descriptor(self):
-        self.refused("wrongmajor", "built for plugin ABI 2.0, this healthd speaks ABI 1.1")
+        self.refused("wrongmajor", "built for plugin ABI 2.0, this healthd speaks ABI 1.2")
 
     def test_newer_minor(self):
-        self.refused("newerminor", "built for plugin ABI 1.2, newer than this healthd's 1.1")
+        self.refused("newerminor", "built for plugin ABI 1.3, newer than this healthd's 1.2")
 
     def test_load_fails(self):
         self.refused("loadfails", "its load function failed: cannot find /etc/fixture.conf")
@@ -99,7 +99,7 @@ class Loading(unittest.TestCase):
         with PluginDir((fixture("good"), "a-good.so"), (shipped("dummy"), "b-dummy.so")) as d:
             rc, out, err = run_healthd(["--plugin-dir", d, "--no-url-secret", "--check-config"])
             self.assertEqual(rc, 0, err)
-            self.assertLess(out.index("plugin good 0.1 (ABI 1.1)"), out.index("plugin dummy"))
+            self.assertLess(out.index("plugin good 0.1 (ABI 1.2)"), out.index("plugin dummy"))
             self.assertIn("check good-check: plugin good, in defaults", out)
             with Healthd(plugin_dir=d) as h:
                 status, hdrs, body = h.get("/health/")

@@ -70,6 +70,20 @@ def wait_for(what, fn, timeout=WAIT, log=None):
         time.sleep(0.02)
 
 
+def _abi():
+    """The ABI version the build's header declares: major.minor."""
+    hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include",
+                       "healthd", "plugin.h")
+    with open(hdr) as f:
+        text = f.read()
+    major = re.search(r"#define HEALTHD_ABI_MAJOR (\d+)", text).group(1)
+    minor = re.search(r"#define HEALTHD_ABI_MINOR (\d+)", text).group(1)
+    return f"{major}.{minor}"
+
+
+ABI = _abi()
+
+
 class Background(threading.Thread):
     """One request on its own thread; .result() joins and returns (status, doc)."""
 
@@ -674,8 +688,8 @@ class Config(IsoTest):
 
     def test_check_config_says_where_plugins_run(self):
         two = [mis("a", "ok"), mis("b", "ok")]
-        dummy_line = f"plugin dummy 1.0 (ABI 1.1) from {PLUGINS}/dummy.so: 2 checks, "
-        mis_line = f"plugin misbehave 0.1 (ABI 1.1) from {PLUGINS}/misbehave.so: 2 checks, "
+        dummy_line = f"plugin dummy 1.0 (ABI {ABI}) from {PLUGINS}/dummy.so: 2 checks, "
+        mis_line = f"plugin misbehave 0.1 (ABI {ABI}) from {PLUGINS}/misbehave.so: 2 checks, "
         for in_process, d_where, m_where in ((None, "in process", "isolated"),
                                              ([], "isolated", "isolated"),
                                              (["dummy", "misbehave"], "in process",

@@ -179,7 +179,7 @@ class Heartbeat(unittest.TestCase):
         rc, out, err = healthd_fixture.run_healthd(["--plugin-dir", sdk.plugindir, "--config",
                                                     cfg, "--no-url-secret", "--check-config"])
         self.assertEqual(rc, 0, err)
-        self.assertIn(f"plugin heartbeat 1.0 (ABI 1.1) from {self.so}: 1 check, isolated\n"
+        self.assertIn(f"plugin heartbeat 1.0 (ABI 1.2) from {self.so}: 1 check, isolated\n"
                       "  a file an application touches is fresh\n", out)
         self.assertIn(f"check app-alive: plugin heartbeat, in defaults, timeout 2000 ms, "
                       f"cache 0 ms ({cfg}: checks[0])", out)
@@ -281,7 +281,7 @@ class Heartbeat(unittest.TestCase):
         rc, out, err = healthd_fixture.run_healthd(["--plugin-dir", plugins, "--no-url-secret",
                                                     "--check-config"])
         self.assertEqual(rc, 0, err)
-        self.assertIn("plugin heartbeat 1.0 (ABI 1.1)", out)
+        self.assertIn("plugin heartbeat 1.0 (ABI 1.2)", out)
 
     def config(self, beat):
         path = os.path.join(self.tmp.name, "healthd.json")

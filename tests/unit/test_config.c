@@ -79,8 +79,10 @@ DEF_TEST(errors_name_file_key_problem)
 	               "checks[0].timeout_ms: expected an integer from 1 to 3600000, got 0");
 	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"defaults\": 1}]}",
 	               "checks[0].defaults: expected true or false");
-	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"url\": [1]}]}",
-	               "checks[0].url: expected a string, number or boolean, got an array");
+	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"url\": [[1]]}]}",
+	               "checks[0].url[0]: expected a string, number or boolean, got an array");
+	expect_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\", \"url\": {\"a\": []}}]}",
+	               "checks[0].url.a: expected a string, number or boolean, got an array");
 	expect_refused("{\"limits\": {\"max_names\": 0}}", "limits.max_names: expected an integer");
 	expect_refused("{\"limits\": {\"max_nmes\": 5}}", "limits.max_nmes: unknown key");
 	expect_refused("{\"metrics_path\": \"metrics\"}", "metrics_path: expected a path");
@@ -161,7 +163,7 @@ DEF_TEST(check_options_as_strings)
 	    "{\"checks\": [{\"name\": \"api\", \"plugin\": \"http\", \"url\": \"http://x/\","
 	    " \"expect_status\": 204, \"tls_verify\": false, \"ratio\": 0.5,"
 	    " \"header\": {\"X-A\": \"b\"}, \"defaults\": false, \"timeout_ms\": 300,"
-	    " \"cache_ms\": 1000}]}", err, sizeof(err)));
+	    " \"cache_ms\": 1000, \"command\": [\"/bin/x\", 7]}]}", err, sizeof(err)));
 	EXPECT_EQ_INT(1, c.nchecks);
 	EXPECT_EQ_STR("api", c.checks[0].name);
 	EXPECT_EQ_STR("http", c.checks[0].plugin);
@@ -169,7 +171,7 @@ DEF_TEST(check_options_as_strings)
 	EXPECT_EQ_INT(300, c.checks[0].timeout_ms);
 	EXPECT_EQ_INT(1000, c.checks[0].cache_ms);
 	o = &c.checks[0].options;
-	EXPECT_EQ_INT(5, o->n);
+	EXPECT_EQ_INT(7, o->n);
 	EXPECT_EQ_STR("url", o->v[0].key);
 	EXPECT_EQ_STR("http://x/", o->v[0].value);
 	EXPECT_EQ_STR("204", o->v[1].value);
@@ -177,6 +179,11 @@ DEF_TEST(check_options_as_strings)
 	EXPECT_EQ_STR("0.5", o->v[3].value);
 	EXPECT_EQ_STR("header:X-A", o->v[4].key);
 	EXPECT_EQ_STR("b", o->v[4].value);
+	/* an array arrives element by element (ABI 1.2) */
+	EXPECT_EQ_STR("command:0", o->v[5].key);
+	EXPECT_EQ_STR("/bin/x", o->v[5].value);
+	EXPECT_EQ_STR("command:1", o->v[6].key);
+	EXPECT_EQ_STR("7", o->v[6].value);
 	config_free(&c);
 	return 0;
 }

@@ -1,7 +1,10 @@
 /* Unit tests: the seed body, byte for byte, verbose details, health+json, metrics. */
 #include <unistd.h>
 
+#include <math.h>
+
 #include "format.h"
+#include "plugin_loader.h"
 #include "report.h"
 #include "testing.h"
 
@@ -27,6 +30,49 @@ run_warn(void *state, struct healthd_report *report)
 	(void)state;
 	(void)report;
 	return HEALTHD_WARNING;
+}
+
+/* Reports values through the host table as a 1.2 plugin does; the message
+ * lists what each call returned. */
+static enum healthd_status
+run_values(void *state, struct healthd_report *report)
+{
+	const struct healthd_host_api *api = plugin_host_api();
+	char long_name[HEALTHD_VALUE_NAME_MAX + 2];
+	int rc[8], n = 0;
+
+	(void)state;
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	api->value(report, "zeta", 1.5, "s");
+	api->value(report, "alpha", 0.52, NULL);
+	api->value(report, "q\"uo\\te", 3, "B");
+	api->value(report, "status", 77, "");
+	rc[n++] = api->value(report, "alpha", 0.25, NULL); /* replaces */
+	rc[n++] = api->value(report, "", 1, NULL);
+	rc[n++] = api->value(report, "bad\nname", 1, NULL);
+	rc[n++] = api->value(report, "nan", NAN, NULL);
+	rc[n++] = api->value(report, long_name, 1, NULL);
+	rc[n++] = api->value(report, "unit", 1, "sixteen-bytes-xx");
+	snprintf(report->message, sizeof(report->message), "rc=%d,%d,%d,%d,%d,%d", rc[0], rc[1],
+	         rc[2], rc[3], rc[4], rc[5]);
+	return HEALTHD_WARNING;
+}
+
+static enum healthd_status
+run_many_values(void *state, struct healthd_report *report)
+{
+	const struct healthd_host_api *api = plugin_host_api();
+	char name[16];
+	int last = 0;
+
+	(void)state;
+	for (int i = 0; i <= HEALTHD_VALUES_MAX; i++) {
+		snprintf(name, sizeof(name), "v%02d", i);
+		last = api->value(report, name, i, NULL);
+	}
+	snprintf(report->message, sizeof(report->message), "17th=%d", last);
+	return HEALTHD_OK;
 }
 
 struct fixture {
@@ -190,6 +236,87 @@ DEF_TEST(metrics_counts_runs)
 	return 0;
 }
 
+/* A body (len bytes, not NUL-terminated) as a string; frees body. */
+static char *
+terminated(char *body, size_t len)
+{
+	char *s = strndup(body, len);
+
+	free(body);
+	return s;
+}
+
+DEF_TEST(values_in_every_format)
+{
+	struct registry *reg = registry_new();
+	struct check c = {.run = run_values, .flags = HEALTHD_CHECK_INLINE, .timeout_ms = 2000,
+	                  .cache_ms = 600000, .origin = "t"};
+	struct check many = {.run = run_many_values, .flags = HEALTHD_CHECK_INLINE,
+	                     .timeout_ms = 2000, .origin = "t"};
+	struct runner *runner;
+	struct runner_job *job;
+	uint32_t ids[2];
+	char err[256], *body;
+	size_t len;
+
+	strcpy(c.name, "vals");
+	strcpy(many.name, "many");
+	registry_add(reg, &c, err, sizeof(err));
+	registry_add(reg, &many, err, sizeof(err));
+	registry_seal(reg);
+	runner = runner_new(reg, 1);
+	ids[0] = (uint32_t)registry_find(reg, "many", 4);
+	ids[1] = (uint32_t)registry_find(reg, "vals", 4);
+	job = runner_submit(runner, ids, 2);
+
+	body = format_seed(reg, ids, job, true, &len);
+	body = terminated(body, len);
+	/* sorted by name, the replaced one once, shortest exact numbers */
+	EXPECT_CONTAINS("\"vals\":{\"cached\":false,\"duration_ms\":0,"
+	                "\"output\":\"rc=0,-1,-1,-1,-1,-1\",\"status\":\"warn\","
+	                "\"values\":{\"alpha\":0.25,\"q\\\"uo\\\\te\":3,\"status\":77,"
+	                "\"zeta\":1.5}}", body);
+	EXPECT_CONTAINS("\"output\":\"17th=-1\"", body);
+	EXPECT_CONTAINS("\"v15\":15}", body);
+	EXPECT_TRUE(strstr(body, "v16") == NULL);
+	free(body);
+
+	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("\"vals:zeta\":[{\"observedUnit\":\"s\",\"observedValue\":1.5,"
+	                "\"status\":\"warn\",", body);
+	EXPECT_CONTAINS("\"vals:alpha\":[{\"observedValue\":0.25,\"status\":\"warn\",", body);
+	/* a value named "status" would replace the check's own entry: left out */
+	EXPECT_CONTAINS("\"vals:status\":[{\"observedUnit\":\"ms\",", body);
+	EXPECT_TRUE(strstr(body, "\"observedValue\":77") == NULL);
+	free(body);
+
+	body = format_metrics(reg, runner, NULL, NULL, NULL, 0, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("# TYPE healthd_check_value gauge\n", body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"s\"} 1.5\n", body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"alpha\"} 0.25\n", body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"q\\\"uo\\\\te\",unit=\"B\"} 3\n",
+	                body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"many\",name=\"v15\"} 15\n", body);
+	free(body);
+
+	runner_job_free(job);
+
+	/* a cached answer carries the values of the run it repeats */
+	job = runner_submit(runner, &ids[1], 1);
+	EXPECT_TRUE(runner_job_result(job, 0)->cached);
+	EXPECT_EQ_INT(4, runner_job_result(job, 0)->nvalues);
+	EXPECT_EQ_STR("zeta", runner_job_result(job, 0)->values[0].name);
+	EXPECT_EQ_STR("s", runner_job_result(job, 0)->values[0].unit);
+	runner_job_free(job);
+
+	EXPECT_EQ_INT(0, runner_shutdown(runner, 1000, NULL));
+	runner_free(runner);
+	registry_free(reg);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -199,5 +326,6 @@ main(void)
 	RUN_TEST(verbose_details_escaped);
 	RUN_TEST(health_json_worst_status);
 	RUN_TEST(metrics_counts_runs);
+	RUN_TEST(values_in_every_format);
 	END_TEST;
 }
