@@ -75,6 +75,9 @@ static const struct {
 	{"max_names",          offsetof(struct config_limits, max_names),          1,      1000000},
 	{"max_connections_per_ip", offsetof(struct config_limits, max_connections_per_ip), 0, 1000000},
 	{"max_body_bytes",     offsetof(struct config_limits, max_body_bytes),     0,      1 << 24},
+	{"header_timeout_s",   offsetof(struct config_limits, header_timeout_s),   1,      86400},
+	{"body_timeout_s",     offsetof(struct config_limits, body_timeout_s),     1,      86400},
+	{"send_timeout_s",     offsetof(struct config_limits, send_timeout_s),     1,      86400},
 };
 
 static int
@@ -495,7 +498,8 @@ key_limits(struct reader *rd, const char *key, struct json_object *v)
 		if (i == sizeof(limit_keys) / sizeof(limit_keys[0]))
 			return fail(rd, where, "unknown key (known: max_connections, "
 			            "idle_timeout_s, max_request_bytes, max_names, "
-			            "max_connections_per_ip, max_body_bytes)");
+			            "max_connections_per_ip, max_body_bytes, "
+			            "header_timeout_s, body_timeout_s, send_timeout_s)");
 		if (want_int(rd, where, val, limit_keys[i].min, limit_keys[i].max,
 		             (int *)((char *)&rd->c->limits + limit_keys[i].field)) == -1)
 			return -1;
@@ -793,6 +797,10 @@ config_init(struct config *c)
 			.max_names = 1000,
 			.max_connections_per_ip = 0,
 			.max_body_bytes = 16384,
+			/* nginx's order of magnitude (60 s each there) */
+			.header_timeout_s = 30,
+			.body_timeout_s = 30,
+			.send_timeout_s = 30,
 		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);
