@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,7 +59,7 @@ enum canned {
 
 /*
  * Where a connection is; each phase but RUN has a total-time limit (see
- * phase_limit_ms), counted from `since`, that trickling bytes never extends.
+ * phase_limit_us), counted from `since`, that trickling bytes never extends.
  */
 enum phase {
 	PHASE_WAIT,   /* no request line yet: new, or idle between keep-alive requests */
@@ -65,6 +67,7 @@ enum phase {
 	PHASE_BODY,   /* reading a body we accepted */
 	PHASE_RUN,    /* suspended while its checks run (the runner bounds it) */
 	PHASE_SEND,   /* response queued, not all taken by the client */
+	PHASE_DRAIN,  /* answered, but the kernel still holds some of it for the client */
 };
 
 /*
@@ -79,7 +82,7 @@ struct hconn {
 	int fd;
 	struct sockaddr_storage addr;   /* the client, for max_connections_per_ip */
 	atomic_int phase;
-	atomic_int_fast64_t since;      /* clock_ms() when the phase's time began */
+	atomic_int_fast64_t since;      /* now_us() when the phase's time began */
 	atomic_bool closing;            /* shut down: by the sweeper or a reclaim */
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
 };
@@ -136,6 +139,7 @@ struct request {
 	bool verbose;           /* ?verbose=1: add details */
 	bool nul_in_path;       /* the raw path holds %00 */
 	bool keep_alive;        /* the connection stays open after this answer */
+	bool large;             /* a body made for it: may outlast the send buffer */
 };
 
 /* The query arguments healthd reads: the first of each counts. */
@@ -158,12 +162,22 @@ count(struct http *h, enum route route, unsigned code)
 	}
 }
 
+/* Microseconds: fine enough to order connections answered in the same ms. */
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void
 set_phase(struct hconn *hc, enum phase phase)
 {
 	if (hc == NULL)
 		return;
-	atomic_store_explicit(&hc->since, clock_ms(), memory_order_relaxed);
+	atomic_store_explicit(&hc->since, now_us(), memory_order_relaxed);
 	atomic_store_explicit(&hc->phase, phase, memory_order_relaxed);
 }
 
@@ -216,6 +230,7 @@ reply_owned(struct request *q, unsigned code, char *body, size_t len, const char
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	add_keep_alive(q, resp);
+	q->large = true;
 	rc = reply(q, code, resp);
 	MHD_destroy_response(resp);
 	return rc;
@@ -550,6 +565,7 @@ serve_metrics(struct request *q)
 	                        "text/plain; version=0.0.4; charset=utf-8");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	add_keep_alive(q, resp);
+	q->large = true;
 	rc = queue(q, 200, resp);
 	MHD_destroy_response(resp);
 	return rc;
@@ -584,8 +600,12 @@ uri_callback(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->hc = conn_tracking(conn);
 	/* the header's time keeps running from the connection's start or its
 	 * previous answer: a request line does not restart it */
-	if (q->hc != NULL)
-		atomic_store_explicit(&q->hc->phase, PHASE_HEADER, memory_order_relaxed);
+	if (q->hc != NULL) {
+		if (atomic_load_explicit(&q->hc->phase, memory_order_relaxed) == PHASE_DRAIN)
+			set_phase(q->hc, PHASE_HEADER); /* the previous answer ends about now */
+		else
+			atomic_store_explicit(&q->hc->phase, PHASE_HEADER, memory_order_relaxed);
+	}
 	qmark = strchr(uri, '?');
 	/* A decoded %00 would cut the path short ("/health/ping%00x" would read
 	 * as "/health/ping"): such a path names nothing. */
@@ -608,11 +628,20 @@ completed_callback(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)cls;
 	(void)toe;
 	struct hconn *hc = conn_tracking(conn);
+	int unsent = 0;
 
-	/* idle until the next request line; its header's time starts now */
 	if (hc != NULL) {
-		set_phase(hc, PHASE_WAIT);
 		atomic_store_explicit(&hc->served, true, memory_order_relaxed);
+		/* a large answer may sit in the kernel's send buffer: its send time
+		 * runs on until the client has taken it (the sweeper looks) */
+		if (q != NULL && q->large && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+		    ioctl(hc->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+			atomic_store_explicit(&hc->phase, PHASE_DRAIN, memory_order_relaxed);
+		else if (q != NULL && q->large) /* idle: the next header's time starts now */
+			set_phase(hc, PHASE_WAIT);
+		else /* a canned answer went out whole when queued (libmicrohttpd may
+		      * call this later): idle since then, which orders the reclaim */
+			atomic_store_explicit(&hc->phase, PHASE_WAIT, memory_order_relaxed);
 	}
 	if (q == NULL)
 		return;
@@ -694,18 +723,19 @@ http_threads(const struct config *cfg)
 
 /* ---- connections: admission, reclaim, total-time limits ------------------ */
 
-/* The total time a phase may take, in ms; 0: no limit. */
+/* The total time a phase may take, in µs; 0: no limit. */
 static int64_t
-phase_limit_ms(const struct config_limits *l, enum phase phase)
+phase_limit_us(const struct config_limits *l, enum phase phase)
 {
 	switch (phase) {
 	case PHASE_WAIT:
 	case PHASE_HEADER:
-		return (int64_t)l->header_timeout_s * 1000;
+		return (int64_t)l->header_timeout_s * 1000000;
 	case PHASE_BODY:
-		return (int64_t)l->body_timeout_s * 1000;
+		return (int64_t)l->body_timeout_s * 1000000;
 	case PHASE_SEND:
-		return (int64_t)l->send_timeout_s * 1000;
+	case PHASE_DRAIN:
+		return (int64_t)l->send_timeout_s * 1000000;
 	case PHASE_RUN:
 	default:
 		return 0;
@@ -716,29 +746,42 @@ phase_limit_ms(const struct config_limits *l, enum phase phase)
  * Ends a connection from any thread: shutdown(2) wakes its worker, where
  * libmicrohttpd sees the end and closes it (the descriptor stays valid until
  * then: its CLOSED notice needs the worker's lock, which the caller holds or,
- * for the owner itself, is not needed). Returns false if it was ending already.
+ * for the owner itself, is not needed). `abort`: the close resets the
+ * connection, dropping what the kernel still holds for a slow reader.
+ * Returns false if it was ending already.
  */
 static bool
-end_connection(struct hconn *hc)
+end_connection(struct hconn *hc, bool abort)
 {
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
 	if (atomic_exchange(&hc->closing, true))
 		return false;
+	if (abort)
+		setsockopt(hc->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	shutdown(hc->fd, SHUT_RDWR);
 	return true;
 }
 
 /* Closes this worker's connections that are over their phase's total time. */
 static void
-sweep(struct worker *w, int64_t now)
+sweep(struct worker *w)
 {
+	int64_t now = now_us();
+
 	const struct config_limits *l = &w->h->cfg->limits;
 
 	for (struct hconn *hc = w->head; hc != NULL; hc = hc->next) {
 		enum phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
-		int64_t limit = phase_limit_ms(l, ph);
+		int64_t limit = phase_limit_us(l, ph);
 		int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
+		int unsent = 0;
 
-		if (limit > 0 && now - since >= limit && end_connection(hc)) {
+		if (ph == PHASE_DRAIN && (ioctl(hc->fd, SIOCOUTQ, &unsent) == -1 || unsent == 0)) {
+			set_phase(hc, PHASE_WAIT); /* taken: idle from now on */
+			continue;
+		}
+		if (limit > 0 && now - since >= limit && end_connection(hc, true)) {
 			atomic_fetch_add_explicit(&w->h->timed_out, 1, memory_order_relaxed);
 			log_debug("http: closed a connection over its %s time limit",
 			          ph == PHASE_SEND ? "send" : ph == PHASE_BODY ? "body" : "header");
@@ -757,8 +800,9 @@ sweep(struct worker *w, int64_t now)
  * worker closes it).
  */
 static bool
-reclaim(struct http *h, int64_t now)
+reclaim(struct http *h)
 {
+	int64_t now = now_us();
 	struct hconn *best = NULL;
 	int best_rank = 2;
 	int64_t best_since = 0;
@@ -778,7 +822,7 @@ reclaim(struct http *h, int64_t now)
 			if (ph == PHASE_WAIT && atomic_load_explicit(&hc->served, memory_order_relaxed))
 				rank = 0;
 			else if ((ph == PHASE_WAIT || ph == PHASE_HEADER || ph == PHASE_BODY) &&
-			         now - since >= STALLED_MS)
+			         now - since >= (int64_t)STALLED_MS * 1000)
 				rank = 1;
 			else
 				continue;
@@ -789,7 +833,7 @@ reclaim(struct http *h, int64_t now)
 			}
 		}
 	}
-	if (best != NULL && end_connection(best)) {
+	if (best != NULL && end_connection(best, false)) {
 		atomic_fetch_add_explicit(&h->reclaimed, 1, memory_order_relaxed);
 		ok = true;
 	}
@@ -841,7 +885,7 @@ admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen
 	bool per_ip = l->max_connections_per_ip > 0;
 
 	if (atomic_load_explicit(&h->nconns, memory_order_relaxed) >= l->max_connections &&
-	    !reclaim(h, clock_ms())) {
+	    !reclaim(h)) {
 		atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
 		close(fd);
 		return;
@@ -1008,7 +1052,7 @@ worker_main(void *arg)
 		MHD_run(w->d);
 		now = clock_ms();
 		if (now >= w->next_sweep) {
-			sweep(w, now);
+			sweep(w);
 			w->next_sweep = now + SWEEP_MS;
 		}
 		if (w->accept_paused_until != 0 && now >= w->accept_paused_until) {
