@@ -30,6 +30,9 @@
 #define SWEEP_MS 100          /* how often a worker checks its connections' phase deadlines */
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
+#define PARK_MAX 64           /* per worker: new connections waiting for a slot at the limit */
+#define PARK_MS 500           /* ...for at most this long, then closed */
+#define PARK_RETRY_MS 5       /* ...trying again this often */
 
 /* route           label in /metrics */
 static const char *const route_names[ROUTE_COUNT] = {
@@ -87,6 +90,14 @@ struct hconn {
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
 };
 
+/* A new connection waiting for a slot at max_connections (a bounded backlog). */
+struct parked {
+	int fd;
+	socklen_t addrlen;
+	struct sockaddr_storage addr;
+	int64_t until;                  /* clock_ms(): closed if still waiting then */
+};
+
 /*
  * One HTTP thread: its own libmicrohttpd daemon (external epoll, no listen
  * socket) and the event loop around it, which accepts from the shared listen
@@ -102,6 +113,8 @@ struct worker {
 	struct hconn *head;
 	int64_t next_sweep;
 	int64_t accept_paused_until;    /* 0: accepting */
+	struct parked parked[PARK_MAX];
+	size_t nparked;
 };
 
 struct http {
@@ -871,34 +884,36 @@ count_from(struct http *h, const struct sockaddr_storage *addr)
 	return n;
 }
 
-/*
- * A connection just accepted: hand it to this worker's daemon, or close it.
- * Below max_connections it is admitted; at the limit it is admitted only if
- * another connection can be reclaimed, and otherwise closed at once (the
- * client sees the connection closed before any answer).
- */
 static void
-admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+refuse(struct http *h, int fd)
+{
+	atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
+	close(fd);
+}
+
+/*
+ * Hands a new connection to this worker's daemon, or closes it (over
+ * max_connections_per_ip). Returns false, keeping fd, when it is at
+ * max_connections and no other connection can be reclaimed.
+ */
+static bool
+try_admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
 {
 	struct http *h = w->h;
 	const struct config_limits *l = &h->cfg->limits;
 	bool per_ip = l->max_connections_per_ip > 0;
 
 	if (atomic_load_explicit(&h->nconns, memory_order_relaxed) >= l->max_connections &&
-	    !reclaim(h)) {
-		atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
-		close(fd);
-		return;
-	}
+	    !reclaim(h))
+		return false;
 	if (per_ip) {
 		/* the count and the add under one lock, so that two workers cannot
 		 * both admit the address's last allowed connection */
 		pthread_mutex_lock(&h->admit_lock);
 		if (count_from(h, addr) >= l->max_connections_per_ip) {
 			pthread_mutex_unlock(&h->admit_lock);
-			atomic_fetch_add_explicit(&h->refused, 1, memory_order_relaxed);
-			close(fd);
-			return;
+			refuse(h, fd);
+			return true;
 		}
 	}
 	/* on failure libmicrohttpd closes fd itself */
@@ -906,6 +921,51 @@ admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen
 		log_debug("http: could not add a connection: %s", strerror(errno));
 	if (per_ip)
 		pthread_mutex_unlock(&h->admit_lock);
+	return true;
+}
+
+/*
+ * A connection just accepted. Below max_connections it is served; at the
+ * limit it is served if another connection can be reclaimed, and otherwise
+ * waits up to PARK_MS for one (PARK_MAX at most per thread), then is closed:
+ * the client sees the connection closed before any answer, never a hang.
+ */
+static void
+admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+{
+	struct parked *p;
+
+	if (try_admit(w, fd, addr, addrlen))
+		return;
+	if (w->nparked == PARK_MAX) {
+		refuse(w->h, fd);
+		return;
+	}
+	p = &w->parked[w->nparked++];
+	p->fd = fd;
+	p->addrlen = addrlen;
+	memcpy(&p->addr, addr, sizeof(*addr));
+	p->until = clock_ms() + PARK_MS;
+}
+
+/* The waiting connections, oldest first: admitted, still waiting, or closed. */
+static void
+retry_parked(struct worker *w, int64_t now)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < w->nparked; i++) {
+		struct parked *p = &w->parked[i];
+
+		if (try_admit(w, p->fd, &p->addr, p->addrlen))
+			continue;
+		if (now >= p->until) {
+			refuse(w->h, p->fd);
+			continue;
+		}
+		w->parked[kept++] = *p;
+	}
+	w->nparked = kept;
 }
 
 static void
@@ -1017,6 +1077,8 @@ wait_ms(struct worker *w, int64_t now)
 		ms = w->next_sweep > now ? w->next_sweep - now : 0;
 	if (w->accept_paused_until != 0 && (ms < 0 || ms > w->accept_paused_until - now))
 		ms = w->accept_paused_until > now ? w->accept_paused_until - now : 0;
+	if (w->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
+		ms = PARK_RETRY_MS;
 	return (int)ms;
 }
 
@@ -1051,6 +1113,8 @@ worker_main(void *arg)
 		}
 		MHD_run(w->d);
 		now = clock_ms();
+		if (w->nparked > 0)
+			retry_parked(w, now);
 		if (now >= w->next_sweep) {
 			sweep(w);
 			w->next_sweep = now + SWEEP_MS;
@@ -1229,6 +1293,8 @@ http_stop(struct http *h)
 
 		if (w->running)
 			pthread_join(w->thread, NULL);
+		for (size_t k = 0; k < w->nparked; k++)
+			close(w->parked[k].fd);
 		if (w->d != NULL)
 			MHD_stop_daemon(w->d);
 		if (w->epfd != -1)
