@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -109,6 +110,7 @@ struct worker {
 	pthread_t thread;
 	bool running;
 	int epfd;
+	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
 	pthread_mutex_t lock;           /* the list's links, against reclaimers */
 	struct hconn *head;
 	int64_t next_sweep;
@@ -123,7 +125,9 @@ struct http {
 	struct runner *runner;
 	struct worker workers[MAX_WORKERS];
 	size_t nworkers;
-	int listen_fds[MAX_LISTEN];
+	/* per address, one socket per worker (SO_REUSEPORT): the kernel spreads
+	 * new connections evenly over the workers */
+	int listen_fds[MAX_LISTEN][MAX_WORKERS];
 	size_t nlisten;
 	int stop_fd;                    /* eventfd: written once, wakes every worker to exit */
 	atomic_bool quiesced;
@@ -147,6 +151,7 @@ struct request {
 	struct runner_job *job; /* checks started for GET P/ */
 	uint32_t *ids;          /* the selected checks, sorted by name */
 	struct hconn *hc;       /* the connection's tracking, NULL if it has none */
+	struct worker *w;       /* the thread whose daemon has the connection */
 	size_t body_bytes;
 	enum route route;
 	bool verbose;           /* ?verbose=1: add details */
@@ -319,10 +324,21 @@ suspend_request(void *arg)
 	MHD_suspend_connection(((struct request *)arg)->conn);
 }
 
+/*
+ * From a runner thread. Without its own thread libmicrohttpd has no wake-up
+ * channel (it drops MHD_USE_ITC), so the worker is woken here; it runs the
+ * daemon, which picks the resumed connection up.
+ */
 static void
 resume_request(void *arg)
 {
-	MHD_resume_connection(((struct request *)arg)->conn);
+	struct request *q = arg;
+	struct worker *w = q->w; /* q may be gone once resumed */
+	uint64_t one = 1;
+
+	MHD_resume_connection(q->conn);
+	if (write(w->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("http: cannot wake an HTTP thread: %s", strerror(errno));
 }
 
 /* GET P/ once its job is finished. */
@@ -584,6 +600,15 @@ serve_metrics(struct request *q)
 	return rc;
 }
 
+static struct worker *
+worker_of(struct http *h, struct MHD_Daemon *d)
+{
+	for (size_t i = 0; i < h->nworkers; i++)
+		if (h->workers[i].d == d)
+			return &h->workers[i];
+	return &h->workers[0]; /* not reached: every daemon is a worker's */
+}
+
 static struct hconn *
 conn_tracking(struct MHD_Connection *conn)
 {
@@ -611,6 +636,7 @@ uri_callback(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->h = h;
 	q->conn = conn;
 	q->hc = conn_tracking(conn);
+	q->w = worker_of(h, MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon);
 	/* the header's time keeps running from the connection's start or its
 	 * previous answer: a request line does not restart it */
 	if (q->hc != NULL) {
@@ -1032,13 +1058,13 @@ static void
 watch_listeners(struct worker *w, bool on)
 {
 	struct http *h = w->h;
+	size_t k = (size_t)(w - h->workers);
 
 	for (size_t i = 0; i < h->nlisten; i++) {
 		if (on)
-			/* EPOLLEXCLUSIVE: one worker woken per new connection, not all */
-			watch(w->epfd, h->listen_fds[i], EPOLLIN | EPOLLEXCLUSIVE, &h->listen_fds[i]);
+			watch(w->epfd, h->listen_fds[i][k], EPOLLIN, &h->listen_fds[i][k]);
 		else
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, h->listen_fds[i], NULL);
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, h->listen_fds[i][k], NULL);
 	}
 }
 
@@ -1060,6 +1086,9 @@ accept_from(struct worker *w, int lfd)
 			}
 			return; /* EAGAIN: another worker took it; or the client already left */
 		}
+		/* libmicrohttpd sets this itself only on sockets it accepted: without
+		 * it a header and body sent apart wait for the client's delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		admit(w, fd, &addr, len);
 	}
 }
@@ -1106,8 +1135,12 @@ worker_main(void *arg)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
+			uint64_t v;
+
 			if (ev[i].data.ptr == &h->stop_fd)
 				stop = true;
+			else if (ev[i].data.ptr == &w->wake_fd)
+				(void)!read(w->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
 			else if (ev[i].data.ptr != NULL && !atomic_load(&h->quiesced))
 				accept_from(w, *(int *)ev[i].data.ptr);
 		}
@@ -1128,34 +1161,60 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * A socket bound to ss; `shared`: SO_REUSEPORT, so that each worker has its
+ * own, and listening. Unshared, it only proves that no other process holds
+ * the address (which SO_REUSEPORT alone would let another healthd share).
+ */
+static int
+bound_socket(struct sockaddr_storage *ss, socklen_t *sslen, bool shared)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (shared)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, *sslen) == -1 ||
+	    (shared && listen(fd, 1024) == -1)) {
+		close(fd);
+		return -1;
+	}
+	*sslen = sizeof(*ss);
+	getsockname(fd, (struct sockaddr *)ss, sslen); /* port 0: the one picked */
+	return fd;
+}
+
 static int
 listen_on(struct http *h, const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char host[INET6_ADDRSTRLEN];
-	int fd, one = 1;
+	int *fds = h->listen_fds[h->nlisten];
 	uint16_t port;
+
+	int probe;
 
 	if (config_parse_addr(addr, &ss, &sslen, err, errlen) == -1)
 		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
-		return -1;
+	h->nlisten++; /* its sockets are closed by http_stop, even if some fail */
+	probe = bound_socket(&ss, &sslen, false);
+	if (probe != -1)
+		close(probe);
+	for (size_t k = 0; k < h->nworkers && probe != -1; k++) {
+		fds[k] = bound_socket(&ss, &sslen, true); /* the port the probe got */
+		if (fds[k] == -1)
+			probe = -1;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1 || listen(fd, 1024) == -1) {
+	if (probe == -1) {
 		snprintf(err, errlen, "listen %s: cannot listen there (address in use, or not "
 		         "an address of this machine?)", addr);
-		close(fd);
 		return -1;
 	}
-	h->listen_fds[h->nlisten++] = fd;
-	sslen = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &sslen);
 	if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -1196,8 +1255,10 @@ start_worker(struct http *h, struct worker *w, char *err, size_t errlen)
 	}
 	mhd_fd = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->epfd == -1 || watch(w->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
-	    watch(w->epfd, h->stop_fd, EPOLLIN, &h->stop_fd) == -1) {
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epfd == -1 || w->wake_fd == -1 || watch(w->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
+	    watch(w->epfd, h->stop_fd, EPOLLIN, &h->stop_fd) == -1 ||
+	    watch(w->epfd, w->wake_fd, EPOLLIN, &w->wake_fd) == -1) {
 		snprintf(err, errlen, "http: epoll: %s", strerror(errno));
 		return -1;
 	}
@@ -1237,10 +1298,12 @@ http_start(const struct config *cfg, const struct registry *reg, struct runner *
 	                                                          : l->header_timeout_s;
 	pthread_mutex_init(&h->admit_lock, NULL);
 	/* every worker set up before any runs: a reclaim walks them all */
+	memset(h->listen_fds, -1, sizeof(h->listen_fds));
 	h->nworkers = http_threads(cfg);
 	for (size_t i = 0; i < h->nworkers; i++) {
 		h->workers[i].h = h;
 		h->workers[i].epfd = -1;
+		h->workers[i].wake_fd = -1;
 		pthread_mutex_init(&h->workers[i].lock, NULL);
 	}
 	h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1299,10 +1362,14 @@ http_stop(struct http *h)
 			MHD_stop_daemon(w->d);
 		if (w->epfd != -1)
 			close(w->epfd);
+		if (w->wake_fd != -1)
+			close(w->wake_fd);
 		pthread_mutex_destroy(&w->lock);
 	}
 	for (size_t i = 0; i < h->nlisten; i++)
-		close(h->listen_fds[i]);
+		for (size_t k = 0; k < h->nworkers; k++)
+			if (h->listen_fds[i][k] != -1)
+				close(h->listen_fds[i][k]);
 	if (h->stop_fd != -1)
 		close(h->stop_fd);
 	pthread_mutex_destroy(&h->admit_lock);
