@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #define PARK_MAX 64           /* per worker: new connections waiting for a slot at the limit */
 #define PARK_MS 500           /* ...for at most this long, then closed */
 #define PARK_RETRY_MS 5       /* ...trying again this often */
+#define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
 
 /* route           label in /metrics */
 static const char *const route_names[ROUTE_COUNT] = {
@@ -132,6 +134,7 @@ struct http {
 	int stop_fd;                    /* eventfd: written once, wakes every worker to exit */
 	atomic_bool quiesced;
 	atomic_int nconns;              /* open connections, all workers */
+	int conn_peak;                  /* worker 0 only: most open since the last trim */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
 	int keep_alive_s;
 	size_t prefix_len;
@@ -1093,6 +1096,24 @@ accept_from(struct worker *w, int lfd)
 	}
 }
 
+/*
+ * Worker 0, at each sweep: after a burst of connections, hand their buffers
+ * back to the system. Below 32 KiB libmicrohttpd takes a connection's buffer
+ * from malloc, whose arenas keep freed memory; malloc_trim(3) returns it.
+ */
+static void
+trim_after_burst(struct http *h)
+{
+	int n = atomic_load_explicit(&h->nconns, memory_order_relaxed);
+
+	if (n > h->conn_peak) {
+		h->conn_peak = n;
+	} else if (h->conn_peak - n >= TRIM_DROP && n < h->conn_peak / 2) {
+		malloc_trim(0);
+		h->conn_peak = n;
+	}
+}
+
 /* How long epoll_wait may sleep: libmicrohttpd's next timeout, our next sweep. */
 static int
 wait_ms(struct worker *w, int64_t now)
@@ -1102,7 +1123,8 @@ wait_ms(struct worker *w, int64_t now)
 
 	if (MHD_get_timeout(w->d, &mhd) == MHD_YES)
 		ms = mhd > INT32_MAX ? INT32_MAX : (int64_t)mhd;
-	if (w->head != NULL && (ms < 0 || ms > w->next_sweep - now))
+	if ((w->head != NULL || (w == w->h->workers && w->h->conn_peak >= TRIM_DROP)) &&
+	    (ms < 0 || ms > w->next_sweep - now))
 		ms = w->next_sweep > now ? w->next_sweep - now : 0;
 	if (w->accept_paused_until != 0 && (ms < 0 || ms > w->accept_paused_until - now))
 		ms = w->accept_paused_until > now ? w->accept_paused_until - now : 0;
@@ -1150,6 +1172,8 @@ worker_main(void *arg)
 			retry_parked(w, now);
 		if (now >= w->next_sweep) {
 			sweep(w);
+			if (w == h->workers)
+				trim_after_burst(h);
 			w->next_sweep = now + SWEEP_MS;
 		}
 		if (w->accept_paused_until != 0 && now >= w->accept_paused_until) {
