@@ -103,7 +103,7 @@ struct parked {
 
 /*
  * One HTTP thread: its own libmicrohttpd daemon (external epoll, no listen
- * socket) and the event loop around it, which accepts from the shared listen
+ * socket) and the event loop around it, which accepts from its own listen
  * sockets and hands each connection to its daemon with MHD_add_connection.
  */
 struct worker {
