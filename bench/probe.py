@@ -7,6 +7,9 @@
                                     once (threads + barrier); counts the check's runs
                                     from /metrics before and after; prints key=value lines
   probe.py runs PORT CHECK          healthd_check_runs_total{check=CHECK}
+  probe.py fresh PORT PATH N GAP    N GETs, each on a fresh connection, GAP s apart
+                                    (timeout 5 s each); prints "p50_ms max_ms answered
+                                    failed" (failed: closed, refused or timed out)
 """
 import http.client
 import socket
@@ -99,11 +102,32 @@ def herd(port, path, n, check):
     print(f"last_answer_ms={(max(done) - t0) * 1000:.0f}")
 
 
+def fresh(port, path, n, gap):
+    took, failed = [], 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        try:
+            status, _ = get(port, path, timeout=5)
+            if status == 200:
+                took.append((time.perf_counter() - t0) * 1000)
+            else:
+                failed += 1
+        except (OSError, http.client.HTTPException):
+            failed += 1
+        time.sleep(gap)
+    if took:
+        print(f"{statistics.median(took):.1f} {max(took):.1f} {len(took)} {failed}")
+    else:
+        print(f"n/a n/a 0 {failed}")
+
+
 def main(argv):
     if len(argv) >= 5 and argv[1] == "latency":
         latency(int(argv[2]), argv[3], int(argv[4]))
     elif len(argv) >= 6 and argv[1] == "herd":
         herd(int(argv[2]), argv[3], int(argv[4]), argv[5])
+    elif len(argv) >= 6 and argv[1] == "fresh":
+        fresh(int(argv[2]), argv[3], int(argv[4]), float(argv[5]))
     elif len(argv) >= 4 and argv[1] == "runs":
         print(runs(int(argv[2]), argv[3]))
     else:

@@ -51,6 +51,10 @@ struct config_limits {
 	int max_names;         /* names read from ?checks= */
 	int max_connections_per_ip; /* 0: no per-address limit */
 	int max_body_bytes;    /* a request body is read and dropped up to this */
+	int header_timeout_s;  /* request header complete within this of the connection's
+	                        * start or its previous response (total, not idleness) */
+	int body_timeout_s;    /* a body that is read: complete within this of the header */
+	int send_timeout_s;    /* a response: taken by the client within this */
 };
 
 /* How plugin code outside the server process is supervised (see executor.h). */

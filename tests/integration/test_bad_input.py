@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from healthd_fixture import ServerTest, TIME_SCALE, Healthd
+from healthd_fixture import ServerTest, TIME_SCALE, Healthd, running
 
 SECRET = "corpus-s3cret"
 LIMITS = {"max_connections": 256, "idle_timeout_s": 2, "max_request_bytes": 32768,
@@ -195,8 +195,24 @@ class ConfiguredLimits(ServerTest):
     CONFIG = {"limits": {"max_connections_per_ip": 4, "max_body_bytes": 100}}
 
     def test_connections_per_address(self):
-        held = [socket.create_connection((self.h.host, self.h.port), timeout=2)
-                for _ in range(4)]
+        # four answered connections: healthd has them all, not just the kernel
+        # (until it has seen an earlier test's connections close, one may be
+        # refused: try again)
+        deadline = time.monotonic() + 5 * TIME_SCALE
+        while True:
+            held = [socket.create_connection((self.h.host, self.h.port), timeout=2)
+                    for _ in range(4)]
+            try:
+                for s in held:
+                    s.sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(read_answer(s)[0], 200)
+                break
+            except ConnectionError:
+                for s in held:
+                    s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         try:
             # a fifth from the same address is closed without an answer...
             extra = socket.create_connection((self.h.host, self.h.port), timeout=2)
@@ -208,7 +224,7 @@ class ConfiguredLimits(ServerTest):
             extra.close()
             # ...while the four it holds are served
             held[0].sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            self.assertTrue(held[0].recv(4096).startswith(b"HTTP/1.1 200 "))
+            self.assertEqual(read_answer(held[0])[0], 200)
         finally:
             for s in held:
                 s.close()
@@ -218,9 +234,273 @@ class ConfiguredLimits(ServerTest):
     def test_body_limit(self):
         st, _, body = self.h.request("GET", "/health/ping", body=b"a" * 100)
         self.assertEqual((st, body), (200, b"pong"))
-        reply = self.h.raw(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"
-                           + b"a" * 101)
-        self.assertEqual(reply, b"")  # closed: no answer for an oversized body
+        # over the limit: 413 at once, without reading the body, then closed
+        reply = self.h.raw(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+                           timeout=5 * TIME_SCALE)
+        self.assertEqual(status_of(reply), 413, reply)
+        self.assertIn(b"Connection: close", reply)
+
+
+# A small connection limit, and time limits no test reaches: at the limit,
+# only a reclaim or a refusal can end a connection.
+OVERLOAD_LIMITS = {"max_connections": 8, "idle_timeout_s": 600, "header_timeout_s": 600,
+                   "body_timeout_s": 600, "send_timeout_s": 600, "max_body_bytes": 1000}
+# Short time limits, so that the slow-client tests stay fast; the idle timeout
+# is long, so that only a total-time limit can close a client that trickles.
+SLOW_LIMITS = dict(OVERLOAD_LIMITS, header_timeout_s=2, body_timeout_s=2, send_timeout_s=2)
+OVERLOAD = {"limits": OVERLOAD_LIMITS,
+            "checks": [{"name": "slow", "plugin": "dummy", "delay_ms": 4000, "timeout_ms": 20000,
+                        "defaults": False}] +
+                      # enough checks for a /metrics answer far larger than socket buffers
+                      [{"name": "c%04d_%s" % (i, "x" * 40), "plugin": "dummy"} for i in range(1000)]}
+SLOW = dict(OVERLOAD, limits=SLOW_LIMITS)
+PING = b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def read_answer(s):
+    """One response with a Content-Length from a socket; (status, headers, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed in the body")
+        rest += chunk
+    return int(lines[0].split()[1]), headers, rest[:n]
+
+
+def closed_within(s, seconds):
+    """Whether the server closes s within `seconds` (anything it sends is read and dropped)."""
+    deadline = time.monotonic() + seconds
+    s.settimeout(0.1)
+    while time.monotonic() < deadline:
+        try:
+            if s.recv(65536) == b"":
+                return True
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+class Overload(unittest.TestCase):
+    """SPEC section 7 / issue #10: at max_connections and against slow clients.
+    A server per test, so that one test's connections never count in another."""
+
+    def connect(self, h):
+        return socket.create_connection((h.host, h.port), timeout=5 * TIME_SCALE)
+
+    def probe(self, h):
+        """A fresh connection's ping: answered 200 within a second."""
+        t0 = time.monotonic()
+        st, _, body = h.get("/health/ping", timeout=5 * TIME_SCALE)
+        took = time.monotonic() - t0
+        self.assertEqual((st, body), (200, b"pong"))
+        self.assertLess(took, 1.0 * TIME_SCALE)
+
+    def test_probe_answered_while_a_client_keeps_the_limit_busy(self):
+        with running(self, OVERLOAD) as h:
+            stop = threading.Event()
+            served = [0] * OVERLOAD_LIMITS["max_connections"]
+
+            def client(i):
+                # one keep-alive connection sending pings back to back; a
+                # connection reclaimed for the probe reconnects
+                s = None
+                for _ in range(100000):
+                    if stop.is_set():
+                        break
+                    try:
+                        if s is None:
+                            s = self.connect(h)
+                        s.sendall(PING)
+                        read_answer(s)
+                        served[i] += 1
+                    except OSError:
+                        if s is not None:
+                            s.close()
+                        s = None
+                if s is not None:
+                    s.close()
+
+            threads = [threading.Thread(target=client, args=(i,))
+                       for i in range(OVERLOAD_LIMITS["max_connections"])]
+            for t in threads:
+                t.start()
+            try:
+                deadline = time.monotonic() + 10 * TIME_SCALE
+                while min(served) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertGreaterEqual(min(served), 3, "the busy clients were not served")
+                for _ in range(5):
+                    self.probe(h)
+            finally:
+                stop.set()
+                for t in threads:
+                    t.join(30 * TIME_SCALE)
+
+    def test_least_recently_active_idle_connection_is_reclaimed(self):
+        with running(self, OVERLOAD) as h:
+            held = []
+            try:
+                for _ in range(OVERLOAD_LIMITS["max_connections"]):
+                    held.append(self.connect(h))  # served in this order: held[0] idle the longest
+                    held[-1].sendall(PING)
+                    self.assertEqual(read_answer(held[-1])[0], 200)
+                self.probe(h)
+                self.assertTrue(closed_within(held[0], 5 * TIME_SCALE),
+                                "the oldest idle connection was not reclaimed")
+                # the others were left alone
+                held[-1].sendall(PING)
+                self.assertEqual(read_answer(held[-1])[0], 200)
+            finally:
+                for s in held:
+                    s.close()
+
+    def test_refused_at_once_when_nothing_can_be_reclaimed(self):
+        with running(self, OVERLOAD) as h:
+            held = [self.connect(h) for _ in range(OVERLOAD_LIMITS["max_connections"])]
+            try:
+                # every connection waits for a 4 s check: none is idle. The
+                # 100 Continue shows that healthd has the request (then in its
+                # body, too young to reclaim; with its byte, waiting for the check)
+                for s in held:
+                    s.sendall(b"GET /health/?checks=slow HTTP/1.1\r\nHost: x\r\n"
+                              b"Expect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+                    self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100 "))
+                    s.sendall(b"a")
+                extra = self.connect(h)
+                extra.sendall(PING)
+                # closed without an answer, long before the check ends
+                extra.settimeout(3 * TIME_SCALE)
+                try:
+                    self.assertEqual(extra.recv(100), b"")
+                except ConnectionResetError:
+                    pass
+                extra.close()
+                for s in held:  # the held requests are answered all the same
+                    self.assertEqual(read_answer(s)[0], 200)
+            finally:
+                for s in held:
+                    s.close()
+        self.assertRegex(h.log, r"connections: [1-9]\d* refused at a limit")
+
+    def test_slowloris_closed_by_the_header_time_limit(self):
+        with running(self, SLOW) as h:
+            s = self.connect(h)
+            try:
+                s.sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\n")
+                closed = False
+                t0 = time.monotonic()
+                # a header byte every 0.2 s: never idle, never complete
+                for _ in range(int(20 * TIME_SCALE / 0.2)):
+                    try:
+                        s.sendall(b"X-Slow: 1\r\n"[:1])
+                    except OSError:
+                        closed = True
+                        break
+                    if closed_within(s, 0.2):
+                        closed = True
+                        break
+                took = time.monotonic() - t0
+                self.assertTrue(closed, "a trickling header was never closed")
+                self.assertGreaterEqual(took, SLOW_LIMITS["header_timeout_s"] - 0.5)
+                self.probe(h)
+            finally:
+                s.close()
+
+    def test_slow_body_closed_by_the_body_time_limit(self):
+        with running(self, SLOW) as h:
+            s = self.connect(h)
+            try:
+                # a body healthd reads (GET with 1000 bytes, within max_body_bytes)
+                s.sendall(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+                closed = False
+                for _ in range(int(20 * TIME_SCALE / 0.2)):
+                    try:
+                        s.sendall(b"a")
+                    except OSError:
+                        closed = True
+                        break
+                    if closed_within(s, 0.2):
+                        closed = True
+                        break
+                self.assertTrue(closed, "a trickling body was never closed")
+            finally:
+                s.close()
+
+    def test_slow_reader_closed_by_the_send_time_limit(self):
+        with running(self, SLOW) as h:
+            self.assertEqual(h.get("/health/", timeout=30 * TIME_SCALE)[0], 200)  # every row
+            full = len(h.get("/metrics")[2])
+            self.assertGreater(full, 200000)
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(5 * TIME_SCALE)
+            s.connect((h.host, h.port))
+            try:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = 0
+                closed = False
+                deadline = time.monotonic() + 20 * TIME_SCALE
+                # 1 kB every 0.1 s (never idle): the answer would take ~25 s
+                while time.monotonic() < deadline:
+                    try:
+                        chunk = s.recv(1024)
+                    except ConnectionResetError:
+                        closed = True
+                        break
+                    if not chunk:
+                        closed = True
+                        break
+                    got += len(chunk)
+                    time.sleep(0.1)
+                self.assertTrue(closed, f"a slow reader kept its answer open ({got} bytes read)")
+                self.assertLess(got, full)
+            finally:
+                s.close()
+
+    def test_unwanted_body_answered_without_reading_it(self):
+        with running(self, OVERLOAD) as h:
+            for req, code in ((b"POST /health/ping", 405), (b"PUT /health/", 405),
+                              (b"POST /nowhere", 404), (b"GET /health/ping", 413)):
+                s = self.connect(h)
+                try:
+                    # 8190 body bytes announced, none sent
+                    s.sendall(req + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 8190\r\n\r\n")
+                    st, headers, _ = read_answer(s)
+                    self.assertEqual(st, code, req)
+                    self.assertEqual(headers.get("connection"), "close", req)
+                    self.assertNotIn("keep-alive", headers, req)
+                    self.assertTrue(closed_within(s, 5 * TIME_SCALE), req)
+                finally:
+                    s.close()
+
+    def test_keep_alive_header(self):
+        with running(self, SLOW) as h:
+            conn = h.connection(timeout=5 * TIME_SCALE)
+            try:
+                for path in ("/health/ping", "/health/?checks=c0000_" + "x" * 40, "/nowhere",
+                             "/metrics", "/health"):
+                    conn.request("GET", path)
+                    resp = conn.getresponse()
+                    resp.read()
+                    # the smaller of the idle and the header time limits
+                    self.assertEqual(resp.getheader("Keep-Alive"), "timeout=2", path)
+            finally:
+                conn.close()
+            st, headers, _ = h.get("/health/ping", headers={"Connection": "close"})
+            self.assertEqual(st, 200)
+            self.assertNotIn("keep-alive", headers)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,32 @@ DEF_TEST(errors_name_file_key_problem)
 	               "checks[0].url.a: expected a string, number or boolean, got an array");
 	expect_refused("{\"limits\": {\"max_names\": 0}}", "limits.max_names: expected an integer");
 	expect_refused("{\"limits\": {\"max_nmes\": 5}}", "limits.max_nmes: unknown key");
+	expect_refused("{\"limits\": {\"header_timeout_s\": 0}}",
+	               "limits.header_timeout_s: expected an integer from 1 to 86400, got 0");
+	expect_refused("{\"limits\": {\"send_timeout_s\": \"5\"}}",
+	               "limits.send_timeout_s: expected an integer");
 	expect_refused("{\"metrics_path\": \"metrics\"}", "metrics_path: expected a path");
+	return 0;
+}
+
+/* The total-time limits of issue #10: defaults, and each key read. */
+DEF_TEST(time_limits)
+{
+	struct config c;
+	char err[512];
+
+	EXPECT_EQ_INT(0, config_init(&c));
+	EXPECT_EQ_INT(30, c.limits.header_timeout_s);
+	EXPECT_EQ_INT(30, c.limits.body_timeout_s);
+	EXPECT_EQ_INT(30, c.limits.send_timeout_s);
+	EXPECT_EQ_INT(16384, c.limits.max_request_bytes);
+	config_free(&c);
+	EXPECT_EQ_INT(0, load_text(&c, "{\"limits\": {\"header_timeout_s\": 7, \"body_timeout_s\": 8, "
+	                               "\"send_timeout_s\": 9}}", err, sizeof(err)));
+	EXPECT_EQ_INT(7, c.limits.header_timeout_s);
+	EXPECT_EQ_INT(8, c.limits.body_timeout_s);
+	EXPECT_EQ_INT(9, c.limits.send_timeout_s);
+	config_free(&c);
 	return 0;
 }
 
@@ -242,6 +267,7 @@ main(void)
 		return 1;
 	RUN_TEST(embedded_default);
 	RUN_TEST(errors_name_file_key_problem);
+	RUN_TEST(time_limits);
 	RUN_TEST(invalid_json_has_line_and_column);
 	RUN_TEST(missing_file);
 	RUN_TEST(secret_sources);
