@@ -13,6 +13,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin_loader.h"
 #include "registry.h"
 #include "runner.h"
@@ -267,6 +268,7 @@ main(int argc, char **argv)
 	struct registry *reg = NULL;
 	struct runner *runner = NULL;
 	struct http *http = NULL;
+	struct notify *notify = NULL;
 	struct options opts = {0};
 	struct config cfg;
 	char err[1024];
@@ -336,10 +338,12 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_startup(&cfg, loader, reg);
+	notify = notify_ready(reg, runner); /* READY=1 for a Type=notify unit */
 
 	wait_for_stop(&set);
 	rc = 0;
 out:
+	notify_stopping(notify);
 	/* Stop taking connections, answer what waits, then close everything. */
 	if (http != NULL)
 		http_quiesce(http);
