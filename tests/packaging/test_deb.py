@@ -18,7 +18,7 @@ integration, abi) are the ones this same `meson test` run already runs on the
 same sources; running them again inside the package build would only double
 the time. A plain `dpkg-buildpackage` runs them.
 
-Needs dpkg-dev, debhelper and lintian (`.ci/bootstrap --test`); without them
+Needs build-essential (dpkg-dev), debhelper and lintian (`.ci/bootstrap --test`); without them
 the test is skipped, except in CI (CI=true), where it fails.
 """
 
@@ -35,6 +35,7 @@ from healthd_fixture import Healthd
 
 SOURCE_ROOT = os.environ["HEALTHD_SOURCE_ROOT"]
 TOOLS = {"dpkg-buildpackage": "dpkg-dev", "dh": "debhelper", "lintian": "lintian",
+         "g++": "build-essential",  # dpkg-checkbuilddeps wants all of build-essential
          "git": "git", "cc": "gcc", "pkg-config": "pkg-config"}
 
 # lintian tags that may remain, and why (anything else fails the test).
