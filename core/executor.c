@@ -603,8 +603,12 @@ executor_set_new(const struct config *cfg, const char *self)
 	s->envp = calloc(n + 1, sizeof(*s->envp));
 	if (s->self == NULL || s->envp == NULL)
 		goto oom;
-	for (size_t i = 0; i < n; i++) /* never the secret */
-		if (strncmp(environ[i], "HEALTH_URL_SECRET=", 18) != 0)
+	/* never the secret; nor systemd's notify and watchdog: those are the server's */
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "HEALTH_URL_SECRET=", 18) != 0 &&
+		    strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
+		    strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0 &&
+		    strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
 			s->envp[k++] = environ[i];
 	if (wrap != NULL && wrap[0] != '\0') {
 		/* a test setup's wrapper (valgrind): words split on spaces */

@@ -18,6 +18,7 @@
 #include "executor.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin_loader.h"
 #include "registry.h"
 #include "runner.h"
@@ -50,6 +51,7 @@ struct server {
 	struct executor_set *execs;    /* every other plugin */
 	struct runner *runner;
 	struct http *http;
+	struct notify *notify;         /* systemd's NOTIFY_SOCKET, when set */
 };
 
 struct options {
@@ -424,6 +426,7 @@ server_start(struct server *sv, char *err, size_t errlen)
 	if (sv->http == NULL)
 		return -1;
 	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
+	sv->notify = notify_ready(sv->reg, sv->runner); /* READY=1 for a Type=notify unit */
 	return 0;
 }
 
@@ -434,6 +437,7 @@ server_stop(struct server *sv)
 {
 	int stuck = 0, stuck_inline = 0;
 
+	notify_stopping(sv->notify);
 	if (sv->http != NULL)
 		http_quiesce(sv->http);
 	if (sv->runner != NULL)

@@ -7,15 +7,17 @@
         pg.freeze(); pg.thaw()              # SIGSTOP / SIGCONT every process of it
         pg.stop(); pg.start(); pg.restart()
 
-The cluster lives in a temporary directory owned by the `postgres` user
-(initdb refuses root): data directory, unix socket and server log. It listens
+The cluster lives in a temporary directory owned by whoever runs its server:
+the `postgres` user when the tests run as root (initdb refuses root), else
+the current user. It holds the data directory, unix socket and server log. It listens
 on a free loopback port and on the socket; fsync is off. The superuser
 `postgres` connects over the socket without a password (trust); every TCP
 connection needs a scram-sha-256 password. The cluster is always stopped and
 its directory removed: by close(), by the `with` block, and at exit for one a
 failed test left behind, thawing it first if it was frozen.
 
-Standard library only; run as root (the tests do) with /usr/bin/python3.
+The superuser role is `postgres` either way. Standard library only; run with
+/usr/bin/python3, as root or not.
 """
 
 import atexit
@@ -29,7 +31,8 @@ import subprocess
 import tempfile
 import time
 
-PG_USER = "postgres"
+PG_USER = "postgres"  # the superuser role; also the OS user of the server as root
+AS_ROOT = os.geteuid() == 0
 START_TIMEOUT = 60
 
 
@@ -89,10 +92,9 @@ class PgCluster:
         self.close()
 
     def create(self):
-        pw = pwd.getpwnam(PG_USER)
         self.dir = tempfile.mkdtemp(prefix="healthd-pg-")
         _live.add(self)
-        os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self._give_to_server(self.dir)
         os.chmod(self.dir, 0o700)
         self.data = os.path.join(self.dir, "data")
         self.logfile = os.path.join(self.dir, "server.log")
@@ -127,8 +129,7 @@ class PgCluster:
                     f"shared_buffers = '16MB'\n"
                     f"log_connections = {'on' if self.log_connections else 'off'}\n"
                     f"log_line_prefix = '%m [%p] '\n")
-        pw = pwd.getpwnam(PG_USER)
-        os.chown(os.path.join(self.data, "postgresql.auto.conf"), pw.pw_uid, pw.pw_gid)
+        self._give_to_server(os.path.join(self.data, "postgresql.auto.conf"))
 
     def start(self):
         self.thaw()
@@ -237,8 +238,17 @@ class PgCluster:
         except OSError:
             return ""
 
+    @staticmethod
+    def _give_to_server(path):
+        """Makes path the server's: the postgres user's as root, else already ours."""
+        if AS_ROOT:
+            pw = pwd.getpwnam(PG_USER)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
     def _as_postgres(self, cmd, timeout, check=True):
-        r = subprocess.run(["runuser", "-u", PG_USER, "--"] + cmd, capture_output=True,
+        """Runs a server program: as the postgres user when root, else as ourselves."""
+        prefix = ["runuser", "-u", PG_USER, "--"] if AS_ROOT else []
+        r = subprocess.run(prefix + cmd, capture_output=True,
                            text=True, timeout=timeout, stdin=subprocess.DEVNULL,
                            cwd=self.dir)
         if check and r.returncode != 0:

@@ -349,6 +349,7 @@ class Docs(unittest.TestCase):
         etc, bindir = sdk.dirs["sysconfdir"], sdk.dirs["bindir"]
         for want in (f"ExecStart={bindir}/healthd --config {etc}/healthd/healthd.json",
                      f"LoadCredential=url_secret:{etc}/healthd/url_secret",
+                     "Type=notify", "NotifyAccess=main", "WatchdogSec=30s",
                      "DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes",
                      "NoNewPrivileges=yes", "PrivateTmp=yes",
                      "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",

@@ -1,0 +1,30 @@
+/*
+ * notify.h - tells the service manager how healthd is doing, by the
+ * sd_notify(3) protocol: one datagram of NAME=VALUE lines to $NOTIFY_SOCKET.
+ *
+ * READY=1 once healthd listens, STATUS= with the number of checks and of
+ * failing ones (kept current), WATCHDOG=1 every WATCHDOG_USEC/2 while the
+ * runner answers, STOPPING=1 when shutdown begins. Without $NOTIFY_SOCKET
+ * (not started by systemd as Type=notify) every call does nothing.
+ */
+#ifndef HEALTHD_NOTIFY_H
+#define HEALTHD_NOTIFY_H
+
+#include "registry.h"
+#include "runner.h"
+
+struct notify;
+
+/*
+ * Sends READY=1 and the first STATUS=, then starts one thread that keeps
+ * STATUS= current and sends WATCHDOG=1 when the manager asked for it. Call
+ * on the main thread once the server listens; reg and runner must outlive
+ * notify_stopping(). NULL when there is nothing to notify (a failure to
+ * reach the socket is logged once and is not fatal).
+ */
+struct notify *notify_ready(const struct registry *reg, struct runner *runner);
+
+/* Sends STOPPING=1, stops the thread and frees n. NULL is fine. */
+void notify_stopping(struct notify *n);
+
+#endif
