@@ -123,7 +123,9 @@ class Contents(unittest.TestCase):
     def test_server(self):
         files = build.contents("healthd")
         plugins = f"/usr/lib/{build.triplet}/healthd/plugins"
-        for want in ("/usr/bin/healthd", f"{plugins}/dummy.so",
+        # exec and tcp need nothing but libc: they ship with the server
+        for want in ("/usr/bin/healthd", f"{plugins}/dummy.so", f"{plugins}/exec.so",
+                     f"{plugins}/tcp.so",
                      "/usr/share/man/man8/healthd.8.gz", "/usr/share/man/man7/healthd-plugin.7.gz",
                      "/lib/systemd/system/healthd.service", "/etc/healthd/healthd.json",
                      "/etc/healthd/checks.d", "/usr/share/doc/healthd/examples/healthd.json",
