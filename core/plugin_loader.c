@@ -289,11 +289,20 @@ static void host_message(struct healthd_report *report, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* One warning per process for calls on a report that is not running here. */
+static atomic_ulong stale_calls;
+
+unsigned long
+plugin_stale_calls(void)
+{
+	return atomic_load(&stale_calls);
+}
+
 static void
 warn_stale_report(const char *fn)
 {
 	static atomic_flag warned = ATOMIC_FLAG_INIT;
 
+	atomic_fetch_add(&stale_calls, 1);
 	if (!atomic_flag_test_and_set(&warned))
 		log_warn("a plugin called %s() outside run() or from a thread other than run()'s "
 		         "(a thread it started?); ignored: join such threads before run() returns. "

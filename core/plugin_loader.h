@@ -62,6 +62,9 @@ void plugin_loader_free(struct plugin_loader *l);
  */
 enum healthd_status plugin_run(const struct check *c, struct healthd_report *report, int *raw);
 
+/* How many message()/timed_out() calls were ignored as outside run(). */
+unsigned long plugin_stale_calls(void);
+
 /* The host table as plugins see it (tests call through it). */
 const struct healthd_host_api *plugin_host_api(void);
 

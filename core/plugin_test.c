@@ -49,9 +49,10 @@ extern char **environ;
 #define CANCEL_AFTER_MS 100     /* the cancel step turns cancelled() true then */
 #define CANCEL_BOUND_MS 1000    /* ... and the run must have returned this later */
 #define CONCURRENT_ROUNDS 3
-#define MEMORY_WARMUP 5
+#define MEMORY_WARMUP 3
 #define MEMORY_RUNS 200         /* at most, within MEMORY_TIME_MS */
 #define MEMORY_TIME_MS 3000
+#define MEMORY_TIMEOUT_MS 250   /* per run: a leak shows in short runs too */
 #define MEMORY_SLACK 16384      /* growth below this is noise (caches, arenas) */
 #define MEMORY_PER_RUN 64       /* a leak is at least this per run on average */
 #define INSTANCES 2
@@ -434,10 +435,12 @@ step_memory(struct env *e)
 			}
 			if (n > MEMORY_WARMUP && clock_ms() > until)
 				break;
-			struct trun *t = trun_start(c, c->timeout_ms, c->timeout_ms);
+			int64_t timeout = c->timeout_ms < MEMORY_TIMEOUT_MS ? c->timeout_ms
+			                                                    : MEMORY_TIMEOUT_MS;
+			struct trun *t = trun_start(c, timeout, timeout);
 			if (!trun_wait(t, RETURN_GRACE_MS)) {
-				say("FAIL", "memory %s: run %d still running %d ms after its deadline",
-				    c->name, n + 1, RETURN_GRACE_MS);
+				say("FAIL", "memory %s: run %d still running %d ms after its %lld ms "
+				    "deadline", c->name, n + 1, RETURN_GRACE_MS, (long long)timeout);
 				give_up();
 			}
 			trun_free(t);
@@ -487,6 +490,13 @@ plugin_test_step_main(int argc, char **argv)
 		rc = step_memory(&e);
 	else
 		return 2;
+	if (plugin_stale_calls() > 0) {
+		say("FAIL", "%s: the plugin called message() or timed_out() %lu time%s outside "
+		    "run(), or from a thread other than run()'s: join the threads run() starts "
+		    "before it returns", step, plugin_stale_calls(),
+		    plugin_stale_calls() == 1 ? "" : "s");
+		rc = 1;
+	}
 	teardown(&e, strcmp(step, "load") == 0);
 	return rc;
 }

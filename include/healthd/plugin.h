@@ -59,7 +59,24 @@
  * later host can still find a version-1 plugin and adapt to it. healthd's
  * source tree keeps a frozen copy of every released minor's header and
  * asserts at build time that its layout still holds (tests/abi/).
+ *
+ * Languages: C99 or later, or C++11 or later. In C++ (before C++20 there are
+ * no designated initializers) define the descriptor with
+ * HEALTHD_PLUGIN_DEFINE(name, version, description, load, instantiate, unload)
+ * instead of HEALTHD_PLUGIN(...); HEALTHD_CHECK_INIT works in both. Both
+ * compile without warnings under -Wall -Wextra -Wpedantic. Build C++ plugins
+ * with -fvisibility=hidden -fvisibility-inlines-hidden, so that only
+ * healthd_plugin_v1 is exported and not the standard library's inline code.
+ *
+ * Test a plugin with `healthd --test-plugin FILE.so [--option KEY=VALUE]...`:
+ * the contract suite, as TAP (see healthd-plugin(7)).
  */
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "healthd/plugin.h needs C99 or later (or C++11 or later)"
+#endif
+#if defined(__cplusplus) && __cplusplus < 201103L
+#error "healthd/plugin.h needs C++11 or later"
+#endif
 #ifndef HEALTHD_PLUGIN_H
 #define HEALTHD_PLUGIN_H
 
@@ -166,7 +183,19 @@ struct healthd_check {
  */
 #define HEALTHD_CHECK_INLINE (1u << 0)
 
+#ifdef __cplusplus
+/* C++: value-initialised (all zero), then the size; HEALTHD_CHECK_INIT calls it. */
+static inline struct healthd_check
+healthd_check_init_(void)
+{
+	struct healthd_check check = {};
+	check.size = (uint32_t)sizeof(struct healthd_check);
+	return check;
+}
+#define HEALTHD_CHECK_INIT healthd_check_init_()
+#else
 #define HEALTHD_CHECK_INIT { .size = (uint32_t)sizeof(struct healthd_check) }
+#endif
 
 /*
  * The host's functions, handed to load() and instantiate(). The table only
@@ -313,17 +342,36 @@ struct healthd_plugin {
 	void (*unload)(void);
 };
 
+#ifdef __cplusplus
+#define HEALTHD_PLUGIN_DECL_ extern "C" HEALTHD_EXPORT const struct healthd_plugin healthd_plugin_v1;
+#else
+#define HEALTHD_PLUGIN_DECL_ HEALTHD_EXPORT extern const struct healthd_plugin healthd_plugin_v1;
+#endif
+
 /*
- * Defines the exported descriptor with the version fields filled in:
+ * Defines the exported descriptor with the version fields filled in (C; in
+ * C++20 only with the members in declaration order):
  *     HEALTHD_PLUGIN(.name = "x", .version = "1.0", .load = load);
  */
 #define HEALTHD_PLUGIN(...)                                                                   \
-	HEALTHD_EXPORT extern const struct healthd_plugin healthd_plugin_v1;                  \
+	HEALTHD_PLUGIN_DECL_                                                                  \
 	const struct healthd_plugin healthd_plugin_v1 = {                                     \
 		.abi_major = HEALTHD_ABI_MAJOR,                                               \
 		.abi_minor = HEALTHD_PLUGIN_MINOR,                                            \
 		.size = (uint32_t)sizeof(struct healthd_plugin),                              \
 		__VA_ARGS__}
+
+/*
+ * The same without designated initializers, for C++11 and later (and C): every
+ * member in order, NULL for what the plugin does not have:
+ *     HEALTHD_PLUGIN_DEFINE("x", "1.0", "one line", load, NULL, NULL);
+ */
+#define HEALTHD_PLUGIN_DEFINE(name, version, description, load, instantiate, unload)          \
+	HEALTHD_PLUGIN_DECL_                                                                  \
+	const struct healthd_plugin healthd_plugin_v1 = {                                     \
+		HEALTHD_ABI_MAJOR, HEALTHD_PLUGIN_MINOR,                                      \
+		(uint32_t)sizeof(struct healthd_plugin),                                      \
+		name, version, description, load, instantiate, unload}
 
 #ifdef __cplusplus
 }
