@@ -56,6 +56,9 @@ extern char **environ;
 #define MEMORY_SLACK 16384      /* growth below this is noise (caches, arenas) */
 #define MEMORY_PER_RUN 64       /* a leak is at least this per run on average */
 #define INSTANCES 2
+/* Past the deadline by at most this is a scheduling delay of a loaded machine
+ * (the harness's own threads, a sanitizer), noted but not failed. */
+#define LATE_SLACK_MS 50
 
 static const char *const instance_names[INSTANCES] = {"test-a", "test-b"};
 
@@ -306,7 +309,7 @@ judge(const char *what, const struct trun *t)
 		    "3 UNKNOWN)", what, t->c->name, t->raw);
 		return false;
 	}
-	if (t->ended > t->report.deadline_ms) {
+	if (t->ended > t->report.deadline_ms + LATE_SLACK_MS) {
 		say("FAIL", "%s %s: returned after %lld ms, past its %lld ms deadline: stop a "
 		    "little before deadline_ms(), or the host's timeout wins", what, t->c->name,
 		    (long long)(t->ended - t->started), (long long)t->report.timeout_ms);
@@ -330,9 +333,12 @@ step_run(struct env *e)
 			give_up();
 		}
 		if (judge("run", t))
-			say("PASS", "run %s: %s in %lld ms of %d ms%s%s", c->name, status_name(t->raw),
+			say("PASS", "run %s: %s in %lld ms of %d ms%s%s%s", c->name, status_name(t->raw),
 			    (long long)(t->ended - t->started), c->timeout_ms,
-			    t->report.message[0] ? ": " : "", t->report.message);
+			    t->report.message[0] ? ": " : "", t->report.message,
+			    t->ended > t->report.deadline_ms
+			        ? " (late, within the harness's slack; the server would answer "
+			          "\"timeout\": stop earlier)" : "");
 		else
 			failed++;
 		trun_free(t);
@@ -405,12 +411,12 @@ step_concurrent(struct env *e)
 				give_up();
 			}
 		}
-		for (int k = 0; k < 2; k++) {
-			bool ok = judge("concurrent", t[k]);
-			trun_free(t[k]);
-			if (!ok)
-				return 1;
-		}
+		bool ok = judge("concurrent", t[0]);
+		ok = judge("concurrent", t[1]) && ok;
+		trun_free(t[0]);
+		trun_free(t[1]);
+		if (!ok)
+			return 1;
 	}
 	say("PASS", "concurrent: %s and %s ran at the same time, %d rounds", pair[0]->name,
 	    pair[1]->name, CONCURRENT_ROUNDS);
@@ -476,8 +482,10 @@ plugin_test_step_main(int argc, char **argv)
 	mallopt(M_ARENA_MAX, 1);
 	signal(SIGPIPE, SIG_IGN);
 	crash_install(true);
-	if (setup(&e, file, check, argv + 5, (size_t)(argc - 5), strcmp(step, "load") == 0) == -1)
+	if (setup(&e, file, check, argv + 5, (size_t)(argc - 5), strcmp(step, "load") == 0) == -1) {
+		teardown(&e, false);
 		return 1;
+	}
 	if (strcmp(step, "load") == 0)
 		rc = 0;
 	else if (strcmp(step, "run") == 0)
