@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
@@ -709,6 +710,7 @@ plugin_test_main(const char *self, const char *file, const char *const *opts, si
 {
 	static const char *const steps[] = {"load", "run", "cancel", "concurrent", "memory"};
 	struct tap tap = {0};
+	char path[PATH_MAX];
 
 	for (size_t i = 0; i < nopts; i++) {
 		if (strchr(opts[i], '=') == NULL || opts[i][0] == '=') {
@@ -716,13 +718,14 @@ plugin_test_main(const char *self, const char *file, const char *const *opts, si
 			return 2;
 		}
 	}
-	if (access(file, R_OK) == -1) {
+	/* a name without '/' would make dlopen() search the library path */
+	if (access(file, R_OK) == -1 || realpath(file, path) == NULL) {
 		fprintf(stderr, "healthd: --test-plugin %s: %s\n", file, strerror(errno));
 		return 2;
 	}
 	printf("TAP version 13\n# healthd --test-plugin %s\n", file);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		if (run_step(&tap, self, steps[i], file, opts, nopts, check) > 0 && i == 0) {
+		if (run_step(&tap, self, steps[i], path, opts, nopts, check) > 0 && i == 0) {
 			/* nothing more can be learnt from a plugin that does not load */
 			for (size_t k = 1; k < sizeof(steps) / sizeof(steps[0]); k++) {
 				char msg[64];

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -237,6 +238,15 @@ class Harness(unittest.TestCase):
 
     def test_refused_plugin(self):
         self.assert_fails(fixture("wrongmajor"), r"^load: .*refused: built for plugin ABI 2")
+
+    def test_file_name_in_the_current_directory(self):
+        """"dummy.so", not "./dummy.so": the file here, not a library search."""
+        p = subprocess.run(healthd_fixture.WRAPPER + [healthd_fixture.BIN, "--test-plugin",
+                                                      "dummy.so", "--check", "true"],
+                           cwd=PLUGIN_DIR, capture_output=True, text=True,
+                           timeout=60 * TIME_SCALE, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("ok 1 - load: plugin dummy", p.stdout)
 
     def test_usage_errors(self):
         dummy = os.path.join(PLUGIN_DIR, "dummy.so")
