@@ -116,7 +116,8 @@ extern "C" {
 /*
  * The result of one run, with the monitoring-plugins meaning. OK and WARNING
  * count as healthy ("true" in the seed-compatible body); CRITICAL and UNKNOWN
- * as unhealthy. Any other value a plugin returns is treated as UNKNOWN.
+ * as unhealthy. Any other value a plugin returns is treated as UNKNOWN (logged
+ * once per check).
  */
 enum healthd_status {
 	HEALTHD_OK = 0,
@@ -145,7 +146,8 @@ struct healthd_report;  /* one run: deadline in, message out */
  * members added in later minors are zero.
  */
 struct healthd_check {
-	/* sizeof(struct healthd_check) as the plugin was built; set by HEALTHD_CHECK_INIT. */
+	/* sizeof(struct healthd_check) as the plugin was built; set by HEALTHD_CHECK_INIT.
+	 * A size or flags impossible for the plugin's minor are refused. */
 	uint32_t size;
 	/* HEALTHD_CHECK_* flags. */
 	uint32_t flags;
@@ -264,7 +266,8 @@ struct healthd_host_api {
 	 * Sets the run's message, shown to operators (verbose output, logs):
 	 * one line saying what was found, e.g. "expected 200, got 503". Replaces
 	 * an earlier message; longer than 1023 bytes is cut. Never put secrets
-	 * (passwords, tokens) in it. Only during run(), from run()'s thread.
+	 * (passwords, tokens) in it. Only during run(), from run()'s thread: a call
+	 * from another thread or after run() returned is ignored (logged once).
 	 */
 	void (*message)(struct healthd_report *report, const char *fmt, ...) HEALTHD_PRINTF(2, 3);
 
@@ -294,7 +297,8 @@ struct healthd_host_api {
 	 * Marks the run as failed because something did not answer in time, when
 	 * the plugin itself gave up at the deadline (as it should). The host then
 	 * counts it as a timeout (healthd_check_timeouts_total) just as if it had
-	 * expired the run itself. Only during run(), from run()'s thread.
+	 * expired the run itself. Only during run(), from run()'s thread (else
+	 * ignored, as message() is).
 	 */
 	void (*timed_out)(struct healthd_report *report);
 };
