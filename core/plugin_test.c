@@ -626,6 +626,7 @@ run_step(struct tap *tap, const char *self, const char *step, const char *file,
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	fflush(stdout); /* nothing buffered may reach a child that fails to exec */
 	rc = posix_spawn(&pid, self, &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	free(argv);
