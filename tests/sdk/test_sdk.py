@@ -127,7 +127,9 @@ class Layout(unittest.TestCase):
                      sdk.docdir + "/examples/healthd.json",
                      sdk.docdir + "/examples/checks.d/app.json",
                      sdk.docdir + "/examples/heartbeat/heartbeat.c",
-                     sdk.docdir + "/examples/heartbeat/meson.build"):
+                     sdk.docdir + "/examples/heartbeat/meson.build",
+                     sdk.docdir + "/examples/tcp/tcp.c",
+                     sdk.docdir + "/examples/tcp/meson.build"):
             self.assertTrue(os.path.isfile(path), path)
         self.assertEqual(len(sdk.find("healthd.service")), 1)
         self.assertTrue(os.path.isdir(sdk.root + sdk.dirs["sysconfdir"] + "/healthd/checks.d"))
@@ -296,6 +298,27 @@ class Heartbeat(unittest.TestCase):
     def config_dict(beat):
         return {"checks": [{"name": "app-alive", "plugin": "heartbeat", "path": beat,
                             "max_age_s": 60}]}
+
+
+class Tcp(unittest.TestCase):
+    def test_tcp_example_builds_and_its_meson_test_passes(self):
+        """examples/tcp out of tree: meson setup, compile, and its `meson test`
+        (healthd --test-plugin of the installed binary) pass."""
+        with tempfile.TemporaryDirectory(prefix="healthd-tcp-") as tmp:
+            src, build = os.path.join(tmp, "src"), os.path.join(tmp, "build")
+            shutil.copytree(os.path.join(sdk.docdir, "examples", "tcp"), src)
+            env = {k: v for k, v in sdk.env.items() if not k.startswith("MESON")}
+            for cmd in ([MESON, "setup", build, src], [MESON, "compile", "-C", build],
+                        [MESON, "test", "-C", build, "--no-rebuild", "--print-errorlogs"]):
+                p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                   stdin=subprocess.DEVNULL)
+                self.assertEqual(p.returncode, 0, f"{cmd}:\n{p.stdout}\n{p.stderr}")
+            self.assertEqual(exported(os.path.join(build, "tcp.so")), {"healthd_plugin_v1"})
+            with open(os.path.join(build, "meson-logs", "testlog.txt")) as f:
+                log = f.read()
+            # port 9 (discard): refused, unless this machine runs the service
+            self.assertRegex(log, r"ok \d+ - run test-a: (CRITICAL|OK) in \d+ ms of 2000 ms: "
+                                  r"127\.0\.0\.1:9(: Connection refused| answered)")
 
 
 class Cxx(unittest.TestCase):
