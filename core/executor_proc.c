@@ -134,9 +134,7 @@ run_thread(void *arg)
 		pthread_mutex_unlock(&x->lock);
 
 		t0 = clock_us();
-		crash_enter(c->plugin, c->name);
-		st = c->run(c->state, &run->report);
-		crash_leave();
+		st = plugin_run(c, &run->report, NULL);
 		t1 = clock_us();
 
 		pthread_mutex_lock(&x->lock);

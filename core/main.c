@@ -20,7 +20,9 @@
 #include "log.h"
 #include "notify.h"
 #include "plugin_loader.h"
+#include "plugin_test.h"
 #include "registry.h"
+#include "run_check.h"
 #include "runner.h"
 
 #ifndef HEALTHD_VERSION
@@ -62,6 +64,11 @@ struct options {
 	const char *url_prefix;
 	bool no_url_secret;
 	bool check_config;
+	const char *run_check;    /* --run-check NAME */
+	const char *test_plugin;  /* --test-plugin FILE, with: */
+	const char *plugin_opts[64];
+	size_t nplugin_opts;
+	const char *test_check;
 };
 
 static const struct option long_options[] = {
@@ -72,6 +79,10 @@ static const struct option long_options[] = {
 	{"url-prefix",     required_argument, NULL, 'u'},
 	{"no-url-secret",  no_argument,       NULL, 'n'},
 	{"check-config",   no_argument,       NULL, 't'},
+	{"run-check",      required_argument, NULL, 'R'},
+	{"test-plugin",    required_argument, NULL, 'T'},
+	{"option",         required_argument, NULL, 'O'},
+	{"check",          required_argument, NULL, 'K'},
 	{"version",        no_argument,       NULL, 'V'},
 	{"help",           no_argument,       NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -111,6 +122,11 @@ usage(FILE *f)
 	        "      --no-url-secret    serve P/ without a secret (auth off)\n"
 	        "      --check-config     load everything, print what was found, and exit\n"
 	        "                         0 if the configuration is good, 1 if not\n"
+	        "      --run-check NAME   run check NAME once, print one monitoring-plugins\n"
+	        "                         line, exit 0/1/2/3 with its status\n"
+	        "      --test-plugin FILE run the plugin contract suite on FILE (TAP), exit\n"
+	        "                         0 if it holds; with --option KEY=VALUE (repeat)\n"
+	        "                         and --check NAME\n"
 	        "  -V, --version          print the version and exit\n"
 	        "  -h, --help             print this help and exit\n"
 	        "\n"
@@ -149,6 +165,22 @@ parse_args(int argc, char **argv, struct options *o)
 		case 't':
 			o->check_config = true;
 			break;
+		case 'R':
+			o->run_check = optarg;
+			break;
+		case 'T':
+			o->test_plugin = optarg;
+			break;
+		case 'O':
+			if (o->nplugin_opts == sizeof(o->plugin_opts) / sizeof(o->plugin_opts[0])) {
+				fprintf(stderr, "healthd: --option: at most 64 options\n");
+				return 2;
+			}
+			o->plugin_opts[o->nplugin_opts++] = optarg;
+			break;
+		case 'K':
+			o->test_check = optarg;
+			break;
 		case 'V':
 			printf("healthd %s (plugin ABI %d.%d)\n", HEALTHD_VERSION, HEALTHD_ABI_MAJOR,
 			       HEALTHD_ABI_MINOR);
@@ -161,6 +193,12 @@ parse_args(int argc, char **argv, struct options *o)
 			return 2;
 		}
 	}
+	if ((o->nplugin_opts > 0 || o->test_check != NULL) && o->test_plugin == NULL) {
+		fprintf(stderr, "healthd: --option and --check go with --test-plugin\n");
+		return 2;
+	}
+	if (o->run_check != NULL)
+		o->no_url_secret = true; /* nothing is served */
 	if (optind < argc) {
 		fprintf(stderr, "healthd: unexpected argument \"%s\"\n"
 		        "Try 'healthd --help' for more information.\n", argv[optind]);
@@ -430,6 +468,18 @@ server_start(struct server *sv, char *err, size_t errlen)
 	return 0;
 }
 
+/* --run-check: the runner and executors without HTTP; returns the status. */
+static int
+run_one_check(struct server *sv, const char *name, char *err, size_t errlen)
+{
+	sv->runner = runner_new(sv->reg, sv->cfg.workers);
+	if (sv->runner == NULL || executor_start(sv->execs, sv->runner, err, errlen) == -1) {
+		printf("UNKNOWN - %s\n", sv->runner ? err : "cannot start the runner");
+		return 3;
+	}
+	return run_check_once(sv->reg, sv->runner, name, stdout);
+}
+
 /* Stop taking connections, answer what waits, stop the executors, then close
  * everything. */
 static void
@@ -475,6 +525,9 @@ main(int argc, char **argv)
 	/* An executor: one plugin's code, started by a healthd server. */
 	if (argc >= 2 && strcmp(argv[1], "--executor") == 0)
 		return executor_process_main(argc, argv);
+	/* One step of --test-plugin, started by the harness below. */
+	if (argc >= 2 && strcmp(argv[1], "--test-plugin-step") == 0)
+		return plugin_test_step_main(argc, argv);
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
 		return 0;
@@ -482,6 +535,15 @@ main(int argc, char **argv)
 		break;
 	default:
 		return 2;
+	}
+	if (opts.test_plugin != NULL) {
+		char self[PATH_MAX];
+		if (self_path(self, sizeof(self)) == -1) {
+			log_err("cannot find healthd's own binary (/proc/self/exe): %s", strerror(errno));
+			return 2;
+		}
+		return plugin_test_main(self, opts.test_plugin, opts.plugin_opts, opts.nplugin_opts,
+		                        opts.test_check);
 	}
 	/* Before any thread starts, so that every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
@@ -498,10 +560,16 @@ main(int argc, char **argv)
 	}
 	if (server_load(&sv, &opts, err, sizeof(err)) == -1) {
 		log_err("%s", err);
+		if (opts.run_check != NULL) {
+			printf("UNKNOWN - %s\n", err);
+			rc = 3;
+		}
 	} else if (opts.check_config) {
 		print_summary(&sv.cfg, sv.loader, sv.execs, sv.reg);
 		printf("configuration OK\n");
 		rc = 0;
+	} else if (opts.run_check != NULL) {
+		rc = run_one_check(&sv, opts.run_check, err, sizeof(err));
 	} else if (server_start(&sv, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 	} else {
@@ -509,7 +577,7 @@ main(int argc, char **argv)
 		rc = 0;
 	}
 	server_stop(&sv);
-	if (rc == 0 && !opts.check_config)
+	if (rc == 0 && !opts.check_config && opts.run_check == NULL)
 		log_info("stopped");
 	return rc;
 }

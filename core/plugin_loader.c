@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,23 @@
 #define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
 #define PLUGIN_SIZE_1_0 (offsetof(struct healthd_plugin, unload) + sizeof(void (*)(void)))
 #define KNOWN_CHECK_FLAGS HEALTHD_CHECK_INLINE
+/* No real struct of ABI 1 comes near this: a bigger size is stack garbage. */
+#define ABI_STRUCT_SIZE_MAX 1024u
+/* load() or instantiate() slower than this is logged: they must not block. */
+#define SLOW_CALL_MS 1000
+
+/* The check flags a plugin declaring ABI 1.minor can know of. */
+static uint32_t
+check_flags_of_minor(unsigned minor)
+{
+	(void)minor; /* 1.0 and 1.1 define HEALTHD_CHECK_INLINE only */
+	return HEALTHD_CHECK_INLINE;
+}
+
+/* The report this thread is running run() with (plugin_run); message() and
+ * timed_out() write only into that one, so that a call from a plugin's own
+ * thread, or after run() returned, never touches a report that is gone. */
+static _Thread_local struct healthd_report *current_report;
 
 /* What a plugin's host pointer points to: one per plugin, so the host always
  * knows whose registration or log line it is handling. */
@@ -86,6 +104,19 @@ host_register_check(struct healthd_host *host, const struct healthd_check *hc, c
 	if (hc == NULL || hc->size < CHECK_SIZE_1_0) {
 		snprintf(err, errlen, "struct healthd_check has size %u, expected at least %zu: "
 		         "start from HEALTHD_CHECK_INIT", hc ? hc->size : 0, CHECK_SIZE_1_0);
+		goto fail;
+	}
+	if (hc->size > ABI_STRUCT_SIZE_MAX || hc->size % sizeof(void *) != 0) {
+		snprintf(err, errlen, "struct healthd_check has size %u, impossible for ABI 1.%u: "
+		         "start from HEALTHD_CHECK_INIT (uninitialised memory?)", hc->size,
+		         host->plugin->desc->abi_minor);
+		goto fail;
+	}
+	if ((hc->flags & ~check_flags_of_minor(host->plugin->desc->abi_minor)) != 0) {
+		snprintf(err, errlen, "check \"%.64s\" has flags 0x%x, but ABI 1.%u defines only "
+		         "0x%x: start from HEALTHD_CHECK_INIT (uninitialised memory?)",
+		         hc->name ? hc->name : "", hc->flags, host->plugin->desc->abi_minor,
+		         check_flags_of_minor(host->plugin->desc->abi_minor));
 		goto fail;
 	}
 	if (hc->name == NULL || hc->run == NULL) {
@@ -258,11 +289,36 @@ host_now_ms(void)
 static void host_message(struct healthd_report *report, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* One warning per process for calls on a report that is not running here. */
+static atomic_ulong stale_calls;
+
+unsigned long
+plugin_stale_calls(void)
+{
+	return atomic_load(&stale_calls);
+}
+
+static void
+warn_stale_report(const char *fn)
+{
+	static atomic_flag warned = ATOMIC_FLAG_INIT;
+
+	atomic_fetch_add(&stale_calls, 1);
+	if (!atomic_flag_test_and_set(&warned))
+		log_warn("a plugin called %s() outside run() or from a thread other than run()'s "
+		         "(a thread it started?); ignored: join such threads before run() returns. "
+		         "(Said once; later calls are ignored silently.)", fn);
+}
+
 static void
 host_message(struct healthd_report *report, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (report == NULL || report != current_report) {
+		warn_stale_report("message");
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(report->message, sizeof(report->message), fmt, ap);
 	va_end(ap);
@@ -302,6 +358,10 @@ host_cancelled(const struct healthd_report *report)
 static void
 host_timed_out(struct healthd_report *report)
 {
+	if (report == NULL || report != current_report) {
+		warn_stale_report("timed_out");
+		return;
+	}
 	report->timed_out = true;
 }
 
@@ -322,6 +382,10 @@ host_value(struct healthd_report *report, const char *name, double value, const 
 {
 	struct report_value *v = NULL;
 
+	if (report == NULL || report != current_report) {
+		warn_stale_report("value");
+		return -1;
+	}
 	if (unit == NULL)
 		unit = "";
 	if (name == NULL || name[0] == '\0' || !value_text_ok(name, HEALTHD_VALUE_NAME_MAX) ||
@@ -367,7 +431,67 @@ plugin_host_api(void)
 	return &host_api;
 }
 
+/* ---- running -------------------------------------------------------------- */
+
+/* Checks already warned about for an out-of-range status; only the error path
+ * looks here. */
+static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct check **warned_checks;
+static size_t nwarned;
+
+static bool
+first_bad_status(const struct check *c)
+{
+	const struct check **grown;
+	bool first = true;
+
+	pthread_mutex_lock(&warned_lock);
+	for (size_t i = 0; i < nwarned && first; i++)
+		first = warned_checks[i] != c;
+	if (first) {
+		grown = realloc(warned_checks, (nwarned + 1) * sizeof(*warned_checks));
+		if (grown != NULL) {
+			warned_checks = grown;
+			warned_checks[nwarned++] = c;
+		}
+	}
+	pthread_mutex_unlock(&warned_lock);
+	return first;
+}
+
+enum healthd_status
+plugin_run(const struct check *c, struct healthd_report *report, int *raw)
+{
+	struct healthd_report *outer = current_report;
+	enum healthd_status st;
+
+	current_report = report;
+	crash_enter(c->plugin, c->name);
+	st = c->run(c->state, report);
+	crash_leave();
+	current_report = outer;
+	if (raw != NULL)
+		*raw = (int)st;
+	if ((unsigned)st > HEALTHD_UNKNOWN) {
+		if (first_bad_status(c))
+			log_warn("check %s (plugin %s): run() returned %d, not a status (0 OK, "
+			         "1 WARNING, 2 CRITICAL, 3 UNKNOWN); counted as UNKNOWN. (Said once "
+			         "per check.)", c->name, c->plugin, (int)st);
+		st = HEALTHD_UNKNOWN;
+	}
+	return st;
+}
+
 /* ---- loading ------------------------------------------------------------- */
+
+static void
+warn_slow(const char *plugin, const char *fn, const char *check, int64_t ms)
+{
+	if (ms > SLOW_CALL_MS)
+		log_warn("plugin %s: %s%s%s took %lld ms: load() and instantiate() must not "
+		         "block startup (connect lazily in run())", plugin, fn,
+		         check ? " of " : "", check ? check : "", (long long)ms);
+}
 
 static const char *
 plugin_name_error(const char *name)
@@ -419,6 +543,7 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	struct plugin **grown, *p;
 	const char *bad;
 	int major, rc;
+	int64_t t0;
 
 	grown = realloc(l->plugins, (l->n + 1) * sizeof(*l->plugins));
 	if (grown == NULL)
@@ -471,6 +596,12 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 		         "least %zu", path, desc->size, PLUGIN_SIZE_1_0);
 		return -1;
 	}
+	if (desc->size > ABI_STRUCT_SIZE_MAX || desc->size % sizeof(void *) != 0) {
+		snprintf(err, errlen, "plugin %s: refused: its descriptor has size %u, impossible "
+		         "for ABI %u.%u: define it with HEALTHD_PLUGIN()", path, desc->size,
+		         desc->abi_major, desc->abi_minor);
+		return -1;
+	}
 	bad = plugin_name_error(desc->name);
 	if (bad != NULL) {
 		snprintf(err, errlen, "plugin %s: refused: %s", path, bad);
@@ -486,9 +617,11 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	l->current = p;
 	l->instance = NULL;
 	l->register_failed = false;
+	t0 = clock_ms();
 	crash_enter(desc->name, NULL);
 	rc = desc->load != NULL ? desc->load(&p->host, &host_api, why, sizeof(why)) : 0;
 	crash_leave();
+	warn_slow(desc->name, "load()", NULL, clock_ms() - t0);
 	if (rc != 0) {
 		l->current = NULL;
 		snprintf(err, errlen, "plugin %s: refused: its load function failed: %s", path,
@@ -560,6 +693,7 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 	struct healthd_options *opts = (struct healthd_options *)&ck->options;
 	struct plugin *p = find_plugin(l, ck->plugin);
 	char why[512] = "", names[256];
+	int64_t t0;
 	int rc;
 
 	if (p == NULL) {
@@ -585,9 +719,11 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 	l->instance = ck;
 	l->instance_id = -1;
 	l->register_failed = false;
+	t0 = clock_ms();
 	crash_enter(p->desc->name, ck->name);
 	rc = p->desc->instantiate(&p->host, &host_api, ck->name, opts, why, sizeof(why));
 	crash_leave();
+	warn_slow(p->desc->name, "instantiate()", ck->name, clock_ms() - t0);
 	l->current = NULL;
 	l->instance = NULL;
 	if (rc != 0 || opts->err[0] != '\0' || l->register_failed || l->instance_id == -1) {
@@ -643,6 +779,7 @@ plugin_info(const struct plugin_loader *l, size_t i, struct plugin_info *info)
 
 	*info = (struct plugin_info){.file = p->path, .nchecks = p->nchecks};
 	if (p->desc != NULL) {
+		info->instantiable = p->desc->instantiate != NULL;
 		info->name = p->desc->name;
 		info->version = p->desc->version ? p->desc->version : "";
 		info->description = p->desc->description ? p->desc->description : "";

@@ -7,6 +7,7 @@
 #ifndef HEALTHD_PLUGIN_LOADER_H
 #define HEALTHD_PLUGIN_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -19,6 +20,7 @@ struct plugin_info {
 	const char *name, *version, *description;
 	unsigned abi_major, abi_minor;
 	size_t nchecks;          /* checks it registered, fixed and configured */
+	bool instantiable;       /* it has instantiate(): configured checks */
 };
 
 struct plugin_loader *plugin_loader_new(struct registry *r);
@@ -50,6 +52,18 @@ void plugin_info(const struct plugin_loader *l, size_t i, struct plugin_info *in
 /* Calls unload() of every loaded plugin and dlcloses them all, then frees l.
  * Only after registry_free(): the checks' destroy() lives in the plugins. */
 void plugin_loader_free(struct plugin_loader *l);
+
+/*
+ * Calls c->run(c->state, report) on this thread, marked for crash.h; only this
+ * call may write the report through message() and timed_out() (a late or
+ * foreign-thread call is a no-op with one warning). A status outside 0-3 is
+ * returned as UNKNOWN, with one warning per check; *raw (if not NULL) gets
+ * what run() returned. Any thread.
+ */
+enum healthd_status plugin_run(const struct check *c, struct healthd_report *report, int *raw);
+
+/* How many message()/timed_out() calls were ignored as outside run(). */
+unsigned long plugin_stale_calls(void);
 
 /* The host table as plugins see it (tests call through it). */
 const struct healthd_host_api *plugin_host_api(void);

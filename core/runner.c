@@ -21,6 +21,7 @@
 #include "crash.h"
 #include "executor.h"
 #include "log.h"
+#include "plugin_loader.h"
 #include "report.h"
 
 struct slot {
@@ -372,9 +373,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	pthread_mutex_unlock(&r->lock);
 
 	started = clock_ms();
-	crash_enter(c->check->plugin, c->check->name);
-	st = c->check->run(c->check->state, &report);
-	crash_leave();
+	st = plugin_run(c->check, &report, NULL);
 	ended = clock_ms();
 
 	pthread_mutex_lock(&r->lock);

@@ -61,5 +61,5 @@ heartbeat_instantiate(struct healthd_host *host, const struct healthd_host_api *
 	return -1;
 }
 
-HEALTHD_PLUGIN(.name = "heartbeat", .version = "1.0", .instantiate = heartbeat_instantiate,
-               .description = "a file an application touches is fresh");
+HEALTHD_PLUGIN(.name = "heartbeat", .version = "1.0", .description =
+               "a file an application touches is fresh", .instantiate = heartbeat_instantiate);

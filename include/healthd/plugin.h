@@ -60,12 +60,29 @@
  * source tree keeps a frozen copy of every released minor's header and
  * asserts at build time that its layout still holds (tests/abi/).
  *
+ * Languages: C99 or later, or C++11 or later. In C++ (before C++20 there are
+ * no designated initializers) define the descriptor with
+ * HEALTHD_PLUGIN_DEFINE(name, version, description, load, instantiate, unload)
+ * instead of HEALTHD_PLUGIN(...); HEALTHD_CHECK_INIT works in both. Both
+ * compile without warnings under -Wall -Wextra -Wpedantic. Build C++ plugins
+ * with -fvisibility=hidden -fvisibility-inlines-hidden, so that only
+ * healthd_plugin_v1 is exported and not the standard library's inline code.
+ *
+ * Test a plugin with `healthd --test-plugin FILE.so [--option KEY=VALUE]...`:
+ * the contract suite, as TAP (see healthd-plugin(7)).
+ *
  * What each minor added:
  *   1.0  the descriptor, struct healthd_check, the host table up to log
  *   1.1  host_api.timeout_ms, cancelled, timed_out
  *   1.2  host_api.value (numbers beside the message); options given as a JSON
  *        array arrive as "key:0", "key:1", ...
  */
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "healthd/plugin.h needs C99 or later (or C++11 or later)"
+#endif
+#if defined(__cplusplus) && __cplusplus < 201103L
+#error "healthd/plugin.h needs C++11 or later"
+#endif
 #ifndef HEALTHD_PLUGIN_H
 #define HEALTHD_PLUGIN_H
 
@@ -105,7 +122,8 @@ extern "C" {
 /*
  * The result of one run, with the monitoring-plugins meaning. OK and WARNING
  * count as healthy ("true" in the seed-compatible body); CRITICAL and UNKNOWN
- * as unhealthy. Any other value a plugin returns is treated as UNKNOWN.
+ * as unhealthy. Any other value a plugin returns is treated as UNKNOWN (logged
+ * once per check).
  */
 enum healthd_status {
 	HEALTHD_OK = 0,
@@ -134,7 +152,8 @@ struct healthd_report;  /* one run: deadline in, message out */
  * members added in later minors are zero.
  */
 struct healthd_check {
-	/* sizeof(struct healthd_check) as the plugin was built; set by HEALTHD_CHECK_INIT. */
+	/* sizeof(struct healthd_check) as the plugin was built; set by HEALTHD_CHECK_INIT.
+	 * A size or flags impossible for the plugin's minor are refused. */
 	uint32_t size;
 	/* HEALTHD_CHECK_* flags. */
 	uint32_t flags;
@@ -172,7 +191,19 @@ struct healthd_check {
  */
 #define HEALTHD_CHECK_INLINE (1u << 0)
 
+#ifdef __cplusplus
+/* C++: value-initialised (all zero), then the size; HEALTHD_CHECK_INIT calls it. */
+static inline struct healthd_check
+healthd_check_init_(void)
+{
+	struct healthd_check check = {};
+	check.size = (uint32_t)sizeof(struct healthd_check);
+	return check;
+}
+#define HEALTHD_CHECK_INIT healthd_check_init_()
+#else
 #define HEALTHD_CHECK_INIT { .size = (uint32_t)sizeof(struct healthd_check) }
+#endif
 
 /*
  * The host's functions, handed to load() and instantiate(). The table only
@@ -241,7 +272,8 @@ struct healthd_host_api {
 	 * Sets the run's message, shown to operators (verbose output, logs):
 	 * one line saying what was found, e.g. "expected 200, got 503". Replaces
 	 * an earlier message; longer than 1023 bytes is cut. Never put secrets
-	 * (passwords, tokens) in it. Only during run(), from run()'s thread.
+	 * (passwords, tokens) in it. Only during run(), from run()'s thread: a call
+	 * from another thread or after run() returned is ignored (logged once).
 	 */
 	void (*message)(struct healthd_report *report, const char *fmt, ...) HEALTHD_PRINTF(2, 3);
 
@@ -271,7 +303,8 @@ struct healthd_host_api {
 	 * Marks the run as failed because something did not answer in time, when
 	 * the plugin itself gave up at the deadline (as it should). The host then
 	 * counts it as a timeout (healthd_check_timeouts_total) just as if it had
-	 * expired the run itself. Only during run(), from run()'s thread.
+	 * expired the run itself. Only during run(), from run()'s thread (else
+	 * ignored, as message() is).
 	 */
 	void (*timed_out)(struct healthd_report *report);
 
@@ -341,17 +374,36 @@ struct healthd_plugin {
 	void (*unload)(void);
 };
 
+#ifdef __cplusplus
+#define HEALTHD_PLUGIN_DECL_ extern "C" HEALTHD_EXPORT const struct healthd_plugin healthd_plugin_v1;
+#else
+#define HEALTHD_PLUGIN_DECL_ HEALTHD_EXPORT extern const struct healthd_plugin healthd_plugin_v1;
+#endif
+
 /*
- * Defines the exported descriptor with the version fields filled in:
+ * Defines the exported descriptor with the version fields filled in (C; in
+ * C++20 only with the members in declaration order):
  *     HEALTHD_PLUGIN(.name = "x", .version = "1.0", .load = load);
  */
 #define HEALTHD_PLUGIN(...)                                                                   \
-	HEALTHD_EXPORT extern const struct healthd_plugin healthd_plugin_v1;                  \
+	HEALTHD_PLUGIN_DECL_                                                                  \
 	const struct healthd_plugin healthd_plugin_v1 = {                                     \
 		.abi_major = HEALTHD_ABI_MAJOR,                                               \
 		.abi_minor = HEALTHD_PLUGIN_MINOR,                                            \
 		.size = (uint32_t)sizeof(struct healthd_plugin),                              \
 		__VA_ARGS__}
+
+/*
+ * The same without designated initializers, for C++11 and later (and C): every
+ * member in order, NULL for what the plugin does not have:
+ *     HEALTHD_PLUGIN_DEFINE("x", "1.0", "one line", load, NULL, NULL);
+ */
+#define HEALTHD_PLUGIN_DEFINE(name, version, description, load, instantiate, unload)          \
+	HEALTHD_PLUGIN_DECL_                                                                  \
+	const struct healthd_plugin healthd_plugin_v1 = {                                     \
+		HEALTHD_ABI_MAJOR, HEALTHD_PLUGIN_MINOR,                                      \
+		(uint32_t)sizeof(struct healthd_plugin),                                      \
+		name, version, description, load, instantiate, unload}
 
 #ifdef __cplusplus
 }

@@ -127,7 +127,9 @@ class Layout(unittest.TestCase):
                      sdk.docdir + "/examples/healthd.json",
                      sdk.docdir + "/examples/checks.d/app.json",
                      sdk.docdir + "/examples/heartbeat/heartbeat.c",
-                     sdk.docdir + "/examples/heartbeat/meson.build"):
+                     sdk.docdir + "/examples/heartbeat/meson.build",
+                     sdk.docdir + "/examples/tcp/tcp.c",
+                     sdk.docdir + "/examples/tcp/meson.build"):
             self.assertTrue(os.path.isfile(path), path)
         self.assertEqual(len(sdk.find("healthd.service")), 1)
         self.assertTrue(os.path.isdir(sdk.root + sdk.dirs["sysconfdir"] + "/healthd/checks.d"))
@@ -264,9 +266,12 @@ class Heartbeat(unittest.TestCase):
         build = os.path.join(self.tmp.name, "build")
         shutil.copytree(os.path.join(sdk.docdir, "examples", "heartbeat"), src)
         with open(os.path.join(src, "meson.build")) as f:
-            self.assertEqual(len(f.read().splitlines()), 3)
+            text = f.read()
+        self.assertEqual(len(text.splitlines()), 4)  # the 4th: healthd --test-plugin
+        self.assertIn("'--test-plugin'", text)
         env = {k: v for k, v in sdk.env.items() if not k.startswith("MESON")}
         for cmd in ([MESON, "setup", build, src], [MESON, "compile", "-C", build],
+                    [MESON, "test", "-C", build, "--no-rebuild"],
                     [MESON, "introspect", "--installed", build]):
             p = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                stdin=subprocess.DEVNULL)
@@ -293,6 +298,65 @@ class Heartbeat(unittest.TestCase):
     def config_dict(beat):
         return {"checks": [{"name": "app-alive", "plugin": "heartbeat", "path": beat,
                             "max_age_s": 60}]}
+
+
+class Tcp(unittest.TestCase):
+    def test_tcp_example_builds_and_its_meson_test_passes(self):
+        """examples/tcp out of tree: meson setup, compile, and its `meson test`
+        (healthd --test-plugin of the installed binary) pass."""
+        with tempfile.TemporaryDirectory(prefix="healthd-tcp-") as tmp:
+            src, build = os.path.join(tmp, "src"), os.path.join(tmp, "build")
+            shutil.copytree(os.path.join(sdk.docdir, "examples", "tcp"), src)
+            env = {k: v for k, v in sdk.env.items() if not k.startswith("MESON")}
+            for cmd in ([MESON, "setup", build, src], [MESON, "compile", "-C", build],
+                        [MESON, "test", "-C", build, "--no-rebuild", "--print-errorlogs"]):
+                p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                   stdin=subprocess.DEVNULL)
+                self.assertEqual(p.returncode, 0, f"{cmd}:\n{p.stdout}\n{p.stderr}")
+            self.assertEqual(exported(os.path.join(build, "tcp.so")), {"healthd_plugin_v1"})
+            with open(os.path.join(build, "meson-logs", "testlog.txt")) as f:
+                log = f.read()
+            # port 9 (discard): refused, unless this machine runs the service
+            self.assertRegex(log, r"ok \d+ - run test-a: (CRITICAL|OK) in \d+ ms of 2000 ms: "
+                                  r"127\.0\.0\.1:9(: Connection refused| answered)")
+
+
+class Cxx(unittest.TestCase):
+    """A C++ plugin (tests/sdk/cxx_plugin.cpp) against the installed header."""
+
+    # healthd-plugin(7): what a C++ plugin is built with
+    FLAGS = ("-Wall -Wextra -Wpedantic -Werror -shared -fPIC -fvisibility=hidden "
+             "-fvisibility-inlines-hidden")
+
+    def test_cxx_plugin_builds_warning_free_and_keeps_the_contract(self):
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cxx_plugin.cpp")
+        with tempfile.TemporaryDirectory(prefix="healthd-cxx-") as tmp:
+            script = os.path.join(tmp, "plugin.map")
+            with open(script, "w") as f:
+                f.write("{ global: healthd_plugin_v1; local: *; };\n")
+            for std in ("c++11", "c++14", "c++17", "c++20"):
+                with self.subTest(std=std):
+                    out = os.path.join(tmp, f"cxx-{std}.so")
+                    p = subprocess.run(
+                        ["sh", "-c", f'g++ -std={std} $(pkg-config --cflags healthd-plugin) '
+                         f'{self.FLAGS} -Wl,--version-script="$MAP" -o "$OUT" "$SRC"'],
+                        env=dict(sdk.env, OUT=out, SRC=src, MAP=script),
+                        capture_output=True, text=True)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertEqual(p.stderr, "")
+                    self.assertEqual(exported(out), {"healthd_plugin_v1"})
+                    rc, tap, err = healthd_fixture.run_healthd(
+                        ["--test-plugin", out, "--option", "words=a b c", "--option", "min=2"])
+                    self.assertEqual(rc, 0, tap + err)
+                    self.assertIn("ok 5 - run test-a: OK in ", tap)
+                    self.assertIn(": 3 words (min 2)", tap)
+
+    def test_c_header_needs_c99(self):
+        p = subprocess.run(["sh", "-c", 'echo "#include <healthd/plugin.h>" | cc -std=c89 '
+                            '$(pkg-config --cflags healthd-plugin) -fsyntax-only -x c -'],
+                           env=sdk.env, capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("needs C99 or later", p.stderr)
 
 
 class Readme(unittest.TestCase):
