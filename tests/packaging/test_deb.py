@@ -157,7 +157,9 @@ class Contents(unittest.TestCase):
         for want in ("/usr/include/healthd/plugin.h",
                      f"/usr/lib/{build.triplet}/pkgconfig/healthd-plugin.pc",
                      "/usr/share/doc/healthd-plugin-dev/examples/heartbeat/heartbeat.c",
-                     "/usr/share/doc/healthd-plugin-dev/examples/heartbeat/meson.build"):
+                     "/usr/share/doc/healthd-plugin-dev/examples/heartbeat/meson.build",
+                     "/usr/share/doc/healthd-plugin-dev/examples/tcp/tcp.c",
+                     "/usr/share/doc/healthd-plugin-dev/examples/tcp/meson.build"):
             self.assertIn(want, files)
         self.assertFalse(any(f.endswith(".so") for f in files), files)
 
