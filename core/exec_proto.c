@@ -83,31 +83,34 @@ exec_reader_init(struct exec_reader *r, const void *buf, size_t len)
 	r->bad = false;
 }
 
+/* n bytes into v (zeroed when they are not there: then r is bad) */
+static void
+take(struct exec_reader *r, void *v, size_t n)
+{
+	if (r->bad || (size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		memset(v, 0, n);
+		return;
+	}
+	memcpy(v, r->p, n);
+	r->p += n;
+}
+
 uint32_t
 exec_read_u32(struct exec_reader *r)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
-	if (r->bad || (size_t)(r->end - r->p) < sizeof(v)) {
-		r->bad = true;
-		return 0;
-	}
-	memcpy(&v, r->p, sizeof(v));
-	r->p += sizeof(v);
+	take(r, &v, sizeof(v));
 	return v;
 }
 
 int64_t
 exec_read_i64(struct exec_reader *r)
 {
-	int64_t v = 0;
+	int64_t v;
 
-	if (r->bad || (size_t)(r->end - r->p) < sizeof(v)) {
-		r->bad = true;
-		return 0;
-	}
-	memcpy(&v, r->p, sizeof(v));
-	r->p += sizeof(v);
+	take(r, &v, sizeof(v));
 	return v;
 }
 

@@ -305,6 +305,17 @@ def _split_labels(txt):
     return parts
 
 
+def abi_version():
+    """The plugin ABI the build's header declares, as "MAJOR.MINOR"."""
+    hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "healthd",
+                       "plugin.h")
+    with open(hdr) as f:
+        text = f.read()
+    major = re.search(r"#define HEALTHD_ABI_MAJOR (\d+)", text).group(1)
+    minor = re.search(r"#define HEALTHD_ABI_MINOR (\d+)", text).group(1)
+    return f"{major}.{minor}"
+
+
 def free_port():
     """A loopback TCP port that was free a moment ago (for helper servers)."""
     with socket.socket() as s:

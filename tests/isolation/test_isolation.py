@@ -17,7 +17,7 @@ import time
 import unittest
 
 from healthd_fixture import (BIN, FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, WRAPPER, Healthd,
-                             StartupError, run_healthd, running)
+                             StartupError, abi_version, run_healthd, running)
 
 SANITIZED = bool(os.environ.get("HEALTHD_SANITIZED"))
 # A plugin's SIGSEGV must reach the server as a SIGSEGV, not as ASan's report
@@ -70,18 +70,7 @@ def wait_for(what, fn, timeout=WAIT, log=None):
         time.sleep(0.02)
 
 
-def _abi():
-    """The ABI version the build's header declares: major.minor."""
-    hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include",
-                       "healthd", "plugin.h")
-    with open(hdr) as f:
-        text = f.read()
-    major = re.search(r"#define HEALTHD_ABI_MAJOR (\d+)", text).group(1)
-    minor = re.search(r"#define HEALTHD_ABI_MINOR (\d+)", text).group(1)
-    return f"{major}.{minor}"
-
-
-ABI = _abi()
+ABI = abi_version()
 
 
 class Background(threading.Thread):

@@ -20,23 +20,10 @@ import time
 import unittest
 
 import healthd_fixture
-from healthd_fixture import FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, Healthd, run_healthd
+from healthd_fixture import FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, run_healthd
 
 TAP_LINE = re.compile(r"^(not )?ok (\d+) - (.*)$")
-
-
-def _abi_re():
-    """The ABI the fixtures are built with (the build's header), as a regex."""
-    hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include",
-                       "healthd", "plugin.h")
-    with open(hdr) as f:
-        text = f.read()
-    major = re.search(r"#define HEALTHD_ABI_MAJOR (\d+)", text).group(1)
-    minor = re.search(r"#define HEALTHD_ABI_MINOR (\d+)", text).group(1)
-    return rf"{major}\.{minor}"
-
-
-ABI = _abi_re()
+ABI = re.escape(healthd_fixture.abi_version())  # the fixtures' ABI: the build's
 
 
 def fixture(name):
