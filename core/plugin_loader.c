@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -405,6 +406,36 @@ host_value(struct healthd_report *report, const char *name, double value, const 
 	return 0;
 }
 
+static int64_t
+host_time_left_ms(const struct healthd_report *report)
+{
+	int64_t left = report->deadline_ms - clock_ms();
+
+	return left > 0 ? left : 0;
+}
+
+/* Slices: how often cancelled() is looked at while a run waits. */
+#define WAIT_SLICE_MS 50
+
+static int
+host_wait_fd(struct healthd_report *report, int fd, short events)
+{
+	struct pollfd pfd = {.fd = fd, .events = events};
+
+	for (;;) {
+		int64_t left = report->deadline_ms - clock_ms();
+		int n;
+
+		if (left <= 0 || atomic_load_explicit(&report->cancelled, memory_order_relaxed))
+			return 0;
+		n = poll(&pfd, 1, left > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int)left);
+		if (n > 0)
+			return pfd.revents;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
 /* Grows only at its end: see struct healthd_host_api. */
 static const struct healthd_host_api host_api = {
 	.size = sizeof(struct healthd_host_api),
@@ -423,6 +454,8 @@ static const struct healthd_host_api host_api = {
 	.timed_out = host_timed_out,
 	/* 1.2 */
 	.value = host_value,
+	.time_left_ms = host_time_left_ms,
+	.wait_fd = host_wait_fd,
 };
 
 const struct healthd_host_api *

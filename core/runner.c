@@ -286,8 +286,10 @@ static void
 finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
        enum healthd_status st, int64_t dur, int64_t now, struct runner_job **done)
 {
-	if (!c->abandoned && now > c->deadline)
-		expire(r, c, now, done); /* late, though the timer had not seen it yet */
+	/* late, though the timer had not seen it yet; a run that stopped at its
+	 * deadline has HEALTHD_DEADLINE_GRACE_MS to be heard (ABI 1.2) */
+	if (!c->abandoned && now > c->deadline + HEALTHD_DEADLINE_GRACE_MS)
+		expire(r, c, now, done);
 	if (c->abandoned && r->stopping) {
 		log_info("check %s: run returned after %lld ms, during shutdown", c->check->name,
 		         (long long)dur);
@@ -438,10 +440,10 @@ timer_main(void *arg)
 			 * thread is not the timer's: the run before it is */
 			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
 				continue;
-			if (c->deadline <= now)
+			if (c->deadline + HEALTHD_DEADLINE_GRACE_MS <= now)
 				expire(r, c, now, &done);
-			else if (c->deadline < next)
-				next = c->deadline;
+			else if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < next)
+				next = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 		}
 		r->timer_wake = next;
 		if (done != NULL) {
@@ -552,8 +554,8 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				if (c->check->exec != NULL) {
 					s->next = c->waiters;
 					c->waiters = s;
-					if (c->deadline < r->timer_wake) {
-						r->timer_wake = c->deadline;
+					if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
+						r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 						wake_timer = true;
 					}
 					dispatch_remote(r, c, ids[i], now, &done);
@@ -574,8 +576,8 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				/* inline flights too: one that hangs still answers its
 				 * joiners at the deadline. At most one wake-up per
 				 * timeout while the timer idles. */
-				if (c->deadline < r->timer_wake) {
-					r->timer_wake = c->deadline;
+				if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
+					r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 					wake_timer = true;
 				}
 			}

@@ -3,17 +3,18 @@
  * `expect`: {"name": "redis", "plugin": "tcp", "host": "127.0.0.1",
  * "port": 6379, "send": "PING\r\n", "expect": "+PONG"}.
  *
- * The pattern every network check needs: a non-blocking socket, and poll()
- * in short slices that stops a little before deadline_ms() (the host's timer
- * wins a tie, and then the plugin's own message is lost) and as soon as
- * cancelled() turns true. `host` is an address, never a name: getaddrinfo()
+ * The pattern every network check needs: a non-blocking socket, and a wait
+ * for it that ends at the deadline or as soon as cancelled() turns true:
+ * api->wait_fd() (ABI 1.2) is that wait. The host still listens
+ * HEALTHD_DEADLINE_GRACE_MS past the deadline, so a run that stops there
+ * keeps its own message. `host` is an address, never a name: getaddrinfo()
  * cannot be bounded by a deadline (an isolated plugin's stuck lookup is ended
  * with its executor; see healthd-plugin(7)). Built against the installed SDK
  * alone, see healthd-plugin(7). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
+#include <poll.h> /* POLLIN, POLLOUT */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,6 @@
 #include <unistd.h>
 
 #include <healthd/plugin.h>
-
-#define SLICE_MS 50  /* how often cancelled() is looked at */
-#define MARGIN_MS 20 /* stop this much before the deadline */
 
 struct tcp {
 	struct sockaddr_storage addr;
@@ -37,24 +35,14 @@ static const struct healthd_host_api *api; /* valid until unload */
 
 /*
  * Waits until fd is ready for `events`. Returns 1 when it is, 0 when the run
- * must stop (the deadline is near, or the host cancelled it), -1 on error.
+ * must stop (the deadline passed, or the host cancelled it), -1 on error.
  */
 static int
 wait_for(int fd, short events, struct healthd_report *report)
 {
-	for (;;) {
-		int64_t left = api->deadline_ms(report) - api->now_ms() - MARGIN_MS;
-		struct pollfd p = {.fd = fd, .events = events};
-		int n;
+	int revents = api->wait_fd(report, fd, events);
 
-		if (left <= 0 || api->cancelled(report))
-			return 0;
-		n = poll(&p, 1, (int)(left < SLICE_MS ? left : SLICE_MS));
-		if (n > 0)
-			return 1;
-		if (n == -1 && errno != EINTR)
-			return -1;
-	}
+	return revents > 0 ? 1 : revents;
 }
 
 static enum healthd_status

@@ -74,7 +74,9 @@
  * What each minor added:
  *   1.0  the descriptor, struct healthd_check, the host table up to log
  *   1.1  host_api.timeout_ms, cancelled, timed_out
- *   1.2  host_api.value (numbers beside the message); options given as a JSON
+ *   1.2  host_api.value (numbers beside the message), time_left_ms and wait_fd
+ *        (deadline helpers; the host now waits HEALTHD_DEADLINE_GRACE_MS past
+ *        the deadline for the run's own answer); options given as a JSON
  *        array arrive as "key:0", "key:1", ...
  */
 #if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
@@ -324,7 +326,30 @@ struct healthd_host_api {
 	 */
 	int (*value)(struct healthd_report *report, const char *name, double value,
 	             const char *unit);
+
+	/*
+	 * Milliseconds until the run's deadline, 0 once it has passed: what to
+	 * give a library's own timeout (a transfer's, a query's). The host waits
+	 * a little past the deadline for the run's own answer
+	 * (HEALTHD_DEADLINE_GRACE_MS), so a run that stops at its deadline keeps
+	 * its message: no margin of your own is needed. Any thread.
+	 */
+	int64_t (*time_left_ms)(const struct healthd_report *report);
+
+	/*
+	 * Waits until fd is ready for `events` (POLLIN, POLLOUT as in poll(2)),
+	 * the run's deadline passes, or cancelled() turns true, polling in short
+	 * slices. Returns the revents (> 0, POLLERR and POLLHUP included), 0 when
+	 * the time is up or the run was cancelled (then set your message and
+	 * call timed_out()), or -1 with errno set if poll() failed. The wait loop
+	 * every network check needs, bounded by the deadline and the host.
+	 */
+	int (*wait_fd)(struct healthd_report *report, int fd, short events);
 };
+
+/* How long past a run's deadline the host still waits for its own answer
+ * before it answers "timeout after N ms" itself (ABI 1.2 hosts). */
+#define HEALTHD_DEADLINE_GRACE_MS 50
 
 /* At most this many values per run; see healthd_host_api.value. */
 #define HEALTHD_VALUES_MAX 16

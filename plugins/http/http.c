@@ -53,13 +53,9 @@ static const char http_pin_anchor; /* an address inside this object, for dladdr(
 #define HTTP_BODY_CAP       (1024 * 1024) /* bytes read from a body before cutting it */
 #define HTTP_MAX_REDIRECTS  50            /* upper bound of the max_redirects option */
 #define HTTP_MESSAGE_SIZE   512
-/*
- * curl's timer fires at its timeout at the earliest, and a run that returns
- * after the deadline is discarded by the host (the ABI asks run() to return
- * by it), so curl gives up this much earlier: 1/20 of the time, at most 25 ms.
- */
-#define HTTP_MARGIN_DIVISOR 20
-#define HTTP_MARGIN_MAX_MS  25
+/* curl's timer fires at its timeout at the earliest: curl gets the time left
+ * to the deadline (api->time_left_ms), and the host's grace past it
+ * (HEALTHD_DEADLINE_GRACE_MS) lets curl's own answer be heard. */
 #define HTTP_HEADER_PREFIX  "header:"
 
 enum http_how {
@@ -287,12 +283,12 @@ http_run(void *state, struct healthd_report *report)
 	struct http_check *h = state;
 	const struct healthd_host_api *api = h->api;
 	char msg[HTTP_MESSAGE_SIZE], suffix[64] = "";
-	int64_t start, remaining, margin;
+	int64_t start, remaining;
 	long status = 0, redirects = 0;
 	CURLcode rc;
 
 	start = api->now_ms();
-	remaining = api->deadline_ms(report) - start;
+	remaining = api->time_left_ms(report);
 	if (remaining <= 0) {
 		/* CURLOPT_TIMEOUT_MS 0 would mean no timeout at all. */
 		api->message(report, "timeout: the deadline passed before the request started");
@@ -301,10 +297,7 @@ http_run(void *state, struct healthd_report *report)
 	h->errbuf[0] = '\0';
 	h->body_bytes = 0;
 	h->body_capped = false;
-	margin = remaining / HTTP_MARGIN_DIVISOR;
-	if (margin > HTTP_MARGIN_MAX_MS)
-		margin = HTTP_MARGIN_MAX_MS;
-	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)(remaining - margin));
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)remaining);
 	h->report = report;
 	rc = curl_easy_perform(h->curl);
 	h->report = NULL;
@@ -313,7 +306,7 @@ http_run(void *state, struct healthd_report *report)
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		rc = CURLE_OPERATION_TIMEDOUT; /* cancelled: the host stopped waiting */
 	if (rc != CURLE_OK) {
-		/* The timeout is the check's configured one: the margin is ours. */
+		/* "timeout after N ms" names the check's configured timeout */
 		http_describe_error(h, rc, (long long)api->timeout_ms(report), msg, sizeof(msg));
 		api->message(report, "%s", msg);
 		if (rc == CURLE_OPERATION_TIMEDOUT)

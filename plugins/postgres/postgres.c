@@ -19,8 +19,9 @@
  * name the server by address (hostaddr, an IP literal) or by unix socket
  * directory where that matters; and SCRAM's key derivation costs what the
  * server's iteration count says (2,000,000 iterations took 2.3 s past a 300 ms
- * timeout in review). Bounding those needs the connect on a thread of its
- * own that can be abandoned: not done yet.
+ * timeout in review). The request is answered at the deadline all the same,
+ * and in an executor a run still inside such a call kill_after_ms later gets
+ * the executor replaced.
  *
  * Each instance keeps one connection for its lifetime, so a probe every second
  * costs one backend, not one per second. It is made lazily by the first run,
@@ -53,14 +54,9 @@
 #define PG_APPLICATION_NAME  "healthd"
 #define PG_MESSAGE_SIZE      768
 #define PG_SCRUBBED          "***"
-/*
- * A run gives up a little before the deadline (a twentieth of its time, at
- * most 25 ms, as the http plugin does), so that its own answer and not the
- * host's timer reports the timeout, and the worker is free at once.
- */
-#define PG_MARGIN_DIVISOR    20
-#define PG_MARGIN_MAX_MS     25
-#define PG_SLICE_MS          50  /* how often a wait looks at cancelled() */
+/* Waits end at the deadline (api->wait_fd): the host waits
+ * HEALTHD_DEADLINE_GRACE_MS longer for the run's own answer, so its own
+ * message reports a timeout. */
 #define PG_SCRUB_MIN         6   /* shorter passwords: libpq's text is withheld */
 /* Cancel threads alive at once, process-wide; past this a timed-out query is only dropped. */
 #define PG_CANCELS_MAX       4
@@ -123,17 +119,15 @@ static void pg_say(struct pg_check *pg, struct healthd_report *report, const cha
                    const char *detail);
 static const char *pg_classify(const char *text);
 static void pg_notice(void *arg, const char *message);
-static int pg_wait(const struct healthd_host_api *api, const struct healthd_report *report,
-                   int fd, short events, int64_t until);
+static int pg_wait(const struct healthd_host_api *api, struct healthd_report *report, int fd,
+                   short events);
 static void pg_pin_self(void);
 static void *pg_cancel_main(void *arg);
 static void pg_cancel_in_background(struct pg_check *pg);
 static void pg_drop(struct pg_check *pg, bool cancel);
 static bool pg_still_alive(struct pg_check *pg);
-static enum pg_outcome pg_connect(struct pg_check *pg, struct healthd_report *report,
-                                  int64_t until);
-static enum pg_outcome pg_query(struct pg_check *pg, struct healthd_report *report,
-                                int64_t until);
+static enum pg_outcome pg_connect(struct pg_check *pg, struct healthd_report *report);
+static enum pg_outcome pg_query(struct pg_check *pg, struct healthd_report *report);
 static enum healthd_status pg_run(void *state, struct healthd_report *report);
 static void pg_destroy(void *state);
 static int pg_instantiate(struct healthd_host *host, const struct healthd_host_api *api,
@@ -366,28 +360,15 @@ pg_uri_userinfo_error(const char *conninfo)
 /* ---- waiting and cancelling ------------------------------------------------ */
 
 /*
- * Waits until fd is ready for `events` or `until` (monotonic ms) passes.
- * Returns the poll() revents (> 0), 0 at `until`, -1 on error.
+ * Waits until fd is ready for `events`, the deadline passes or the host
+ * cancels the run: the host's wait_fd (ABI 1.2), which polls in slices.
+ * Returns the poll() revents (> 0), 0 when time is up, -1 on error.
  */
 static int
-pg_wait(const struct healthd_host_api *api, const struct healthd_report *report, int fd,
-        short events, int64_t until)
+pg_wait(const struct healthd_host_api *api, struct healthd_report *report, int fd, short events)
 {
-	struct pollfd pfd = {.fd = fd, .events = events};
-
-	for (;;) {
-		int64_t left = until - api->now_ms();
-		int n;
-
-		/* in slices, so that a run the host stopped waiting for ends soon */
-		if (left <= 0 || api->cancelled(report))
-			return 0;
-		n = poll(&pfd, 1, left > PG_SLICE_MS ? PG_SLICE_MS : (int)left);
-		if (n > 0)
-			return pfd.revents; /* POLLERR, POLLHUP included: libpq tells what happened */
-		if (n == -1 && errno != EINTR)
-			return -1;
-	}
+	/* POLLERR, POLLHUP included in what it returns: libpq tells what happened */
+	return api->wait_fd(report, fd, events);
 }
 
 /*
@@ -499,7 +480,7 @@ pg_still_alive(struct pg_check *pg)
 /* ---- run ------------------------------------------------------------------- */
 
 static enum pg_outcome
-pg_connect(struct pg_check *pg, struct healthd_report *report, int64_t until)
+pg_connect(struct pg_check *pg, struct healthd_report *report)
 {
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING; /* as libpq's docs say to start */
 	int ready;
@@ -534,7 +515,7 @@ pg_connect(struct pg_check *pg, struct healthd_report *report, int64_t until)
 		case PGRES_POLLING_WRITING:
 		default:
 			ready = pg_wait(pg->api, report, PQsocket(pg->conn),
-			                st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
+			                st == PGRES_POLLING_READING ? POLLIN : POLLOUT);
 			if (ready == 0)
 				return PG_TIMEOUT;
 			if (ready == -1) {
@@ -548,7 +529,7 @@ pg_connect(struct pg_check *pg, struct healthd_report *report, int64_t until)
 }
 
 static enum pg_outcome
-pg_query(struct pg_check *pg, struct healthd_report *report, int64_t until)
+pg_query(struct pg_check *pg, struct healthd_report *report)
 {
 	enum pg_outcome outcome = PG_DONE;
 	bool seen = false;
@@ -559,7 +540,7 @@ pg_query(struct pg_check *pg, struct healthd_report *report, int64_t until)
 		goto lost;
 	/* Send it all, reading meanwhile so that a talkative server cannot stall us. */
 	while ((flushed = PQflush(pg->conn)) == 1) {
-		ready = pg_wait(pg->api, report, fd, POLLIN | POLLOUT, until);
+		ready = pg_wait(pg->api, report, fd, POLLIN | POLLOUT);
 		if (ready == 0)
 			return PG_TIMEOUT;
 		if (ready == -1)
@@ -572,7 +553,7 @@ pg_query(struct pg_check *pg, struct healthd_report *report, int64_t until)
 	/* Every result up to the end; only the first is judged. */
 	for (;;) {
 		while (PQisBusy(pg->conn)) {
-			ready = pg_wait(pg->api, report, fd, POLLIN, until);
+			ready = pg_wait(pg->api, report, fd, POLLIN);
 			if (ready == 0)
 				return PG_TIMEOUT;
 			if (ready == -1)
@@ -622,15 +603,11 @@ pg_run(void *state, struct healthd_report *report)
 {
 	struct pg_check *pg = state;
 	const struct healthd_host_api *api = pg->api;
-	int64_t started = api->now_ms(), deadline = api->deadline_ms(report);
-	int64_t margin = (deadline - started) / PG_MARGIN_DIVISOR, until;
+	int64_t started = api->now_ms();
 	enum pg_outcome outcome = PG_FAILED;
 	struct pg_sigpipe sp;
 	bool fresh = false;
 
-	if (margin > PG_MARGIN_MAX_MS)
-		margin = PG_MARGIN_MAX_MS;
-	until = deadline - (margin > 0 ? margin : 0);
 	pg_sigpipe_block(&sp);
 	if (pg->conn != NULL && !pg_still_alive(pg)) {
 		api->log(pg->host, HEALTHD_LOG_INFO, "check %s: kept connection is gone; "
@@ -640,9 +617,9 @@ pg_run(void *state, struct healthd_report *report)
 	/* At most two tries: a second only when a kept connection died under the first. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		fresh = pg->conn == NULL;
-		if (fresh && (outcome = pg_connect(pg, report, until)) != PG_DONE)
+		if (fresh && (outcome = pg_connect(pg, report)) != PG_DONE)
 			break;
-		outcome = pg_query(pg, report, until);
+		outcome = pg_query(pg, report);
 		if (outcome != PG_LOST || fresh)
 			break;
 		api->log(pg->host, HEALTHD_LOG_INFO, "check %s: kept connection broke; "

@@ -302,6 +302,38 @@ class RunCheck(unittest.TestCase):
         self.assertRegex(out, r'^UNKNOWN - .*unknown plugin "nosuch"')
 
 
+class DeadlineHelpers(unittest.TestCase):
+    """ABI 1.2's wait_fd() ends a wait at the deadline, and the host waits
+    HEALTHD_DEADLINE_GRACE_MS longer: a plugin that stops exactly at its
+    deadline keeps its own message instead of the host's "timeout after N ms"
+    (the tcp example waits with wait_fd against a server that never answers)."""
+
+    def test_stopping_at_the_deadline_keeps_the_message(self):
+        if healthd_fixture.WRAPPER:
+            self.skipTest("under a wrapper (valgrind) a run's way back takes longer than "
+                          "the 50 ms grace")
+        d = tempfile.mkdtemp(prefix="healthd-tools-")
+        self.addCleanup(shutil.rmtree, d)
+        shutil.copy(fixture("tcp"), d)
+        s = Silent()
+        self.addCleanup(s.close)
+        config = {"in_process": ["tcp"], "checks": [
+            {"name": "quiet", "plugin": "tcp", "host": "127.0.0.1", "port": s.port,
+             "send": "PING\r\n", "expect": "+PONG", "timeout_ms": 300}]}
+        for in_process in (["tcp"], []):
+            config["in_process"] = in_process
+            with self.subTest(in_process=in_process):
+                with healthd_fixture.running(self, config, plugin_dir=d) as h:
+                    for _ in range(3):
+                        status, body = h.get_json("/health/?checks=quiet&verbose=1")
+                        self.assertEqual(status, 503, body)
+                        self.assertEqual(body["details"]["quiet"]["output"],
+                                         f"127.0.0.1:{s.port}: no answer within 300 ms", body)
+                    metrics = h.metrics()
+                    self.assertEqual(metrics[("healthd_check_timeouts_total",
+                                              frozenset({("check", "quiet")}))], 3)
+
+
 class Hardening(unittest.TestCase):
     """The ABI checks, seen from a real server."""
 

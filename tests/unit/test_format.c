@@ -192,6 +192,16 @@ DEF_TEST(verbose_details_escaped)
 	return 0;
 }
 
+/* A body (len bytes, not NUL-terminated) as a string; frees body. */
+static char *
+terminated(char *body, size_t len)
+{
+	char *s = strndup(body, len);
+
+	free(body);
+	return s;
+}
+
 DEF_TEST(health_json_worst_status)
 {
 	uint32_t ids[2];
@@ -205,6 +215,7 @@ DEF_TEST(health_json_worst_status)
 	ids[1] = (uint32_t)registry_find(f.reg, "warn", 4);
 	job = runner_submit(f.runner, ids, 2);
 	body = format_health_json(f.reg, ids, job, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("\"true:status\":[{", body);
 	EXPECT_CONTAINS("\"status\":\"warn\"}\n", body);
 	free(body);
@@ -225,6 +236,7 @@ DEF_TEST(metrics_counts_runs)
 	free(seed_body(&f, sel, 1, false));
 	free(seed_body(&f, sel, 1, false));
 	body = format_metrics(f.reg, f.runner, NULL, NULL, rows, 1, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("healthd_check_runs_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_failures_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_up{check=\"false\"} 0\n", body);
@@ -234,16 +246,6 @@ DEF_TEST(metrics_counts_runs)
 	free(body);
 	teardown(&f);
 	return 0;
-}
-
-/* A body (len bytes, not NUL-terminated) as a string; frees body. */
-static char *
-terminated(char *body, size_t len)
-{
-	char *s = strndup(body, len);
-
-	free(body);
-	return s;
 }
 
 DEF_TEST(values_in_every_format)
