@@ -14,9 +14,10 @@
  * expect: must occur in the first bytes received: up to 4 KiB, or until the
  *         server closes the connection
  *
- * Connect, send and receive are non-blocking and bounded by the deadline
- * (less a small margin, so the run reports its own timeout), waiting in poll()
- * slices that look at cancelled(). Every address a name resolves to is tried
+ * Connect, send and receive are non-blocking and bounded by the deadline,
+ * waiting with the host's wait_fd() (ABI 1.2: poll() slices that look at
+ * cancelled(); the host's grace past the deadline lets the run's own timeout
+ * message be heard). Every address a name resolves to is tried
  * in turn until one connects. An IP address is used as it is; a name is
  * looked up (getaddrinfo) on a thread of its own, which the run waits for
  * only until its deadline: a lookup that takes longer is left to finish and
@@ -46,8 +47,6 @@
 #define TCP_RECV_MAX        4096 /* bytes searched for `expect` */
 #define TCP_SHOW_MAX        48   /* bytes of an answer quoted in a message */
 #define TCP_SLICE_MS        50   /* how often a wait looks at cancelled() */
-#define TCP_MARGIN_DIVISOR  20   /* as the http and postgres plugins */
-#define TCP_MARGIN_MAX_MS   25
 #define TCP_HOST_MAX        253
 
 /*
@@ -85,12 +84,6 @@ struct tcp_check {
 	char *expect;     /* NULL: no answer awaited */
 	size_t expect_len;
 	char buf[TCP_RECV_MAX]; /* per run */
-};
-
-enum tcp_wait {
-	TCP_READY,
-	TCP_TIMEOUT,  /* until passed, or the host cancelled the run */
-	TCP_ERROR,    /* poll failed; errno says why */
 };
 
 /* ---- name lookups ------------------------------------------------------------ */
@@ -228,34 +221,26 @@ tcp_resolve(struct tcp_check *t, const struct healthd_report *report, int64_t un
 
 /* ---- connect, send, receive ------------------------------------------------ */
 
-/* Waits for events on fd until `until`, in slices that look at cancelled(). */
-static enum tcp_wait
-tcp_wait(const struct healthd_host_api *api, const struct healthd_report *report, int fd,
-         short events, int64_t until)
+/* Waits for events on fd. Returns 0 when ready, or -1 with errno (ETIMEDOUT
+ * when the deadline passed or the host cancelled the run). */
+static int
+tcp_wait(const struct healthd_host_api *api, struct healthd_report *report, int fd,
+         short events)
 {
-	struct pollfd pfd = {.fd = fd, .events = events};
-	int64_t left;
-	int rc;
+	int rc = api->wait_fd(report, fd, events);
 
-	for (;;) {
-		left = until - api->now_ms();
-		if (left <= 0 || api->cancelled(report))
-			return TCP_TIMEOUT;
-		rc = poll(&pfd, 1, left < TCP_SLICE_MS ? (int)left : TCP_SLICE_MS);
-		if (rc > 0)
-			return TCP_READY;
-		if (rc == -1 && errno != EINTR)
-			return TCP_ERROR;
-	}
+	if (rc == 0)
+		errno = ETIMEDOUT;
+	return rc > 0 ? 0 : -1;
 }
 
 /*
  * Connects to one address. Returns the socket, or -1 with errno set
- * (ETIMEDOUT when `until` came first).
+ * (ETIMEDOUT when the deadline came first).
  */
 static int
-tcp_connect(const struct healthd_host_api *api, const struct healthd_report *report,
-            const struct addrinfo *ai, int64_t until)
+tcp_connect(const struct healthd_host_api *api, struct healthd_report *report,
+            const struct addrinfo *ai)
 {
 	socklen_t len = sizeof(int);
 	int fd, soerr = 0;
@@ -268,15 +253,8 @@ tcp_connect(const struct healthd_host_api *api, const struct healthd_report *rep
 		return fd;
 	if (errno != EINPROGRESS)
 		goto fail;
-	switch (tcp_wait(api, report, fd, POLLOUT, until)) {
-	case TCP_READY:
-		break;
-	case TCP_TIMEOUT:
-		errno = ETIMEDOUT;
+	if (tcp_wait(api, report, fd, POLLOUT) == -1)
 		goto fail;
-	case TCP_ERROR:
-		goto fail;
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
 		goto fail;
 	if (soerr != 0) {
@@ -291,10 +269,11 @@ fail:
 	return -1;
 }
 
-/* Sends all of data. Returns 0, or -1 with errno (ETIMEDOUT when until came first). */
+/* Sends all of data. Returns 0, or -1 with errno (ETIMEDOUT when the deadline
+ * came first). */
 static int
-tcp_send_all(const struct healthd_host_api *api, const struct healthd_report *report, int fd,
-             const char *data, size_t len, int64_t until)
+tcp_send_all(const struct healthd_host_api *api, struct healthd_report *report, int fd,
+             const char *data, size_t len)
 {
 	ssize_t n;
 
@@ -309,27 +288,19 @@ tcp_send_all(const struct healthd_host_api *api, const struct healthd_report *re
 			continue;
 		if (n == -1 && errno != EAGAIN)
 			return -1;
-		switch (tcp_wait(api, report, fd, POLLOUT, until)) {
-		case TCP_READY:
-			break;
-		case TCP_TIMEOUT:
-			errno = ETIMEDOUT;
+		if (tcp_wait(api, report, fd, POLLOUT) == -1)
 			return -1;
-		case TCP_ERROR:
-			return -1;
-		}
 	}
 	return 0;
 }
 
 /*
  * Receives into t->buf until it holds t->expect, is full, or the server
- * closes. Returns the bytes received, or -1 with errno (ETIMEDOUT when until
- * came first; what arrived so far is still in t->buf, its length in *got).
+ * closes. Returns the bytes received, or -1 with errno (ETIMEDOUT when the
+ * deadline came first; what arrived so far is still in t->buf, its length in *got).
  */
 static ssize_t
-tcp_receive(struct tcp_check *t, const struct healthd_report *report, int fd, int64_t until,
-            size_t *got)
+tcp_receive(struct tcp_check *t, struct healthd_report *report, int fd, size_t *got)
 {
 	ssize_t n;
 
@@ -348,15 +319,8 @@ tcp_receive(struct tcp_check *t, const struct healthd_report *report, int fd, in
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		switch (tcp_wait(t->api, report, fd, POLLIN, until)) {
-		case TCP_READY:
-			break;
-		case TCP_TIMEOUT:
-			errno = ETIMEDOUT;
+		if (tcp_wait(t->api, report, fd, POLLIN) == -1)
 			return -1;
-		case TCP_ERROR:
-			return -1;
-		}
 	}
 	return (ssize_t)*got;
 }
@@ -406,16 +370,12 @@ tcp_run(void *state, struct healthd_report *report)
 	const struct healthd_host_api *api = t->api;
 	struct addrinfo *res = NULL, *ai;
 	char shown[TCP_SHOW_MAX * 4 + 16], want[TCP_SHOW_MAX * 4 + 16];
-	int64_t start, remaining, margin, until, connected;
+	int64_t start, until, connected;
 	int fd = -1, rc, err = 0;
 	size_t got = 0;
 
 	start = api->now_ms();
-	remaining = api->deadline_ms(report) - start;
-	margin = remaining / TCP_MARGIN_DIVISOR;
-	if (margin > TCP_MARGIN_MAX_MS)
-		margin = TCP_MARGIN_MAX_MS;
-	until = start + remaining - margin;
+	until = api->deadline_ms(report); /* the lookup's bound; waits use wait_fd */
 	rc = tcp_resolve(t, report, until, &res);
 	if (rc == EAI_AGAIN && errno == ETIMEDOUT) {
 		tcp_failed(api, report, ETIMEDOUT, "cannot resolve");
@@ -427,7 +387,7 @@ tcp_run(void *state, struct healthd_report *report)
 		return HEALTHD_CRITICAL;
 	}
 	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
-		fd = tcp_connect(api, report, ai, until);
+		fd = tcp_connect(api, report, ai);
 		if (fd == -1)
 			err = errno;
 		if (err == ETIMEDOUT)
@@ -440,7 +400,7 @@ tcp_run(void *state, struct healthd_report *report)
 	}
 	connected = api->now_ms();
 	api->value(report, "connect_time", (double)(connected - start) / 1000.0, "s");
-	if (t->send != NULL && tcp_send_all(api, report, fd, t->send, t->send_len, until) == -1) {
+	if (t->send != NULL && tcp_send_all(api, report, fd, t->send, t->send_len) == -1) {
 		err = errno;
 		close(fd);
 		tcp_failed(api, report, err, "cannot send");
@@ -455,7 +415,7 @@ tcp_run(void *state, struct healthd_report *report)
 		             (long long)(connected - start));
 		return HEALTHD_OK;
 	}
-	if (tcp_receive(t, report, fd, until, &got) == -1) {
+	if (tcp_receive(t, report, fd, &got) == -1) {
 		err = errno;
 		close(fd);
 		tcp_failed(api, report, err, "cannot receive");
