@@ -43,7 +43,10 @@ struct runner_job {
 };
 
 struct cstate {
-	const struct check *check;
+	const struct check *check; /* in the newest registry attached that has it */
+	uint32_t slot;    /* its index in runner.cs; never reused */
+	bool dead;        /* no registry attached since has it: freed once idle */
+	uint64_t epoch;   /* the attach epoch its flight started in */
 	/* the flight, while busy */
 	bool busy;        /* queued or running: never two runs at once */
 	bool executing;   /* inside run() now */
@@ -51,7 +54,7 @@ struct cstate {
 	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
 	bool released;    /* its worker was counted out of `active` when it expired */
 	bool remote;      /* in an executor: no thread here waits for it */
-	uint32_t gen;     /* flights so far; with the id, a remote run's token */
+	uint32_t gen;     /* flights so far; with the slot, a remote run's token */
 	uint64_t token;
 	int64_t queued_at, deadline;
 	struct healthd_report *report; /* the executing run's, on its thread's stack */
@@ -78,13 +81,14 @@ struct worker {
 };
 
 struct runner {
-	const struct registry *reg;
+	const struct registry *reg; /* the newest attached: runner_submit()'s ids */
+	uint64_t epoch;          /* attaches so far */
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
 	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
 	pthread_cond_t idle_cv;  /* shutdown: a worker left or a run returned */
-	struct cstate *cs;       /* by check id */
-	size_t ncs;
+	struct cstate **cs;      /* by slot (struct check.slot); 0 and freed ones NULL */
+	size_t ncs, cscap;
 	struct cstate *qhead, *qtail;
 	int target;              /* workers wanted */
 	int active;              /* workers alive and not stuck in an abandoned run */
@@ -102,6 +106,7 @@ struct runner {
 
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
+static void stats_locked(const struct cstate *c, struct runner_stats *out);
 
 static void
 fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -318,15 +323,15 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 
 /* Hands a new flight to its executor; called with the lock held. */
 static void
-dispatch_remote(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
-                struct runner_job **done)
+dispatch_remote(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
 {
 	struct healthd_report rep = {0};
 
 	c->remote = true;
 	c->executing = true;
-	c->token = ((uint64_t)id << 32) | ++c->gen;
-	if (executor_run(c->check, id, c->token, c->deadline, rep.message, sizeof(rep.message)) ==
+	/* slots are never reused, so a token is unique across reloads too */
+	c->token = ((uint64_t)c->slot << 32) | ++c->gen;
+	if (executor_run(c->check, c->slot, c->token, c->deadline, rep.message, sizeof(rep.message)) ==
 	    -1) {
 		/* down after a crash, or shutting down: fail fast, say why */
 		finish(r, c, &rep, HEALTHD_CRITICAL, 0, now, done);
@@ -342,11 +347,9 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 	struct runner_job *done = NULL;
 	struct cstate *c;
 
-	if (id >= r->ncs)
-		return false;
-	c = &r->cs[id];
 	pthread_mutex_lock(&r->lock);
-	if (!c->busy || !c->remote || c->token != token) {
+	c = id < r->ncs ? r->cs[id] : NULL;
+	if (c == NULL || !c->busy || !c->remote || c->token != token) {
 		pthread_mutex_unlock(&r->lock);
 		return false; /* not this flight's: stale or forged */
 	}
@@ -360,8 +363,10 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 static void
 execute(struct runner *r, struct cstate *c, bool on_worker)
 {
+	/* read under the lock: a reload may point c at a newer registry's copy */
+	const struct check *chk = c->check;
 	struct healthd_report report = {.deadline_ms = c->deadline,
-	                                .timeout_ms = c->check->timeout_ms};
+	                                .timeout_ms = chk->timeout_ms};
 	struct runner_job *done = NULL;
 	enum healthd_status st;
 	int64_t started, ended;
@@ -375,7 +380,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	pthread_mutex_unlock(&r->lock);
 
 	started = clock_ms();
-	st = plugin_run(c->check, &report, NULL);
+	st = plugin_run(chk, &report, NULL);
 	ended = clock_ms();
 
 	pthread_mutex_lock(&r->lock);
@@ -435,7 +440,9 @@ timer_main(void *arg)
 		int64_t now = clock_ms(), next = INT64_MAX;
 
 		for (size_t i = 0; i < r->ncs; i++) {
-			struct cstate *c = &r->cs[i];
+			struct cstate *c = r->cs[i];
+			if (c == NULL)
+				continue;
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
 			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
@@ -462,7 +469,7 @@ timer_main(void *arg)
 }
 
 struct runner *
-runner_new(const struct registry *reg, int workers)
+runner_new(struct registry *reg, int workers)
 {
 	pthread_condattr_t attr;
 	struct runner *r;
@@ -470,20 +477,13 @@ runner_new(const struct registry *reg, int workers)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
-	r->reg = reg;
-	r->ncs = registry_count(reg);
-	r->cs = calloc(r->ncs ? r->ncs : 1, sizeof(*r->cs));
-	if (r->cs == NULL) {
-		free(r);
-		return NULL;
-	}
-	for (uint32_t i = 0; i < r->ncs; i++)
-		r->cs[i].check = registry_at(reg, i);
+	r->ncs = 1; /* slot 0: no slot yet */
 	r->target = workers;
-	r->max_threads = workers + (int)(r->ncs < 1024 ? r->ncs : 1024);
+	/* room for a replacement of every stuck worker, up to 1024: a reload
+	 * that adds checks keeps this bound */
+	r->max_threads = workers + 1024;
 	r->workers = calloc((size_t)r->max_threads, sizeof(*r->workers));
 	if (r->workers == NULL) {
-		free(r->cs);
 		free(r);
 		return NULL;
 	}
@@ -495,6 +495,10 @@ runner_new(const struct registry *reg, int workers)
 	pthread_cond_init(&r->timer_cv, &attr);
 	pthread_cond_init(&r->idle_cv, &attr);
 	pthread_condattr_destroy(&attr);
+	if (runner_attach(r, reg) == -1) {
+		runner_free(r);
+		return NULL;
+	}
 
 	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < workers; i++)
@@ -514,6 +518,12 @@ runner_new(const struct registry *reg, int workers)
 struct runner_job *
 runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
+	return runner_submit_in(r, NULL, ids, n);
+}
+
+struct runner_job *
+runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n)
+{
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
 	bool wake_timer = false;
@@ -529,8 +539,10 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 	now = clock_ms();
 
 	pthread_mutex_lock(&r->lock);
+	if (reg == NULL)
+		reg = r->reg;
 	for (size_t i = 0; i < n; i++) {
-		struct cstate *c = &r->cs[ids[i]];
+		struct cstate *c = r->cs[registry_at(reg, ids[i])->slot];
 		struct slot *s = &job->slots[i];
 
 		s->job = job;
@@ -551,6 +563,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				c->busy = true;
 				c->queued_at = now;
 				c->deadline = now + c->check->timeout_ms;
+				c->epoch = r->epoch;
 				if (c->check->exec != NULL) {
 					s->next = c->waiters;
 					c->waiters = s;
@@ -558,7 +571,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 						r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 						wake_timer = true;
 					}
-					dispatch_remote(r, c, ids[i], now, &done);
+					dispatch_remote(r, c, now, &done);
 					continue;
 				} else if (c->check->flags & HEALTHD_CHECK_INLINE) {
 					c->inline_run = true;
@@ -647,9 +660,41 @@ runner_job_free(struct runner_job *job)
 void
 runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 {
-	const struct cstate *c = &r->cs[id];
-
 	pthread_mutex_lock(&r->lock);
+	stats_locked(r->cs[registry_at(r->reg, id)->slot], out);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+runner_stats_of(struct runner *r, const struct check *check, struct runner_stats *out)
+{
+	pthread_mutex_lock(&r->lock);
+	stats_locked(check->slot < r->ncs ? r->cs[check->slot] : NULL, out);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+runner_summary(struct runner *r, size_t *count, size_t *failing)
+{
+	*count = *failing = 0;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->ncs; i++) {
+		const struct cstate *c = r->cs[i];
+		if (c == NULL || c->dead)
+			continue;
+		(*count)++;
+		*failing += c->has_last && c->last_status >= HEALTHD_CRITICAL;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void
+stats_locked(const struct cstate *c, struct runner_stats *out)
+{
+	if (c == NULL) {
+		*out = (struct runner_stats){0};
+		return;
+	}
 	*out = (struct runner_stats){
 		.runs = c->runs,
 		.failures = c->failures,
@@ -661,7 +706,128 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 		.last_nvalues = c->last_nvalues,
 	};
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
+}
+
+int
+runner_attach(struct runner *r, struct registry *reg)
+{
+	size_t n = registry_count(reg), need = 0, k = 0;
+	struct cstate **fresh;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t id = 0; id < n; id++) {
+		uint32_t slot = registry_at(reg, id)->slot;
+		need += slot == 0 || slot >= r->ncs || r->cs[slot] == NULL;
+	}
+	/* everything that can fail first: a failed attach changes nothing */
+	fresh = calloc(need ? need : 1, sizeof(*fresh));
+	for (size_t i = 0; fresh != NULL && i < need; i++) {
+		if ((fresh[i] = calloc(1, sizeof(**fresh))) == NULL) {
+			while (i-- > 0)
+				free(fresh[i]);
+			free(fresh);
+			fresh = NULL;
+		}
+	}
+	if (fresh != NULL && r->ncs + need > r->cscap) {
+		size_t cap = (r->ncs + need) * 2;
+		struct cstate **grown = realloc(r->cs, cap * sizeof(*grown));
+		if (grown == NULL) {
+			for (size_t i = 0; i < need; i++)
+				free(fresh[i]);
+			free(fresh);
+			fresh = NULL;
+		} else {
+			memset(grown + r->cscap, 0, (cap - r->cscap) * sizeof(*grown));
+			r->cs = grown;
+			r->cscap = cap;
+		}
+	}
+	if (fresh == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return -1;
+	}
+	for (uint32_t id = 0; id < n; id++) {
+		const struct check *chk = registry_at(reg, id);
+		struct cstate *c = chk->slot < r->ncs ? r->cs[chk->slot] : NULL;
+		if (chk->slot == 0 || c == NULL) {
+			c = fresh[k++];
+			c->slot = (uint32_t)r->ncs;
+			r->cs[r->ncs++] = c;
+			registry_set_slot(reg, id, c->slot);
+		}
+		c->check = chk; /* a kept check reads its new timeout, cache, defaults */
+		c->dead = false;
+	}
+	free(fresh);
+	r->reg = reg;
+	r->epoch++;
 	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Frees dead states whose flight is over; under the lock. */
+static void
+sweep(struct runner *r)
+{
+	for (size_t i = 1; i < r->ncs; i++) {
+		struct cstate *c = r->cs[i];
+		if (c != NULL && c->dead && !c->busy) {
+			r->cs[i] = NULL;
+			free(c);
+		}
+	}
+}
+
+size_t
+runner_retire_missing(struct runner *r)
+{
+	size_t n = registry_count(r->reg), gone = 0;
+	bool *keep = calloc(r->ncs ? r->ncs : 1, sizeof(*keep));
+
+	if (keep == NULL)
+		return 0; /* kept a while longer: harmless */
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t id = 0; id < n; id++)
+		keep[registry_at(r->reg, id)->slot] = true;
+	for (size_t i = 1; i < r->ncs; i++) {
+		struct cstate *c = r->cs[i];
+		if (c != NULL && !c->dead && !keep[i]) {
+			c->dead = true;
+			gone++;
+		}
+	}
+	sweep(r);
+	pthread_mutex_unlock(&r->lock);
+	free(keep);
+	return gone;
+}
+
+uint64_t
+runner_epoch(struct runner *r)
+{
+	uint64_t e;
+
+	pthread_mutex_lock(&r->lock);
+	e = r->epoch;
+	pthread_mutex_unlock(&r->lock);
+	return e;
+}
+
+bool
+runner_quiet_before(struct runner *r, uint64_t epoch)
+{
+	bool quiet = true;
+
+	pthread_mutex_lock(&r->lock);
+	sweep(r);
+	for (size_t i = 1; i < r->ncs && quiet; i++) {
+		const struct cstate *c = r->cs[i];
+		if (c != NULL && (c->dead || (c->busy && c->epoch < epoch)))
+			quiet = false;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return quiet;
 }
 
 int
@@ -674,8 +840,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	for (size_t i = 0; i < r->ncs; i++) {
-		struct cstate *c = &r->cs[i];
-		if (!c->busy || c->abandoned)
+		struct cstate *c = r->cs[i];
+		if (c == NULL || !c->busy || c->abandoned)
 			continue;
 		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
 		               &done);
@@ -742,6 +908,8 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->timer_cv);
 	pthread_cond_destroy(&r->idle_cv);
 	free(r->workers);
+	for (size_t i = 0; i < r->ncs; i++)
+		free(r->cs[i]);
 	free(r->cs);
 	free(r);
 }
