@@ -1741,10 +1741,8 @@ executor_reusable(struct executor_set *s, const char *path, const struct stat *s
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n && found == NULL; i++) {
 		struct exec_plugin *pl = s->plugins[i];
-		if (!pl->retired && strcmp(pl->path, path) == 0 && pl->file.st_dev == st->st_dev &&
-		    pl->file.st_ino == st->st_ino && pl->file.st_size == st->st_size &&
-		    pl->file.st_mtim.tv_sec == st->st_mtim.tv_sec &&
-		    pl->file.st_mtim.tv_nsec == st->st_mtim.tv_nsec && same_instances(pl, cfg))
+		struct exec_plugin probe = {.path = (char *)path, .file = *st};
+		if (!pl->retired && executor_same_file(pl, &probe) && same_instances(pl, cfg))
 			found = pl;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1767,6 +1765,15 @@ const char *
 executor_plugin_path(const struct exec_plugin *pl)
 {
 	return pl->path;
+}
+
+bool
+executor_same_file(const struct exec_plugin *a, const struct exec_plugin *b)
+{
+	return strcmp(a->path, b->path) == 0 && a->file.st_dev == b->file.st_dev &&
+	       a->file.st_ino == b->file.st_ino && a->file.st_size == b->file.st_size &&
+	       a->file.st_mtim.tv_sec == b->file.st_mtim.tv_sec &&
+	       a->file.st_mtim.tv_nsec == b->file.st_mtim.tv_nsec;
 }
 
 /* The slot old gives pl's check number index, or 0. */

@@ -120,6 +120,8 @@ struct exec_plugin *executor_reusable(struct executor_set *s, const char *path,
 const char *executor_plugin_name(const struct exec_plugin *pl);
 const char *executor_plugin_version(const struct exec_plugin *pl);
 const char *executor_plugin_path(const struct exec_plugin *pl);
+/* Whether a and b were loaded from the same, unchanged file. */
+bool executor_same_file(const struct exec_plugin *a, const struct exec_plugin *b);
 int executor_register(struct exec_plugin *pl, struct registry *reg, const struct registry *old,
                       const struct config *cfg, char *err, size_t errlen);
 int executor_seal(struct executor_set *staging, char *err, size_t errlen);

@@ -301,10 +301,16 @@ log_summary(const struct generation *was, const struct generation *now,
 		removed += !has_name(now->reg, registry_at(was->reg, id)->name);
 	for (size_t i = 0; i < nloaded; i++) {
 		const char *name = executor_plugin_name(loaded[i]), *old = NULL;
+		const struct exec_plugin *oldpl = NULL;
 		for (size_t k = 0; k < was->nplugins && old == NULL; k++)
-			if (strcmp(executor_plugin_name(was->plugins[k]), name) == 0)
-				old = executor_plugin_version(was->plugins[k]);
-		if (old != NULL)
+			if (strcmp(executor_plugin_name(was->plugins[k]), name) == 0) {
+				oldpl = was->plugins[k];
+				old = executor_plugin_version(oldpl);
+			}
+		if (old != NULL && executor_same_file(oldpl, loaded[i]))
+			add_word(plugins, sizeof(plugins), &off, "plugin %s restarted (%s, its checks "
+			         "changed)", name, old);
+		else if (old != NULL)
 			add_word(plugins, sizeof(plugins), &off, "plugin %s replaced (%s -> %s)", name,
 			         old, executor_plugin_version(loaded[i]));
 		else
