@@ -83,6 +83,20 @@ gen_collect(struct gen_table *t, bool (*quiet)(void *arg, uint64_t epoch), void 
 }
 
 size_t
+gen_live_registries(struct gen_table *t, const struct registry **out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	out[n++] = t->cur->reg;
+	for (struct generation *g = t->retired; g != NULL; g = g->next)
+		if (g->refs > 0 && n < max)
+			out[n++] = g->reg;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+size_t
 gen_retired(struct gen_table *t)
 {
 	size_t n = 0;

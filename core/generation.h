@@ -44,6 +44,9 @@ void gen_switch(struct gen_table *t, struct generation *g, uint64_t epoch);
  * shutdown (all requests ended) pass quiet NULL to take every one. */
 struct generation *gen_collect(struct gen_table *t, bool (*quiet)(void *arg, uint64_t epoch),
                                void *arg);
+/* Main thread: the registries requests may still use (the current one and
+ * retired ones still held), at most max; returns how many. */
+size_t gen_live_registries(struct gen_table *t, const struct registry **out, size_t max);
 /* How many retired generations wait for their requests or runs. */
 size_t gen_retired(struct gen_table *t);
 void gen_table_free(struct gen_table *t);

@@ -400,7 +400,6 @@ server_reload(struct server *sv)
 	g->cfg = b.cfg;
 	g->reg = b.reg;
 	gen_switch(sv->gens, g, runner_epoch(sv->runner));
-	runner_retire_missing(sv->runner);
 	log_summary(b.cur, g, loaded, nloaded);
 	b.cfg = NULL;
 	b.reg = NULL;
@@ -449,8 +448,17 @@ server_collect(struct server *sv)
 {
 	struct generation *g;
 
-	if (sv->gens == NULL)
+	const struct registry *live[64];
+	size_t nlive;
+
+	if (sv->gens == NULL || gen_retired(sv->gens) == 0)
 		return 0;
+	/* Checks no request can reach any more are retired in the runner (a
+	 * retired generation nobody holds is never held again)... */
+	nlive = gen_live_registries(sv->gens, live, sizeof(live) / sizeof(live[0]));
+	if (nlive < sizeof(live) / sizeof(live[0]))
+		runner_retire_except(sv->runner, live, nlive);
+	/* ... and a generation is freed once no run started under it is left */
 	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL)
 		free_generation(g, true);
 	return gen_retired(sv->gens);

@@ -780,16 +780,20 @@ sweep(struct runner *r)
 }
 
 size_t
-runner_retire_missing(struct runner *r)
+runner_retire_except(struct runner *r, const struct registry *const *regs, size_t nregs)
 {
-	size_t n = registry_count(r->reg), gone = 0;
-	bool *keep = calloc(r->ncs ? r->ncs : 1, sizeof(*keep));
+	size_t gone = 0;
+	bool *keep;
 
-	if (keep == NULL)
-		return 0; /* kept a while longer: harmless */
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t id = 0; id < n; id++)
-		keep[registry_at(r->reg, id)->slot] = true;
+	keep = calloc(r->ncs, sizeof(*keep));
+	if (keep == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return 0; /* kept a while longer: harmless */
+	}
+	for (size_t k = 0; k < nregs; k++)
+		for (uint32_t id = 0; id < registry_count(regs[k]); id++)
+			keep[registry_at(regs[k], id)->slot] = true;
 	for (size_t i = 1; i < r->ncs; i++) {
 		struct cstate *c = r->cs[i];
 		if (c != NULL && !c->dead && !keep[i]) {

@@ -52,14 +52,15 @@ struct runner *runner_new(struct registry *reg, int workers);
  * without a slot a new state and points kept ones (slot set, copied from the
  * previous registry) at their new entry, then makes reg the one whose ids
  * runner_submit() and runner_stats() take. Returns -1 if out of memory.
- * runner_retire_missing() marks every state the newest registry lacks as
- * dead (freed once its flight is over) and returns how many it marked.
+ * runner_retire_except() marks every state none of regs[0..n) has (the
+ * registries requests may still use) as dead, freed once its flight is
+ * over, and returns how many it marked.
  * runner_quiet_before(e) is true once no flight started before attach epoch
  * e (runner_epoch() after that attach) runs and no dead state is left: only
  * then may the registries before that attach be freed.
  */
 int runner_attach(struct runner *r, struct registry *reg);
-size_t runner_retire_missing(struct runner *r);
+size_t runner_retire_except(struct runner *r, const struct registry *const *regs, size_t n);
 uint64_t runner_epoch(struct runner *r);
 bool runner_quiet_before(struct runner *r, uint64_t epoch);
 
