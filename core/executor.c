@@ -1162,7 +1162,7 @@ static void
 proc_end(struct exec_proc *p, enum exec_reason reason, const char *why, int64_t now)
 {
 	p->reason = reason;
-	snprintf(p->lost_why, sizeof(p->lost_why), "%s", why);
+	snprintf(p->lost_why, sizeof(p->lost_why), "%.255s", why);
 	proc_kill(p);
 	proc_lost(p, now);
 }
