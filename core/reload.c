@@ -257,6 +257,40 @@ build_checks(struct build *b, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * A plugin restarted because its list of checks changed (same file): each of
+ * its checks that is the same as before (name and options) keeps its runner
+ * state, so its counters go on. A replaced file's checks start afresh.
+ */
+static void
+keep_restarted_state(struct build *b)
+{
+	const struct registry *old = b->cur->reg;
+
+	for (uint32_t id = 0; id < registry_count(b->reg); id++) {
+		const struct check *c = registry_at(b->reg, id);
+		const struct config_check *now, *was;
+		const struct check *o;
+		int oid;
+
+		if (c->exec == NULL || c->slot != 0)
+			continue; /* in process, or reused: kept already */
+		oid = registry_find(old, c->name, strlen(c->name));
+		if (oid < 0)
+			continue;
+		o = registry_at(old, (uint32_t)oid);
+		if (o->exec == NULL || !executor_same_file(o->exec, c->exec) ||
+		    strcmp(o->plugin, c->plugin) != 0)
+			continue;
+		now = find_config_check(b->cfg, c->name);
+		was = find_config_check(b->cur->cfg, c->name);
+		if ((now == NULL) != (was == NULL) ||
+		    (now != NULL && !same_options(now, was)))
+			continue;
+		registry_set_slot(b->reg, id, o->slot);
+	}
+}
+
 static bool
 has_name(const struct registry *reg, const char *name)
 {
@@ -375,6 +409,7 @@ server_reload(struct server *sv)
 	if (build_plugins(&b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
 	    executor_seal(b.staging, err, sizeof(err)) == -1)
 		goto fail;
+	keep_restarted_state(&b);
 	registry_seal(b.reg);
 
 	nloaded = executor_count(b.staging);

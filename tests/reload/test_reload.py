@@ -186,6 +186,7 @@ class ReloadTest(unittest.TestCase):
             self.reload(r"reload: 1 check added, 0 removed, \d+ kept; "
                         r"plugin ver restarted \(1\.0, its checks changed\)")
             self.assertEqual(self.build("v2")[0], "1.0")
+            self.assertEqual(self.metric("healthd_check_runs_total", check="v2"), 1)
             # 2. a new build renamed over the plugin: the new build answers
             _, pid_before = self.build("v")
             self.install("ver2", "ver")
@@ -240,8 +241,23 @@ class ReloadTest(unittest.TestCase):
         self.reload(r"reload: ")  # dummy runs in process: a new check needs a restart
         self.assertIn("adding it needs a restart; not added", self.h.log)
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 3)
-        self.build("v")
+        _, pid = self.build("v")
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 4)
+        # a sibling check added: the plugin restarts, "v" (unchanged) keeps
+        # its counters, the new one starts at zero
+        self.drop_in("y.json", [{"name": "w", "plugin": "ver"}])
+        self.reload(r"reload: 1 check added, .*plugin ver restarted")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 4)
+        self.assertEqual(self.metric("healthd_check_runs_total", check="w"), 0)
+        _, pid2 = self.build("v")
+        self.assertNotEqual(pid2, pid)
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 5)
+        # a new build of the plugin: its checks start afresh
+        self.install("ver2", "ver")
+        self.reload(r"plugin ver replaced \(1\.0 -> 2\.0\)")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 0)
+        self.assertEqual(self.build("v")[0], "2.0")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 1)
         self.assertSameProcess()
 
     def test_process_settings_need_a_restart(self):
