@@ -685,10 +685,10 @@ key_groups(struct reader *rd, const char *key, struct json_object *v)
 		return fail(rd, key, "out of memory");
 	json_object_object_foreach(v, name, val) {
 		struct config_group *g = &c->groups[c->ngroups];
-		const char *why = group_name_error(name);
+		const char *why;
 
 		snprintf(where, sizeof(where), "%s.%.100s", key, name);
-		if (why != NULL)
+		if ((why = group_name_error(name)) != NULL)
 			return fail(rd, where, "%s", why);
 		if ((g->name = strdup(name)) == NULL)
 			return fail(rd, where, "out of memory");

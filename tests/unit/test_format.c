@@ -265,7 +265,8 @@ DEF_TEST(health_json_draft_rules)
 	ids[0] = 0;
 	ids[1] = 1;
 	job = runner_submit(runner, ids, 2);
-	body = terminated(format_health_json(reg, ids, job, &len), len);
+	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("\"db%3Aprimary:responseTime\":[{\"componentId\":\"db:primary\","
 	                "\"componentType\":\"component\",\"observedUnit\":\"ms\",\"observedValue\":0,"
 	                "\"output\":\"said \\\"no\\\"\\\\\",\"status\":\"fail\",\"time\":\"", body);
@@ -289,7 +290,8 @@ DEF_TEST(health_json_draft_rules)
 	registry_seal(reg);
 	runner = runner_new(reg, 1);
 	job = runner_submit(runner, ids, 1);
-	body = terminated(format_health_json(reg, ids, job, &len), len);
+	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
 	EXPECT_CONTAINS("\"odd:pool%3Aidle%25\":[{\"componentId\":\"odd\",\"componentType\":"
 	                "\"component\",\"observedValue\":3,\"status\":\"pass\"", body);
 	EXPECT_CONTAINS("\"odd:responseTime\":[{\"componentId\":\"odd\",\"componentType\":"
