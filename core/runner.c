@@ -7,6 +7,8 @@
  * answer_waiters(): the run returns (finish), its deadline passes first
  * (expire, from the timer thread; the run is abandoned and its late result
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
+ * A job with an answer budget may leave its flights before they end: its
+ * waiting slots are unlinked and answered (expire_budget, from the timer).
  */
 #include "runner.h"
 
