@@ -1,6 +1,7 @@
 /* config.c - the JSON configuration file (json-c) and the embedded default. */
 #include "config.h"
 #include "dirlist.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -41,6 +42,7 @@ static int key_checks(struct reader *, const char *, struct json_object *);
 static int key_limits(struct reader *, const char *, struct json_object *);
 static int key_isolation(struct reader *, const char *, struct json_object *);
 static int key_in_process(struct reader *, const char *, struct json_object *);
+static int key_groups(struct reader *, const char *, struct json_object *);
 
 /* The top-level keys; anything else in the file is refused as unknown. */
 static const struct {
@@ -64,6 +66,7 @@ static const struct {
 	{"isolation",        key_isolation,     0,                                     0, 0},
 	{"in_process",       key_in_process,    0,                                     0, 0},
 	{"checks",           key_checks,        0,                                     0, 0},
+	{"groups",           key_groups,        0,                                     0, 0},
 };
 
 /* The keys of "limits": {"max_connections": 1024, ...}. */
@@ -599,6 +602,129 @@ config_in_process(const struct config *c, const char *name, size_t len)
 	return false;
 }
 
+static void
+group_free(struct config_group *g)
+{
+	for (size_t i = 0; i < g->nchecks; i++)
+		free(g->checks[i]);
+	free(g->checks);
+	free(g->name);
+	free(g->selection);
+}
+
+/* Why a group's name cannot be one, or NULL: a check name's characters, and
+ * a path segment that clients send as it is. */
+static const char *
+group_name_error(const char *name)
+{
+	if (registry_name_error(name) != NULL)
+		return "a group name is 1 to 64 of letters, digits and _ . : - and does not start "
+		       "with _ (as a check name)";
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return "clients resolve \".\" and \"..\" in a path: not a group name";
+	if (strcmp(name, "ping") == 0)
+		return "clashes with P/ping, which is never a group";
+	return NULL;
+}
+
+/* The check names of a group: a non-empty array of names, each once. */
+static int
+read_group_checks(struct reader *rd, const char *where, struct json_object *v,
+                  struct config_group *g)
+{
+	char item[256];
+	size_t n, used = 0;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(rd, where, "expected an array of check names, got %s", type_name(v));
+	n = json_object_array_length(v);
+	if (n == 0)
+		return fail(rd, where, "an empty group: name at least one check");
+	g->checks = calloc(n, sizeof(*g->checks));
+	g->selection = malloc(n * (CHECK_NAME_MAX + 1));
+	if (g->checks == NULL || g->selection == NULL)
+		return fail(rd, where, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *s, *why;
+
+		snprintf(item, sizeof(item), "%s[%zu]", where, i);
+		s = want_string(rd, item, json_object_array_get_idx(v, i));
+		if (s == NULL)
+			return -1;
+		if ((why = registry_name_error(s)) != NULL)
+			return fail(rd, item, "\"%.80s\" is not a check name: %s", s, why);
+		for (size_t k = 0; k < g->nchecks; k++)
+			if (strcmp(g->checks[k], s) == 0)
+				return fail(rd, item, "\"%s\" is in the group twice", s);
+		if ((g->checks[g->nchecks] = strdup(s)) == NULL)
+			return fail(rd, item, "out of memory");
+		g->nchecks++;
+		used += (size_t)sprintf(g->selection + used, "%s%s", i ? "," : "", s);
+	}
+	return 0;
+}
+
+/* "groups": {"live": ["app"], "ready": {"checks": ["app", "db"], "timeout_ms": 900}} */
+static int
+key_groups(struct reader *rd, const char *key, struct json_object *v)
+{
+	struct config *c = rd->c;
+	char where[256], sub[300];
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object of groups {\"NAME\": [checks], ...}, got %s",
+		            type_name(v));
+	for (size_t i = 0; i < c->ngroups; i++)
+		group_free(&c->groups[i]);
+	free(c->groups);
+	c->groups = NULL;
+	c->ngroups = 0;
+	n = (size_t)json_object_object_length(v);
+	if (n > 0 && (c->groups = calloc(n, sizeof(*c->groups))) == NULL)
+		return fail(rd, key, "out of memory");
+	json_object_object_foreach(v, name, val) {
+		struct config_group *g = &c->groups[c->ngroups];
+		const char *why;
+
+		snprintf(where, sizeof(where), "%s.%.100s", key, name);
+		if ((why = group_name_error(name)) != NULL)
+			return fail(rd, where, "%s", why);
+		if ((g->name = strdup(name)) == NULL)
+			return fail(rd, where, "out of memory");
+		c->ngroups++;
+		if (!json_object_is_type(val, json_type_object)) {
+			if (read_group_checks(rd, where, val, g) == -1)
+				return -1;
+			continue;
+		}
+		json_object_object_foreach(val, k, kv) {
+			snprintf(sub, sizeof(sub), "%s.%.30s", where, k);
+			if (strcmp(k, "checks") == 0) {
+				if (read_group_checks(rd, sub, kv, g) == -1)
+					return -1;
+			} else if (strcmp(k, "timeout_ms") == 0) {
+				if (want_int(rd, sub, kv, 1, 3600000, &g->timeout_ms) == -1)
+					return -1;
+			} else {
+				return fail(rd, sub, "unknown key (known: checks, timeout_ms)");
+			}
+		}
+		if (g->checks == NULL)
+			return fail(rd, where, "missing \"checks\" (the group's check names)");
+	}
+	return 0;
+}
+
+const struct config_group *
+config_group(const struct config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (strlen(c->groups[i].name) == len && memcmp(c->groups[i].name, name, len) == 0)
+			return &c->groups[i];
+	return NULL;
+}
+
 /* A plugin option's JSON value as the string the plugin reads. */
 static int
 option_text(struct reader *rd, const char *where, struct json_object *v, char **out)
@@ -986,7 +1112,8 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 		if (i == sizeof(top_keys) / sizeof(top_keys[0])) {
 			fail(&rd, NULL, "%.100s: unknown key (known: listen, url_prefix, url_secret, "
 			     "url_secret_file, plugin_dir, workers, http_threads, checks_dir, "
-			     "checks, metrics_path, metrics_auth, limits, isolation, in_process)",
+			     "checks, groups, metrics_path, metrics_auth, limits, isolation, "
+			     "in_process)",
 			     key);
 			goto out;
 		}
@@ -1021,6 +1148,9 @@ config_free(struct config *c)
 		options_free(&c->checks[i].options);
 	}
 	free(c->checks);
+	for (size_t i = 0; i < c->ngroups; i++)
+		group_free(&c->groups[i]);
+	free(c->groups);
 	for (size_t i = 0; i < c->nin_process; i++)
 		free(c->in_process[i]);
 	free(c->in_process);

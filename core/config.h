@@ -41,6 +41,19 @@ struct config_check {
 	struct healthd_options options;
 };
 
+/*
+ * A group: P/<name> answers like P/ over these checks. The names are checked
+ * against the registry once plugins have registered theirs
+ * (http_check_groups), not here.
+ */
+struct config_group {
+	char *name;
+	char **checks;
+	size_t nchecks;
+	char *selection;   /* "a,b": the checks as a ?checks= value, for registry_select */
+	int timeout_ms;    /* budget for the whole answer; 0: none */
+};
+
 enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
 
 /* Limits that keep a small server up under abuse (see README). */
@@ -86,6 +99,8 @@ struct config {
 	size_t nin_process;
 	struct config_check *checks;
 	size_t nchecks;
+	struct config_group *groups;
+	size_t ngroups;
 };
 
 /* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */
@@ -101,6 +116,9 @@ void config_free(struct config *c);
 /* Whether the plugin named `name` (or a file whose stem is `name`) runs in the
  * server process rather than in an executor. */
 bool config_in_process(const struct config *c, const char *name, size_t len);
+
+/* The group named name[0..len), or NULL. */
+const struct config_group *config_group(const struct config *c, const char *name, size_t len);
 
 /* Shared by the file and the command line. */
 int config_set_listen(struct config *c, const char *const *addrs, size_t n, const char *where,

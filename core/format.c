@@ -165,86 +165,138 @@ oom:
 }
 
 /*
- * A check's values as measurements "<check>:<name>": [{"observedValue": ...}].
- * A value named "status" would take the place of the check's own entry, so
- * it is left out here (it still shows in ?verbose=1 and /metrics).
+ * health+json (draft-inadarei-api-health-check-06). Keys are
+ * "componentName:measurementName", neither part holding a ':'. The component
+ * is the check: a ':' in its name is written %3A (check names never hold a
+ * '%', so this reads back exactly; componentId carries the name as it is).
+ * The check's own measurement is the draft's "responseTime" (its run time in
+ * ms); each value it reported is one more, named after the value ('%' and ':'
+ * written %25 and %3A). componentType is the draft's generic "component":
+ * the host cannot tell a datastore from a service.
  */
+#define HEALTH_JSON_COMPONENT_TYPE "component"
+#define HEALTH_JSON_KEY_MAX (3 * (CHECK_NAME_MAX + HEALTHD_VALUE_NAME_MAX) + 2)
+
+/* name with '%' and ':' percent-encoded, appended to out at *off. */
 static void
-add_measurements(struct json_object *checks, const char *check,
-                 const struct runner_result *res, const char *when)
+key_part(char *out, size_t *off, const char *name)
 {
-	char key[CHECK_NAME_MAX + HEALTHD_VALUE_NAME_MAX + 16];
-
-	for (size_t j = 0; j < res->nvalues; j++) {
-		const struct report_value *v = &res->values[j];
-		struct json_object *list, *m;
-
-		if (strcmp(v->name, "status") == 0)
-			continue;
-		list = json_object_new_array_ext(1);
-		m = json_object_new_object();
-		if (list == NULL || m == NULL) {
-			json_object_put(list);
-			json_object_put(m);
-			continue;
-		}
-		if (v->unit[0] != '\0')
-			json_object_object_add(m, "observedUnit", json_object_new_string(v->unit));
-		json_object_object_add(m, "observedValue", json_number(v->value));
-		json_object_object_add(m, "status", json_object_new_string(status_words[res->status]));
-		json_object_object_add(m, "time", json_object_new_string(when));
-		json_object_array_add(list, m);
-		snprintf(key, sizeof(key), "%s:%s", check, v->name);
-		json_object_object_add(checks, key, list);
+	for (; *name != '\0' && *off + 4 <= HEALTH_JSON_KEY_MAX; name++) {
+		if (*name == ':' || *name == '%')
+			*off += (size_t)snprintf(out + *off, 4, "%%%02X", (unsigned char)*name);
+		else
+			out[(*off)++] = *name;
 	}
+	out[*off] = '\0';
 }
 
-/* draft-inadarei-api-health-check: {"checks": {"name:status": [{...}]}, "status": ...} */
+static void
+health_json_key(char *out, const char *check, const char *measurement)
+{
+	size_t off = 0;
+
+	key_part(out, &off, check);
+	out[off++] = ':';
+	key_part(out, &off, measurement);
+}
+
+/* When the result was measured, as RFC 3339 UTC with milliseconds. */
+static void
+health_json_time(int64_t ms, char *out, size_t len)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* One measurement of a check: [{"componentId": ..., ...}] under key. */
+static int
+add_measurement(struct json_object *checks, const char *key, const char *check,
+                const struct runner_result *res, const char *unit, struct json_object *value,
+                const char *when)
+{
+	struct json_object *list = json_object_new_array_ext(1), *m = json_object_new_object();
+
+	if (list == NULL || m == NULL || value == NULL) {
+		json_object_put(list);
+		json_object_put(m);
+		json_object_put(value);
+		return -1;
+	}
+	json_object_object_add(m, "componentId", json_object_new_string(check));
+	json_object_object_add(m, "componentType",
+	                       json_object_new_string(HEALTH_JSON_COMPONENT_TYPE));
+	if (unit != NULL && unit[0] != '\0')
+		json_object_object_add(m, "observedUnit", json_object_new_string(unit));
+	json_object_object_add(m, "observedValue", value);
+	/* the draft: output is for "fail" and "warn", left out on "pass" */
+	if (res->status != HEALTHD_OK && res->message[0] != '\0')
+		json_object_object_add(m, "output", json_object_new_string(res->message));
+	json_object_object_add(m, "status", json_object_new_string(status_words[res->status]));
+	json_object_object_add(m, "time", json_object_new_string(when));
+	json_object_array_add(list, m);
+	json_object_object_add(checks, key, list);
+	return 0;
+}
+
+/* A check's measurements: responseTime, then each value it reported (a value
+ * named responseTime would replace the check's own: left out here, it still
+ * shows in ?verbose=1 and /metrics). */
+static int
+add_check(struct json_object *checks, const char *check, const struct runner_result *res)
+{
+	char key[HEALTH_JSON_KEY_MAX + 1], when[40];
+
+	health_json_time(res->measured_ms, when, sizeof(when));
+	health_json_key(key, check, "responseTime");
+	if (add_measurement(checks, key, check, res, "ms", json_object_new_int64(res->duration_ms),
+	                    when) == -1)
+		return -1;
+	for (size_t j = 0; j < res->nvalues; j++) {
+		const struct report_value *v = &res->values[j];
+
+		if (strcmp(v->name, "responseTime") == 0)
+			continue;
+		health_json_key(key, check, v->name);
+		if (add_measurement(checks, key, check, res, v->unit, json_number(v->value),
+		                    when) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* {"checks": {"name:responseTime": [{...}], ...}, "status": "pass|warn|fail"} */
 char *
 format_health_json(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
                    size_t *len)
 {
 	struct json_object *root, *checks;
 	enum healthd_status worst = HEALTHD_OK;
-	char when[32], key[CHECK_NAME_MAX + HEALTHD_VALUE_NAME_MAX + 16];
-	time_t now = time(NULL);
-	struct tm tm;
 
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	root = json_object_new_object();
 	checks = json_object_new_object();
-	if (root == NULL || checks == NULL) {
-		json_object_put(root);
-		json_object_put(checks);
-		return NULL;
-	}
+	if (root == NULL || checks == NULL)
+		goto oom;
 	for (size_t i = 0; i < runner_job_count(job); i++) {
 		const struct runner_result *res = runner_job_result(job, i);
-		struct json_object *list = json_object_new_array_ext(1);
-		struct json_object *c = json_object_new_object();
 
-		if (list == NULL || c == NULL) {
-			json_object_put(list);
-			json_object_put(c);
-			continue;
-		}
 		if (res->status > worst)
 			worst = res->status;
-		json_object_object_add(c, "observedUnit", json_object_new_string("ms"));
-		json_object_object_add(c, "observedValue", json_object_new_int64(res->duration_ms));
-		if (res->message[0] != '\0')
-			json_object_object_add(c, "output", json_object_new_string(res->message));
-		json_object_object_add(c, "status", json_object_new_string(status_words[res->status]));
-		json_object_object_add(c, "time", json_object_new_string(when));
-		json_object_array_add(list, c);
-		snprintf(key, sizeof(key), "%s:status", registry_at(reg, ids[i])->name);
-		json_object_object_add(checks, key, list);
-		add_measurements(checks, registry_at(reg, ids[i])->name, res, when);
+		/* a check missing from the answer would misreport it: all or nothing */
+		if (add_check(checks, registry_at(reg, ids[i])->name, res) == -1)
+			goto oom;
 	}
 	json_object_object_add(root, "checks", checks);
 	json_object_object_add(root, "status", json_object_new_string(status_words[worst]));
 	return finish_json(root, len);
+oom:
+	json_object_put(root);
+	json_object_put(checks);
+	return NULL;
 }
 
 /* A growing text buffer for the metrics page. */

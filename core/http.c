@@ -21,6 +21,7 @@
 
 #include <microhttpd.h>
 
+#include "accept.h"
 #include "auth.h"
 #include "clock.h"
 #include "format.h"
@@ -38,15 +39,6 @@
 #define PARK_RETRY_MS 5       /* ...trying again this often */
 #define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
 
-/* route           label in /metrics */
-static const char *const route_names[ROUTE_COUNT] = {
-	[ROUTE_PING] = "ping",
-	[ROUTE_HEALTH] = "health",
-	[ROUTE_REDIRECT] = "redirect",
-	[ROUTE_METRICS] = "metrics",
-	[ROUTE_OTHER] = "other",
-};
-
 /* The status codes healthd answers with; the counters' second index. */
 static const unsigned codes[] = {200, 204, 308, 400, 401, 404, 405, 413, 500, 503};
 #define NCODES (sizeof(codes) / sizeof(codes[0]))
@@ -60,6 +52,7 @@ enum canned {
 	CANNED_TOO_LARGE,
 	CANNED_OPTIONS,
 	CANNED_TOO_MANY_NAMES,
+	CANNED_CHECKS_ON_GROUP,
 	CANNED_NO_MEMORY,
 	CANNED_COUNT
 };
@@ -148,6 +141,13 @@ struct http {
 	atomic_uint_fast64_t refused, reclaimed, timed_out;
 };
 
+/* The query arguments healthd reads: the first of each counts. */
+struct query {
+	const char *checks, *auth, *verbose, *exclude;
+	size_t checks_len, auth_len, verbose_len, exclude_len;
+	bool has_checks, has_auth, has_verbose, has_exclude;
+};
+
 /* One request's state, from the URI callback to the completion callback. */
 struct request {
 	struct http *h;
@@ -157,6 +157,9 @@ struct request {
 	const struct generation *gen; /* held from the first use to the end */
 	struct runner_job *job; /* checks started for GET P/ */
 	uint32_t *ids;          /* the selected checks, sorted by name */
+	const struct config_group *group; /* ROUTE_GROUP: which */
+	struct query qa;        /* parsed for routes that need auth (they read it) */
+	bool authorized;        /* auth passed once: a resumed request is not asked again */
 	struct hconn *hc;       /* the connection's tracking, NULL if it has none */
 	struct worker *w;       /* the thread whose daemon has the connection */
 	size_t body_bytes;
@@ -167,11 +170,49 @@ struct request {
 	bool large;             /* a body made for it: may outlast the send buffer */
 };
 
-/* The query arguments healthd reads: the first of each counts. */
-struct query {
-	const char *checks, *auth, *verbose;
-	size_t checks_len, auth_len, verbose_len;
-	bool has_checks, has_auth, has_verbose;
+static enum MHD_Result serve_ping(struct request *q);
+static enum MHD_Result serve_health(struct request *q);
+static enum MHD_Result serve_redirect(struct request *q);
+static enum MHD_Result serve_metrics(struct request *q);
+static enum MHD_Result serve_not_found(struct request *q);
+
+/* Who may use a route. */
+enum route_auth {
+	AUTH_NONE,    /* anyone */
+	AUTH_SECRET,  /* the URL secret, when one is set */
+	AUTH_METRICS, /* the URL secret, when one is set and metrics_auth is on */
+};
+
+/* How a route's path is matched against the decoded request path. */
+enum route_match {
+	MATCH_PATH,    /* exactly `path` (after the prefix if prefixed; "" only
+	                * with a non-empty prefix) */
+	MATCH_METRICS, /* exactly the configured metrics_path, when it is on */
+	MATCH_GROUP,   /* `path` then the name of a configured group */
+	MATCH_ANY,     /* anything: the last row */
+};
+
+/*
+ * The routes, matched in this order (the enum's); a new route is one row.
+ * Every route answers GET and HEAD (and OPTIONS with 204); label names the
+ * route in healthd_http_requests_total, all groups under one label so that
+ * the series stay the same whatever the groups are called.
+ */
+static const struct route_row {
+	enum route_match match;
+	const char *path;
+	bool prefixed;
+	enum route_auth auth;
+	enum MHD_Result (*serve)(struct request *);
+	const char *label;
+} routes[ROUTE_COUNT] = {
+	/* route          match          path     prefixed  auth          handler          label */
+	[ROUTE_METRICS]  = {MATCH_METRICS, NULL,    false,    AUTH_METRICS, serve_metrics,   "metrics"},
+	[ROUTE_PING]     = {MATCH_PATH,    "/ping", true,     AUTH_NONE,    serve_ping,      "ping"},
+	[ROUTE_HEALTH]   = {MATCH_PATH,    "/",     true,     AUTH_SECRET,  serve_health,    "health"},
+	[ROUTE_REDIRECT] = {MATCH_PATH,    "",      true,     AUTH_NONE,    serve_redirect,  "redirect"},
+	[ROUTE_GROUP]    = {MATCH_GROUP,   "/",     true,     AUTH_SECRET,  serve_health,    "group"},
+	[ROUTE_OTHER]    = {MATCH_ANY,     NULL,    false,    AUTH_NONE,    serve_not_found, "other"},
 };
 
 static void
@@ -238,9 +279,11 @@ reply_canned(struct request *q, unsigned code, enum canned k)
 	return reply(q, code, q->h->canned[k][q->keep_alive]);
 }
 
-/* Sends a body made for this request, and lets go of it. */
+/* Sends a body made for this request, and lets go of it. vary: the request
+ * header the body was chosen by, or NULL. */
 static enum MHD_Result
-reply_owned(struct request *q, unsigned code, char *body, size_t len, const char *type)
+reply_owned(struct request *q, unsigned code, char *body, size_t len, const char *type,
+            const char *vary)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
@@ -254,6 +297,8 @@ reply_owned(struct request *q, unsigned code, char *body, size_t len, const char
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	if (vary != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
 	add_keep_alive(q, resp);
 	q->large = true;
 	rc = reply(q, code, resp);
@@ -285,6 +330,10 @@ query_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 		qa->has_verbose = true;
 		qa->verbose = value;
 		qa->verbose_len = value_size;
+	} else if (key_size == 7 && memcmp(key, "exclude", 7) == 0 && !qa->has_exclude) {
+		qa->has_exclude = true;
+		qa->exclude = value;
+		qa->exclude_len = value_size;
 	}
 	return MHD_YES;
 }
@@ -316,13 +365,21 @@ truthy(const char *v, size_t len)
 	       (len == 3 && strncasecmp(v, "yes", 3) == 0) || (len == 2 && strncasecmp(v, "on", 2) == 0);
 }
 
+/*
+ * health+json when the client names it (a wildcard keeps the seed's body)
+ * with a weight above 0 and no lower than what application/json gets. A
+ * client that accepts neither still gets application/json: a 406 would only
+ * fail a probe.
+ */
 static bool
 wants_health_json(struct MHD_Connection *conn)
 {
 	const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                 MHD_HTTP_HEADER_ACCEPT);
+	enum accept_match m;
+	int hj = accept_weight(accept, "application", "health+json", &m);
 
-	return accept != NULL && strstr(accept, "application/health+json") != NULL;
+	return m == ACCEPT_EXACT && hj > 0 && hj >= accept_weight(accept, "application", "json", NULL);
 }
 
 static void
@@ -357,45 +414,63 @@ reply_health(struct request *q)
 	size_t len = 0;
 	char *body;
 
+	/* either body may come from the same URL: caches must key on Accept */
 	if (wants_health_json(conn)) {
 		body = format_health_json(q->gen->reg, q->ids, q->job, &len);
-		return reply_owned(q, code, body, len, "application/health+json");
+		return reply_owned(q, code, body, len, "application/health+json",
+		                   MHD_HTTP_HEADER_ACCEPT);
 	}
 	body = format_seed(q->gen->reg, q->ids, q->job, q->verbose, &len);
-	return reply_owned(q, code, body, len, "application/json");
+	return reply_owned(q, code, body, len, "application/json", MHD_HTTP_HEADER_ACCEPT);
 }
 
+/*
+ * GET P/ and P/<group>: the selection (?checks= or the group's checks), less
+ * ?exclude=, run within the group's timeout_ms if it has one. ?checks= on a
+ * group is refused rather than ignored: a probe that sends it would check
+ * something else than its URL says.
+ */
 static enum MHD_Result
 serve_health(struct request *q)
 {
 	struct http *h = q->h;
+	const struct query *qa = &q->qa;
+	const struct config_group *g = q->group;
 	const struct registry *reg;
-	struct query qa = {0};
-	size_t count, n;
+	size_t count, n, max = (size_t)h->cfg->limits.max_names;
 	uint8_t *mark;
-	bool truncated;
+	bool truncated, excess = false;
 
 	if (q->job != NULL) /* resumed: every result is in */
 		return reply_health(q);
-	q->gen = gen_acquire(h->gens);
+	if (g != NULL && qa->has_checks)
+		return reply_canned(q, 400, CANNED_CHECKS_ON_GROUP);
+	if (q->gen == NULL) /* a group's request holds it since its routing */
+		q->gen = gen_acquire(h->gens);
 	reg = q->gen->reg;
 	count = registry_count(reg);
-	MHD_get_connection_values_n(q->conn, MHD_GET_ARGUMENT_KIND, query_arg, &qa);
-	if (!authorized(h, q->conn, &qa))
-		return reply_canned(q, 401, CANNED_UNAUTHORIZED);
-	q->verbose = qa.has_verbose && truthy(qa.verbose, qa.verbose_len);
+	q->verbose = qa->has_verbose && truthy(qa->verbose, qa->verbose_len);
 	q->ids = malloc((count ? count : 1) * sizeof(*q->ids));
 	mark = malloc(count ? count : 1);
 	if (q->ids == NULL || mark == NULL) {
 		free(mark);
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	}
-	n = registry_select(reg, qa.has_checks, qa.checks, qa.checks_len,
-	                    (size_t)h->cfg->limits.max_names, mark, q->ids, &truncated);
+	if (g != NULL) /* all registered: http_check_groups saw to it at (re)load */
+		n = registry_select(reg, true, g->selection, strlen(g->selection), 0, mark,
+		                    q->ids, &truncated);
+	else
+		n = registry_select(reg, qa->has_checks, qa->checks, qa->checks_len, max, mark,
+		                    q->ids, &excess);
+	if (qa->has_exclude && !excess) {
+		n = registry_exclude(reg, qa->exclude, qa->exclude_len, max, mark, q->ids, n,
+		                     &truncated);
+		excess = truncated;
+	}
 	free(mark);
-	if (truncated)
+	if (excess)
 		return reply_canned(q, 400, CANNED_TOO_MANY_NAMES);
-	q->job = runner_submit_in(h->runner, reg, q->ids, n);
+	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0);
 	if (q->job == NULL)
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	set_phase(q->hc, PHASE_RUN);
@@ -430,25 +505,83 @@ serve_redirect(struct request *q)
 	return rc;
 }
 
-static enum MHD_Result serve_metrics(struct request *q);
+static enum MHD_Result
+serve_ping(struct request *q)
+{
+	return reply_canned(q, 200, CANNED_PONG);
+}
+
+static enum MHD_Result
+serve_not_found(struct request *q)
+{
+	return reply_canned(q, 404, CANNED_NOT_FOUND);
+}
+
+/* Whether url is row's path; for a group, *group is the one it names. */
+static bool
+route_matches(const struct route_row *row, const char *url, const struct config *cfg,
+              const struct config_group **group)
+{
+	size_t plen = strlen(cfg->url_prefix), len;
+
+	if (row->match == MATCH_ANY)
+		return true;
+	if (row->match == MATCH_METRICS)
+		return cfg->metrics_path != NULL && strcmp(url, cfg->metrics_path) == 0;
+	if (row->prefixed) {
+		if (strncmp(url, cfg->url_prefix, plen) != 0)
+			return false;
+		url += plen;
+	}
+	len = strlen(row->path);
+	if (row->match == MATCH_GROUP)
+		return strncmp(url, row->path, len) == 0 &&
+		       (*group = config_group(cfg, url + len, strlen(url + len))) != NULL;
+	return strcmp(url, row->path) == 0 && (len > 0 || !row->prefixed || plen > 0);
+}
 
 enum route
-http_route(const char *url, const char *prefix, const char *metrics_path)
+http_route(const char *url, const struct config *cfg, const struct config_group **group)
 {
-	size_t plen = strlen(prefix);
+	enum route r = 0;
 
-	if (metrics_path != NULL && strcmp(url, metrics_path) == 0)
-		return ROUTE_METRICS;
-	if (strncmp(url, prefix, plen) != 0)
-		return ROUTE_OTHER;
-	url += plen;
-	if (strcmp(url, "/ping") == 0)
-		return ROUTE_PING;
-	if (strcmp(url, "/") == 0)
-		return ROUTE_HEALTH;
-	if (url[0] == '\0' && plen > 0)
-		return ROUTE_REDIRECT;
-	return ROUTE_OTHER;
+	*group = NULL;
+	while (r < ROUTE_OTHER && !route_matches(&routes[r], url, cfg, group))
+		r++;
+	return r;
+}
+
+int
+http_check_groups(const struct config *cfg, const struct registry *reg, char *err,
+                  size_t errlen)
+{
+	const char *file = cfg->path != NULL ? cfg->path : "(configuration)";
+	const struct config_group *named;
+	char path[512];
+
+	for (size_t i = 0; i < cfg->ngroups; i++) {
+		const struct config_group *g = &cfg->groups[i];
+		enum route r;
+
+		for (size_t k = 0; k < g->nchecks; k++) {
+			if (registry_find(reg, g->checks[k], strlen(g->checks[k])) == -1) {
+				snprintf(err, errlen, "%s: groups.%s: unknown check \"%s\" (neither "
+				         "declared in checks nor registered by a plugin)", file, g->name,
+				         g->checks[k]);
+				return -1;
+			}
+		}
+		/* P/<group> must reach this group, not a route matched before it */
+		snprintf(path, sizeof(path), "%s/%s", cfg->url_prefix, g->name);
+		r = http_route(path, cfg, &named);
+		if (r != ROUTE_GROUP || named != g) {
+			snprintf(err, errlen, "%s: groups.%s: %s is %s", file, g->name, path,
+			         r == ROUTE_METRICS ? "the metrics_path: rename the group or move "
+			                              "metrics_path" : "another route");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static bool
@@ -516,6 +649,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 {
 	struct http *h = cls;
 	struct request *q = *con_cls;
+	const struct route_row *row;
 	enum canned k;
 	unsigned code;
 
@@ -528,8 +662,13 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		 * refuse; otherwise wait for the second call. */
 		q->seen = true;
 		q->conn = conn;
-		q->route = q->nul_in_path ? ROUTE_OTHER
-		                           : http_route(url, h->cfg->url_prefix, h->cfg->metrics_path);
+		q->route = q->nul_in_path ? ROUTE_OTHER : http_route(url, h->cfg, &q->group);
+		if (q->route == ROUTE_GROUP || (q->route == ROUTE_OTHER && !q->nul_in_path)) {
+			/* groups come with the checks: a reload may add, change or
+			 * remove them, so route with the generation the request holds */
+			q->gen = gen_acquire(h->gens);
+			q->route = http_route(url, q->gen->cfg, &q->group);
+		}
 		q->keep_alive = wants_keep_alive(conn, version);
 		code = early_answer(q, method, &k);
 		if (code != 0) {
@@ -553,18 +692,15 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		return reply_canned(q, 405, CANNED_NOT_ALLOWED);
 	if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
 		return reply_canned(q, 204, CANNED_OPTIONS);
-	switch (q->route) {
-	case ROUTE_PING:
-		return reply_canned(q, 200, CANNED_PONG);
-	case ROUTE_REDIRECT:
-		return serve_redirect(q);
-	case ROUTE_HEALTH:
-		return serve_health(q);
-	case ROUTE_METRICS:
-		return serve_metrics(q);
-	default:
-		return reply_canned(q, 404, CANNED_NOT_FOUND);
+	row = &routes[q->route];
+	if (row->auth != AUTH_NONE && !q->authorized) {
+		MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q->qa);
+		if ((row->auth == AUTH_SECRET || h->cfg->metrics_auth) &&
+		    !authorized(h, conn, &q->qa))
+			return reply_canned(q, 401, CANNED_UNAUTHORIZED);
+		q->authorized = true;
 	}
+	return row->serve(q);
 }
 
 static enum MHD_Result
@@ -572,21 +708,15 @@ serve_metrics(struct request *q)
 {
 	struct http *h = q->h;
 	struct format_counter rows[ROUTE_COUNT * NCODES];
-	struct query qa = {0};
 	size_t nrows = 0, len = 0;
 
-	if (h->cfg->metrics_auth) {
-		MHD_get_connection_values_n(q->conn, MHD_GET_ARGUMENT_KIND, query_arg, &qa);
-		if (!authorized(h, q->conn, &qa))
-			return reply_canned(q, 401, CANNED_UNAUTHORIZED);
-	}
 	/* counted first, so this very request shows up in its own answer */
 	count(h, q->route, 200);
 	for (size_t r = 0; r < ROUTE_COUNT; r++) {
 		for (size_t c = 0; c < NCODES; c++) {
 			uint64_t v = atomic_load_explicit(&h->counters[r][c], memory_order_relaxed);
 			if (v != 0)
-				rows[nrows++] = (struct format_counter){route_names[r], codes[c], v};
+				rows[nrows++] = (struct format_counter){routes[r].label, codes[c], v};
 		}
 	}
 	q->gen = gen_acquire(h->gens);
@@ -747,7 +877,8 @@ make_canned(struct http *h)
 		[CANNED_NOT_ALLOWED]    = {"Method Not Allowed\n",        "text/plain", "GET, HEAD"},
 		[CANNED_TOO_LARGE]      = {"Content Too Large\n",         "text/plain", NULL},
 		[CANNED_OPTIONS]        = {"",                            NULL,         "GET, HEAD, OPTIONS"},
-		[CANNED_TOO_MANY_NAMES] = {"Too many names in checks=\n", "text/plain", NULL},
+		[CANNED_TOO_MANY_NAMES] = {"Too many names in checks= or exclude=\n", "text/plain", NULL},
+		[CANNED_CHECKS_ON_GROUP] = {"checks= does not apply to a group (exclude= does)\n", "text/plain", NULL},
 		[CANNED_NO_MEMORY]      = {"Out of memory\n",             "text/plain", NULL},
 	};
 

@@ -29,11 +29,31 @@ struct http_env {
 	struct executor_set *execs;         /* isolated plugins, for /metrics */
 };
 
-enum route { ROUTE_PING, ROUTE_HEALTH, ROUTE_REDIRECT, ROUTE_METRICS, ROUTE_OTHER, ROUTE_COUNT };
+/* In the order they are matched (see the routes table in http.c). */
+enum route {
+	ROUTE_METRICS,
+	ROUTE_PING,
+	ROUTE_HEALTH,
+	ROUTE_REDIRECT,
+	ROUTE_GROUP,
+	ROUTE_OTHER,
+	ROUTE_COUNT
+};
 
-/* Which route the decoded path url is, for the (normalised) prefix and the
- * metrics path (NULL: off). Pure; the fuzz target drives it directly. */
-enum route http_route(const char *url, const char *prefix, const char *metrics_path);
+/* Which route the decoded path url is, for cfg's (normalised) prefix, its
+ * metrics path and its groups; *group is the group for ROUTE_GROUP, else
+ * NULL. Pure; the fuzz target drives it directly. */
+enum route http_route(const char *url, const struct config *cfg,
+                      const struct config_group **group);
+
+/*
+ * Refuses groups that name a check reg does not have, or whose path
+ * P/<group> another route (the metrics path) answers. Call once the
+ * registry is sealed. Returns 0, or -1 with one line
+ * "FILE: groups.NAME: problem" in err.
+ */
+int http_check_groups(const struct config *cfg, const struct registry *reg, char *err,
+                      size_t errlen);
 
 /* Listens on every address of cfg->listen; logs "listening on http://ADDR:PORT"
  * for each (the real port when the configured one is 0). Returns NULL with a

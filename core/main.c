@@ -342,6 +342,13 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 		       c->plugin, c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
 		       c->cache_ms, c->origin);
 	}
+	for (size_t i = 0; i < cfg->ngroups; i++) {
+		const struct config_group *g = &cfg->groups[i];
+		printf("group %s: %s/%s over %s", g->name, cfg->url_prefix, g->name, g->selection);
+		if (g->timeout_ms > 0)
+			printf(", answers within %d ms", g->timeout_ms);
+		printf("\n");
+	}
 	printf("auth: %s\n", cfg->secret_mode == SECRET_SET ? "on" : "off");
 }
 
@@ -455,7 +462,8 @@ server_load(struct server *sv, const struct options *opts, char *err, size_t err
 		return -1;
 	plugin_loader_seal(sv->loader);
 	registry_seal(sv->reg);
-	return 0;
+	/* a group's checks exist only now that every plugin registered its own */
+	return http_check_groups(&sv->cfg, sv->reg, err, errlen);
 }
 
 static int

@@ -225,45 +225,74 @@ mark_defaults(const struct registry *r, uint8_t *mark)
 			mark[i] = 1;
 }
 
+/*
+ * Sets mark[id] to `to` for each check a ?checks= style value names
+ * ("_defaults": every default check). Returns false after max_names parts
+ * (0: no limit).
+ */
+static bool
+mark_names(const struct registry *r, const char *value, size_t len, size_t max_names,
+           uint8_t *mark, uint8_t to)
+{
+	size_t pos = 0, parts = 0;
+
+	while (pos <= len && len > 0) {
+		const char *part = value + pos;
+		const char *comma = memchr(part, ',', len - pos);
+		size_t plen = comma ? (size_t)(comma - part) : len - pos;
+
+		pos += plen + 1;
+		if (max_names != 0 && ++parts > max_names)
+			return false;
+		while (plen > 0 && is_space(part[0])) {
+			part++;
+			plen--;
+		}
+		while (plen > 0 && is_space(part[plen - 1]))
+			plen--;
+		if (plen == 9 && memcmp(part, "_defaults", 9) == 0) {
+			for (size_t i = 0; i < r->n; i++)
+				if (r->checks[i].in_defaults)
+					mark[i] = to;
+		} else {
+			int id = registry_find(r, part, plen);
+			if (id != -1)
+				mark[id] = to;
+		}
+	}
+	return true;
+}
+
 size_t
 registry_select(const struct registry *r, bool present, const char *value, size_t len,
                 size_t max_names, uint8_t *mark, uint32_t *ids, bool *truncated)
 {
-	size_t n = 0, parts = 0;
+	size_t n = 0;
 
 	*truncated = false;
 	memset(mark, 0, r->n);
-	if (!present) {
+	if (!present)
 		mark_defaults(r, mark);
-	} else {
-		size_t pos = 0;
-		while (pos <= len && len > 0) {
-			const char *part = value + pos;
-			const char *comma = memchr(part, ',', len - pos);
-			size_t plen = comma ? (size_t)(comma - part) : len - pos;
-
-			pos += plen + 1;
-			if (max_names != 0 && ++parts > max_names) {
-				*truncated = true;
-				break;
-			}
-			while (plen > 0 && is_space(part[0])) {
-				part++;
-				plen--;
-			}
-			while (plen > 0 && is_space(part[plen - 1]))
-				plen--;
-			if (plen == 9 && memcmp(part, "_defaults", 9) == 0) {
-				mark_defaults(r, mark);
-			} else {
-				int id = registry_find(r, part, plen);
-				if (id != -1)
-					mark[id] = 1;
-			}
-		}
-	}
+	else
+		*truncated = !mark_names(r, value, len, max_names, mark, 1);
 	for (size_t i = 0; i < r->n; i++)
 		if (mark[r->sorted[i]])
 			ids[n++] = r->sorted[i];
 	return n;
+}
+
+size_t
+registry_exclude(const struct registry *r, const char *value, size_t len, size_t max_names,
+                 uint8_t *mark, uint32_t *ids, size_t n, bool *truncated)
+{
+	size_t kept = 0;
+
+	memset(mark, 0, r->n);
+	for (size_t i = 0; i < n; i++)
+		mark[ids[i]] = 1;
+	*truncated = !mark_names(r, value, len, max_names, mark, 0);
+	for (size_t i = 0; i < n; i++)
+		if (mark[ids[i]])
+			ids[kept++] = ids[i];
+	return kept;
 }

@@ -76,4 +76,14 @@ int registry_find(const struct registry *r, const char *name, size_t len);
 size_t registry_select(const struct registry *r, bool present, const char *value, size_t len,
                        size_t max_names, uint8_t *mark, uint32_t *ids, bool *truncated);
 
+/*
+ * ?exclude=: takes the checks that `value` names, by the same rules as
+ * registry_select (split, trimmed, "_defaults", unknown names ignored), out
+ * of ids[0..n), keeping their order. Returns how many are left; `mark` and
+ * max_names as above.
+ */
+size_t registry_exclude(const struct registry *r, const char *value, size_t len,
+                        size_t max_names, uint8_t *mark, uint32_t *ids, size_t n,
+                        bool *truncated);
+
 #endif

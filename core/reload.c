@@ -20,6 +20,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "dirlist.h"
 #include "executor.h"
 #include "format.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "plugin_loader.h"
@@ -96,11 +98,23 @@ same_string(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* The settings of the process itself stay as they were; one line each. */
-static void
-report_process_settings(const struct config *run, const struct config *next)
+/*
+ * The settings of the process itself stay as they were: the new
+ * configuration takes the running values of those a request reads from it
+ * (its groups are routed under the running prefix and metrics path), and a
+ * line for each that differed is logged once the reload went through.
+ */
+static const char *const process_keys[] = {
+	"listen", "url_prefix", "url_secret", "metrics_path", "metrics_auth", "http_threads",
+	"workers", "limits", "isolation", "in_process",
+};
+
+static unsigned
+keep_process_settings(const struct config *run, struct config *next)
 {
+	unsigned changed = 0;
 	struct { const char *key; bool same; } keys[] = {
+		/* in the order of process_keys */
 		{"listen", same_strings(run->listen, run->nlisten, next->listen, next->nlisten)},
 		{"url_prefix", same_string(run->url_prefix, next->url_prefix)},
 		{"url_secret", run->secret_mode == next->secret_mode &&
@@ -115,10 +129,32 @@ report_process_settings(const struct config *run, const struct config *next)
 		                            next->nin_process)},
 	};
 
+	char *prefix = strdup(run->url_prefix);
+	char *metrics = run->metrics_path != NULL ? strdup(run->metrics_path) : NULL;
+
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!keys[i].same)
+			changed |= 1u << i;
+	if (prefix == NULL || (run->metrics_path != NULL && metrics == NULL)) {
+		free(prefix);
+		free(metrics);
+		return UINT_MAX; /* out of memory */
+	}
+	free(next->url_prefix);
+	free(next->metrics_path);
+	next->url_prefix = prefix;
+	next->metrics_path = metrics;
+	next->metrics_auth = run->metrics_auth;
+	return changed;
+}
+
+static void
+report_process_settings(unsigned changed)
+{
+	for (size_t i = 0; i < sizeof(process_keys) / sizeof(process_keys[0]); i++)
+		if (changed & (1u << i))
 			log_warn("reload: %s changed: it needs a restart; the running value stays",
-			         keys[i].key);
+			         process_keys[i]);
 }
 
 static int
@@ -386,6 +422,7 @@ server_reload(struct server *sv)
 	struct exec_plugin **loaded = NULL;
 	struct generation *g = NULL;
 	size_t nloaded = 0;
+	unsigned changed = 0;
 	char err[1024];
 
 	notify_reloading(sv->notify);
@@ -399,6 +436,11 @@ server_reload(struct server *sv)
 	}
 	if (sv->read_config(b.cfg, sv->read_config_arg, err, sizeof(err)) == -1)
 		goto fail;
+	changed = keep_process_settings(&sv->cfg, b.cfg);
+	if (changed == UINT_MAX) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
 	b.reg = registry_new();
 	b.staging = executor_set_new(&sv->cfg, sv->self);
 	if (b.reg == NULL || b.staging == NULL) {
@@ -407,6 +449,7 @@ server_reload(struct server *sv)
 	}
 	executor_set_taken(b.staging, taken_by, &b);
 	if (build_plugins(&b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
+	    http_check_groups(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    executor_seal(b.staging, err, sizeof(err)) == -1)
 		goto fail;
 	keep_restarted_state(&b);
@@ -423,7 +466,7 @@ server_reload(struct server *sv)
 		goto fail;
 	}
 	/* nothing fails from here on */
-	report_process_settings(&sv->cfg, b.cfg);
+	report_process_settings(changed);
 	nloaded = executor_plugins(b.staging, loaded, nloaded);
 	for (size_t i = 0; i < b.nreused; i++)
 		g->plugins[g->nplugins++] = b.reused[i];

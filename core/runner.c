@@ -7,6 +7,8 @@
  * answer_waiters(): the run returns (finish), its deadline passes first
  * (expire, from the timer thread; the run is abandoned and its late result
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
+ * A job with an answer budget may leave its flights before they end: its
+ * waiting slots are unlinked and answered (expire_budget, from the timer).
  */
 #include "runner.h"
 
@@ -27,6 +29,8 @@
 struct slot {
 	struct runner_job *job;
 	struct slot *next; /* next waiter of the same flight */
+	struct slot *prev; /* ...and the one before, so that a budget can unlink it */
+	struct cstate *flight; /* the flight it waits for; NULL once filled */
 	struct runner_result res;
 	char *msg;         /* owned; res.message points here */
 	struct report_value *values; /* owned; res.values points here */
@@ -39,6 +43,11 @@ struct runner_job {
 	void (*resume)(void *);
 	void *arg;
 	struct runner_job *done_next;
+	/* an answer budget (runner_submit_budget): on r->budgets until finished */
+	int budget_ms;
+	int64_t submitted, budget_deadline;
+	bool budgeted;
+	struct runner_job *bprev, *bnext;
 	struct slot slots[];
 };
 
@@ -64,6 +73,7 @@ struct cstate {
 	bool has_last;
 	enum healthd_status last_status;
 	int64_t last_done, last_duration;
+	int64_t last_wall;      /* clock_wall_ms() of the last result: health+json's time */
 	char last_msg[REPORT_MESSAGE_MAX];
 	size_t last_nvalues;
 	struct report_value last_values[HEALTHD_VALUES_MAX];
@@ -100,6 +110,7 @@ struct runner {
 	int resuming;            /* threads resuming finished jobs outside the lock */
 	bool stopping;
 	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
+	struct runner_job *budgets; /* unfinished jobs with an answer budget */
 	pthread_t timer;
 	bool timer_started;
 };
@@ -107,6 +118,7 @@ struct runner {
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
 static void stats_locked(const struct cstate *c, struct runner_stats *out);
+static void unlist_budget(struct runner_job *job);
 
 static void
 fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -121,8 +133,12 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 		.timed_out = timed_out,
 		.duration_ms = dur,
 		.message = s->msg ? s->msg : "",
+		.measured_ms = clock_wall_ms(),
 	};
-	if (--job->pending == 0 && job->armed) {
+	s->flight = NULL;
+	if (--job->pending == 0)
+		unlist_budget(job);
+	if (job->pending == 0 && job->armed) {
 		job->done_next = *done;
 		*done = job;
 	}
@@ -149,8 +165,89 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
 	c->waiters = NULL;
 	for (; s != NULL; s = next) {
 		next = s->next;
+		s->flight = NULL;
 		fill(s, st, msg, dur, false, timed_out, done);
 		fill_values(s, v, nv);
+	}
+}
+
+/* s waits for c's flight (pushed at the head of its waiters). */
+static void
+wait_for(struct cstate *c, struct slot *s)
+{
+	s->flight = c;
+	s->prev = NULL;
+	s->next = c->waiters;
+	if (c->waiters != NULL)
+		c->waiters->prev = s;
+	c->waiters = s;
+}
+
+/* Takes a waiting s off its flight's waiters; the flight goes on. */
+static void
+unwait(struct slot *s)
+{
+	struct cstate *c = s->flight;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		c->waiters = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->flight = NULL;
+}
+
+/* Puts a job on the budget list; returns whether the timer must wake sooner. */
+static bool
+list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
+{
+	job->budget_deadline = deadline;
+	job->budgeted = true;
+	job->bprev = NULL;
+	job->bnext = r->budgets;
+	if (r->budgets != NULL)
+		r->budgets->bprev = job;
+	r->budgets = job;
+	if (deadline >= r->timer_wake)
+		return false;
+	r->timer_wake = deadline;
+	return true;
+}
+
+/* Takes a finished (or expiring) job off the budget list; idempotent. */
+static void
+unlist_budget(struct runner_job *job)
+{
+	struct runner *r = job->r;
+
+	if (!job->budgeted)
+		return;
+	if (job->bprev != NULL)
+		job->bprev->bnext = job->bnext;
+	else
+		r->budgets = job->bnext;
+	if (job->bnext != NULL)
+		job->bnext->bprev = job->bprev;
+	job->budgeted = false;
+}
+
+/* The job's answer budget passed: every slot still waiting is answered as
+ * timed out now; the flights it leaves go on for their other waiters. */
+static void
+expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "timeout after %d ms (group timeout_ms)", job->budget_ms);
+	unlist_budget(job);
+	for (size_t i = 0; i < job->n; i++) {
+		struct slot *s = &job->slots[i];
+
+		if (s->flight == NULL)
+			continue;
+		unwait(s);
+		fill(s, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
 	}
 }
 
@@ -207,6 +304,7 @@ record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, i
 	c->last_status = st;
 	c->last_duration = dur;
 	c->last_done = now;
+	c->last_wall = clock_wall_ms();
 	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
 	c->last_nvalues = 0; /* a run that returned sets them after this */
 	if (st >= HEALTHD_CRITICAL)
@@ -452,6 +550,13 @@ timer_main(void *arg)
 			else if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < next)
 				next = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 		}
+		for (struct runner_job *job = r->budgets, *bnext; job != NULL; job = bnext) {
+			bnext = job->bnext;
+			if (job->budget_deadline <= now)
+				expire_budget(job, now, &done);
+			else if (job->budget_deadline < next)
+				next = job->budget_deadline;
+		}
 		r->timer_wake = next;
 		if (done != NULL) {
 			resume_unlocked(r, done);
@@ -518,11 +623,18 @@ runner_new(struct registry *reg, int workers)
 struct runner_job *
 runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
-	return runner_submit_in(r, NULL, ids, n);
+	return runner_submit_in(r, NULL, ids, n, 0);
 }
 
 struct runner_job *
-runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n)
+runner_submit_budget(struct runner *r, const uint32_t *ids, size_t n, int budget_ms)
+{
+	return runner_submit_in(r, NULL, ids, n, budget_ms);
+}
+
+struct runner_job *
+runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n,
+                 int budget_ms)
 {
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
@@ -537,6 +649,8 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 	job->n = n;
 	job->pending = n;
 	now = clock_ms();
+	job->submitted = now;
+	job->budget_ms = budget_ms;
 
 	pthread_mutex_lock(&r->lock);
 	if (reg == NULL)
@@ -552,6 +666,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		           now - c->last_done < c->check->cache_ms) {
 			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
 			fill_values(s, c->last_values, c->last_nvalues);
+			s->res.measured_ms = c->last_wall;
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -565,8 +680,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 				c->deadline = now + c->check->timeout_ms;
 				c->epoch = r->epoch;
 				if (c->check->exec != NULL) {
-					s->next = c->waiters;
-					c->waiters = s;
+					wait_for(c, s);
 					if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
 						r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 						wake_timer = true;
@@ -594,10 +708,11 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 					wake_timer = true;
 				}
 			}
-			s->next = c->waiters;
-			c->waiters = s;
+			wait_for(c, s);
 		}
 	}
+	if (budget_ms > 0 && job->pending > 0)
+		wake_timer |= list_budget(r, job, now + budget_ms);
 	while (queued-- > 0) /* one worker per flight: they run side by side */
 		pthread_cond_signal(&r->work_cv);
 	if (wake_timer)

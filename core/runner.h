@@ -30,6 +30,8 @@ struct runner_result {
 	const char *message;  /* "" if none; owned by the job */
 	size_t nvalues;       /* values the run reported (ABI 1.2) */
 	const struct report_value *values; /* owned by the job; NULL if none */
+	int64_t measured_ms;  /* wall clock (ms since the epoch) when the result was
+	                       * measured: a cached result keeps its run's time */
 };
 
 /* Per check, for /metrics. */
@@ -70,10 +72,20 @@ bool runner_quiet_before(struct runner *r, uint64_t epoch);
  * to a run already in flight for the same check. Any thread. NULL: no memory.
  */
 struct runner_job *runner_submit(struct runner *r, const uint32_t *ids, size_t n);
-/* The same for ids of reg, an attached registry that may be older than the
- * newest (a request that began before a reload). */
+
+/*
+ * The same with an answer budget (a group's timeout_ms): budget_ms after the
+ * submit, every check still without a result is answered as timed out
+ * ("timeout after N ms (group timeout_ms)") and the job finishes then. The
+ * flights themselves go on for the other jobs joined to them, and their
+ * results still reach the cache and /metrics. budget_ms <= 0: no budget.
+ */
+struct runner_job *runner_submit_budget(struct runner *r, const uint32_t *ids, size_t n,
+                                        int budget_ms);
+/* Both, for ids of reg: an attached registry that may be older than the
+ * newest (a request that began before a reload). reg NULL: the newest. */
 struct runner_job *runner_submit_in(struct runner *r, const struct registry *reg,
-                                    const uint32_t *ids, size_t n);
+                                    const uint32_t *ids, size_t n, int budget_ms);
 
 /*
  * If the job is finished, returns false and calls nothing. Otherwise calls

@@ -67,25 +67,31 @@ class Sidecar(unittest.TestCase):
         # all addresses: the kubelet probes the pod's IP, not loopback
         self.assertEqual(self.config["listen"].rsplit(":", 1)[0], "*")
 
-    def test_liveness_is_ping(self):
-        probe = self.c["livenessProbe"]
-        self.assertEqual(probe["httpGet"]["path"], self.prefix + "/ping")
+    def group_probe(self, probe, group):
+        """A probe on group: its path, port, secret, and the group answering
+        within the probe's timeout. Returns the group's check names."""
         self.assertEqual(self.probe_port(probe), self.port)
-        self.assertNotIn("httpHeaders", probe["httpGet"])
-
-    def test_readiness_selects_configured_checks_with_the_secret(self):
-        probe = self.c["readinessProbe"]
-        self.assertEqual(self.probe_port(probe), self.port)
-        url = urllib.parse.urlsplit(probe["httpGet"]["path"])
-        self.assertEqual(url.path, self.prefix + "/")
-        names = urllib.parse.parse_qs(url.query)["checks"][0].split(",")
-        self.assertEqual(set(names), {c["name"] for c in self.config["checks"]})
+        self.assertEqual(probe["httpGet"]["path"], f"{self.prefix}/{group}")
         headers = {h["name"]: h["value"] for h in probe["httpGet"]["httpHeaders"]}
         self.assertEqual(headers["Authorization"], "Bearer " + self.secret_value)
-        # the probe waits longer than the slowest selected check may take
-        slowest = max(c.get("timeout_ms", 2000) for c in self.config["checks"]
-                      if c["name"] in names)
-        self.assertGreater(probe["timeoutSeconds"] * 1000, slowest)
+        g = self.config["groups"][group]
+        checks = g["checks"] if isinstance(g, dict) else g
+        declared = {c["name"]: c for c in self.config["checks"]}
+        self.assertLessEqual(set(checks), set(declared))
+        # the group's budget is below the kubelet's timeout: a slow check
+        # gives a 503 that names it, never a probe timeout
+        self.assertIn("timeout_ms", g)
+        self.assertLess(g["timeout_ms"], probe["timeoutSeconds"] * 1000)
+        return checks, declared
+
+    def test_liveness_is_the_live_group_without_dependencies(self):
+        checks, declared = self.group_probe(self.c["livenessProbe"], "live")
+        # a database in liveness restarts healthy pods in a cascade
+        self.assertNotIn("postgres", {declared[n]["plugin"] for n in checks})
+
+    def test_readiness_is_the_ready_group(self):
+        checks, _ = self.group_probe(self.c["readinessProbe"], "ready")
+        self.assertEqual(set(checks), {c["name"] for c in self.config["checks"]})
 
     def test_prometheus_annotations(self):
         ann = self.pod["metadata"]["annotations"]
@@ -109,15 +115,14 @@ class Sidecar(unittest.TestCase):
         self.assertEqual(rc, 0, out + err)
 
         with Healthd(config=config, secret=False) as h:  # --listen 127.0.0.1:0 overrides
-            status, _, body = h.get(self.c["livenessProbe"]["httpGet"]["path"])
-            self.assertEqual((status, body), (200, b"pong"))
-            get = self.c["readinessProbe"]["httpGet"]
-            headers = {x["name"]: x["value"] for x in get["httpHeaders"]}
-            status, body = h.get_json(get["path"], headers)
-            # app and db are not there: 503, but authorised and both selected
-            self.assertEqual(status, 503)
-            self.assertEqual(set(body["checks"]), {"app", "db"})
-            self.assertEqual(h.get(get["path"])[0], 401, "without the header")
+            for probe, names in (("livenessProbe", {"app"}), ("readinessProbe", {"app", "db"})):
+                get = self.c[probe]["httpGet"]
+                headers = {x["name"]: x["value"] for x in get["httpHeaders"]}
+                status, body = h.get_json(get["path"], headers)
+                # app and db are not there: 503, but authorised and the group's checks run
+                self.assertEqual(status, 503, probe)
+                self.assertEqual(set(body["checks"]), names, probe)
+                self.assertEqual(h.get(get["path"])[0], 401, "without the header")
             status, _, _ = h.get(self.pod["metadata"]["annotations"]["prometheus.io/path"])
             self.assertEqual(status, 200)
 

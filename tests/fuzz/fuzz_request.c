@@ -1,9 +1,12 @@
 /*
  * Fuzz target: a request target ("path?query") as a client sends it, decoded
  * the way libmicrohttpd decodes it (MHD_http_unescape, '+' as space, '&' and
- * '='), then routed, authorized and turned into a check selection.
- * Invariants: the route is a route; the selection holds registered checks
- * only, each once, sorted by name; auth_equal agrees with memcmp.
+ * '='), then routed, authorized and turned into a check selection, less
+ * ?exclude=.
+ * Invariants: the route is a route, a group route names a configured group
+ * and only then; the selection holds registered checks only, each once,
+ * sorted by name; exclude leaves a subsequence without the excluded name;
+ * auth_equal agrees with memcmp.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "auth.h"
+#include "config.h"
 #include "http.h"
 #include "registry.h"
 
@@ -19,6 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char secret[] = "s3cret";
 static struct registry *reg;
+/* /health with groups, metrics on; and "/" with a group, metrics off */
+static struct config cfg, root_cfg;
 
 static enum healthd_status
 run_ok(void *state, struct healthd_report *report)
@@ -43,6 +49,33 @@ setup(void)
 			abort();
 	}
 	registry_seal(reg);
+	static const char with_groups[] =
+		"{\"groups\": {\"live\": [\"true\"], \"ready\": {\"checks\": [\"db\", \"api\"],"
+		" \"timeout_ms\": 900}, \"x.y:z-1\": [\"a\"]}}";
+	static const char at_root[] =
+		"{\"url_prefix\": \"/\", \"metrics_path\": null, \"groups\": {\"ready\": [\"db\"]}}";
+	if (config_init(&cfg) == -1 || config_init(&root_cfg) == -1 ||
+	    config_load_text(&cfg, "fuzz.json", with_groups, sizeof(with_groups) - 1, err,
+	                     sizeof(err)) == -1 ||
+	    config_load_text(&root_cfg, "root.json", at_root, sizeof(at_root) - 1, err,
+	                     sizeof(err)) == -1 ||
+	    http_check_groups(&cfg, reg, err, sizeof(err)) == -1 ||
+	    http_check_groups(&root_cfg, reg, err, sizeof(err)) == -1)
+		abort();
+}
+
+/* Routes url under c; a group route must name one of c's groups. */
+static void
+route(const char *url, const struct config *c)
+{
+	const struct config_group *g;
+	enum route r = http_route(url, c, &g);
+
+	assert(r < ROUTE_COUNT);
+	assert((r == ROUTE_GROUP) == (g != NULL));
+	if (g != NULL)
+		assert(g >= c->groups && g < c->groups + c->ngroups &&
+		       strcmp(strrchr(url, '/') + 1, g->name) == 0);
 }
 
 /* What libmicrohttpd does to one key or value of a query string. */
@@ -58,8 +91,8 @@ decode(char *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t count, n, checks_len = 0, auth_len = 0;
-	const char *checks = NULL, *auth = NULL;
+	size_t count, n, checks_len = 0, auth_len = 0, exclude_len = 0;
+	const char *checks = NULL, *auth = NULL, *exclude = NULL;
 	char *buf, *query, *part, *save = NULL;
 	uint32_t ids[16];
 	uint8_t mark[16];
@@ -75,8 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (query != NULL)
 		*query++ = '\0';
 	decode(buf);
-	assert(http_route(buf, "/health", "/metrics") < ROUTE_COUNT);
-	assert(http_route(buf, "", NULL) < ROUTE_COUNT);
+	route(buf, &cfg);
+	route(buf, &root_cfg);
 
 	for (part = query ? strtok_r(query, "&", &save) : NULL; part != NULL;
 	     part = strtok_r(NULL, "&", &save)) {
@@ -93,6 +126,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (strcmp(part, "auth") == 0 && auth == NULL) {
 			auth = value ? value : "";
 			auth_len = vlen;
+		} else if (strcmp(part, "exclude") == 0 && exclude == NULL) {
+			exclude = value ? value : "";
+			exclude_len = vlen;
 		}
 	}
 	if (auth != NULL)
@@ -106,6 +142,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i > 0)
 			assert(strcmp(registry_at(reg, ids[i - 1])->name,
 			              registry_at(reg, ids[i])->name) < 0);
+	}
+	if (exclude != NULL && !truncated) {
+		uint32_t before[16];
+		size_t m;
+
+		memcpy(before, ids, n * sizeof(*ids));
+		m = registry_exclude(reg, exclude, exclude_len, 8, mark, ids, n, &truncated);
+		assert(m <= n);
+		for (size_t i = 0, j = 0; i < m; i++, j++) {
+			while (j < n && before[j] != ids[i]) /* a subsequence of before */
+				j++;
+			assert(j < n);
+			/* one plain name, no comma, no padding: never kept */
+			if (!truncated && memchr(exclude, ',', exclude_len) == NULL &&
+			    strlen(exclude) == exclude_len && exclude_len > 0 && exclude[0] != ' ' &&
+			    exclude[exclude_len - 1] != ' ')
+				assert(strcmp(registry_at(reg, ids[i])->name, exclude) != 0);
+		}
 	}
 	free(buf);
 	return 0;

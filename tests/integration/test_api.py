@@ -178,9 +178,9 @@ class Api(ServerTest):
         self.assertEqual(hdrs["content-type"], "application/health+json")
         doc = json.loads(data)
         self.assertEqual(doc["status"], "warn")
-        self.assertEqual(doc["checks"]["bar:status"][0]["status"], "warn")
-        self.assertEqual(doc["checks"]["true:status"][0]["status"], "pass")
-        self.assertIn("time", doc["checks"]["true:status"][0])
+        self.assertEqual(doc["checks"]["bar:responseTime"][0]["status"], "warn")
+        self.assertEqual(doc["checks"]["true:responseTime"][0]["status"], "pass")
+        self.assertIn("time", doc["checks"]["true:responseTime"][0])
         st, _, data = self.get("/health/?checks=false", headers={"Accept": "application/health+json"})
         self.assertEqual((st, json.loads(data)["status"]), (503, "fail"))
 

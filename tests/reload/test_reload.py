@@ -270,6 +270,22 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(status, 200, "the prefix stays as it was until a restart")
         self.assertSameProcess()
 
+    def test_groups_reload_with_the_checks(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}], "groups": {"live": ["v"]}})
+        self.assertEqual(self.h.get("/health/live")[0], 200)
+        self.assertEqual(self.h.get("/health/ready")[0], 404)
+        self.write_config(dict(self.config, groups={"live": ["v"], "ready": ["v", "false"]}))
+        self.reload(r"reload: 0 checks added")
+        status, _, body = self.h.get("/health/ready")
+        self.assertEqual((status, json.loads(body)["checks"]), (503, {"v": True, "false": False}))
+        # a group naming an unknown check: refused in one line, nothing changes
+        self.write_config(dict(self.config, groups={"bad": ["nosuch"]}))
+        line = self.reload(r"reload failed: ")
+        self.assertIn('groups.bad: unknown check "nosuch"', line)
+        self.assertEqual(self.h.get("/health/ready")[0], 503)
+        self.assertEqual(self.h.get("/health/bad")[0], 404)
+        self.assertSameProcess()
+
     def test_reload_during_a_stuck_run(self):
         """A run stuck in plugin code across a reload: its request is answered
         at its deadline, the reload goes through at once, and the stuck

@@ -75,6 +75,18 @@ run_many_values(void *state, struct healthd_report *report)
 	return HEALTHD_OK;
 }
 
+/* Values whose names the draft's key form cannot take as they are. */
+static enum healthd_status
+run_odd_values(void *state, struct healthd_report *report)
+{
+	const struct healthd_host_api *api = plugin_host_api();
+
+	(void)state;
+	api->value(report, "pool:idle%", 3, NULL);
+	api->value(report, "responseTime", 99, "s");
+	return HEALTHD_OK;
+}
+
 struct fixture {
 	struct registry *reg;
 	struct runner *runner;
@@ -216,11 +228,81 @@ DEF_TEST(health_json_worst_status)
 	job = runner_submit(f.runner, ids, 2);
 	body = format_health_json(f.reg, ids, job, &len);
 	body = terminated(body, len);
-	EXPECT_CONTAINS("\"true:status\":[{", body);
+	EXPECT_CONTAINS("{\"checks\":{\"true:responseTime\":[{\"componentId\":\"true\","
+	                "\"componentType\":\"component\",\"observedUnit\":\"ms\","
+	                "\"observedValue\":0,\"status\":\"pass\",\"time\":\"", body);
 	EXPECT_CONTAINS("\"status\":\"warn\"}\n", body);
+	EXPECT_TRUE(strstr(body, ":status\"") == NULL); /* not a draft measurement name */
 	free(body);
 	runner_job_free(job);
 	teardown(&f);
+	return 0;
+}
+
+/*
+ * The draft's rules: no ':' in a component name (%3A, the exact name in
+ * componentId), output on fail and warn only, and time as RFC 3339 UTC.
+ */
+DEF_TEST(health_json_draft_rules)
+{
+	struct registry *reg = registry_new();
+	struct check fail = {.run = run_fail, .flags = HEALTHD_CHECK_INLINE, .timeout_ms = 2000,
+	                     .origin = "t"};
+	struct check ok = fail;
+	struct runner *runner;
+	struct runner_job *job;
+	uint32_t ids[2];
+	char err[256], *body;
+	size_t len;
+
+	strcpy(fail.name, "db:primary");
+	ok.run = run_ok;
+	strcpy(ok.name, "ok");
+	registry_add(reg, &fail, err, sizeof(err));
+	registry_add(reg, &ok, err, sizeof(err));
+	registry_seal(reg);
+	runner = runner_new(reg, 1);
+	ids[0] = 0;
+	ids[1] = 1;
+	job = runner_submit(runner, ids, 2);
+	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("\"db%3Aprimary:responseTime\":[{\"componentId\":\"db:primary\","
+	                "\"componentType\":\"component\",\"observedUnit\":\"ms\",\"observedValue\":0,"
+	                "\"output\":\"said \\\"no\\\"\\\\\",\"status\":\"fail\",\"time\":\"", body);
+	EXPECT_CONTAINS("\"ok:responseTime\":[{\"componentId\":\"ok\",\"componentType\":\"component\","
+	                "\"observedUnit\":\"ms\",\"observedValue\":0,\"status\":\"pass\",\"time\":\"",
+	                body);
+	EXPECT_TRUE(strstr(body, "\"db:primary:") == NULL);
+	EXPECT_CONTAINS("\"status\":\"fail\"}\n", body);
+	free(body);
+	runner_job_free(job);
+
+	/* a value's name is escaped too; one named responseTime would replace the
+	 * check's own measurement: left out */
+	ok.run = run_odd_values;
+	strcpy(ok.name, "odd");
+	runner_shutdown(runner, 1000, NULL);
+	runner_free(runner);
+	registry_free(reg);
+	reg = registry_new();
+	registry_add(reg, &ok, err, sizeof(err));
+	registry_seal(reg);
+	runner = runner_new(reg, 1);
+	job = runner_submit(runner, ids, 1);
+	body = format_health_json(reg, ids, job, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("\"odd:pool%3Aidle%25\":[{\"componentId\":\"odd\",\"componentType\":"
+	                "\"component\",\"observedValue\":3,\"status\":\"pass\"", body);
+	EXPECT_CONTAINS("\"odd:responseTime\":[{\"componentId\":\"odd\",\"componentType\":"
+	                "\"component\",\"observedUnit\":\"ms\",\"observedValue\":0,", body);
+	EXPECT_TRUE(strstr(body, "99") == NULL);
+	EXPECT_CONTAINS("\"status\":\"pass\"}\n", body);
+	free(body);
+	runner_job_free(job);
+	EXPECT_EQ_INT(0, runner_shutdown(runner, 1000, NULL));
+	runner_free(runner);
+	registry_free(reg);
 	return 0;
 }
 
@@ -285,12 +367,16 @@ DEF_TEST(values_in_every_format)
 
 	body = format_health_json(reg, ids, job, &len);
 	body = terminated(body, len);
-	EXPECT_CONTAINS("\"vals:zeta\":[{\"observedUnit\":\"s\",\"observedValue\":1.5,"
-	                "\"status\":\"warn\",", body);
-	EXPECT_CONTAINS("\"vals:alpha\":[{\"observedValue\":0.25,\"status\":\"warn\",", body);
-	/* a value named "status" would replace the check's own entry: left out */
-	EXPECT_CONTAINS("\"vals:status\":[{\"observedUnit\":\"ms\",", body);
-	EXPECT_TRUE(strstr(body, "\"observedValue\":77") == NULL);
+	EXPECT_CONTAINS("\"vals:zeta\":[{\"componentId\":\"vals\",\"componentType\":\"component\","
+	                "\"observedUnit\":\"s\",\"observedValue\":1.5,"
+	                "\"output\":\"rc=0,-1,-1,-1,-1,-1\",\"status\":\"warn\",", body);
+	EXPECT_CONTAINS("\"vals:alpha\":[{\"componentId\":\"vals\",\"componentType\":\"component\","
+	                "\"observedValue\":0.25,\"output\":", body);
+	EXPECT_CONTAINS("\"vals:responseTime\":[{\"componentId\":\"vals\","
+	                "\"componentType\":\"component\",\"observedUnit\":\"ms\",", body);
+	/* "status" is no longer the check's own measurement: a value like any other */
+	EXPECT_CONTAINS("\"vals:status\":[{\"componentId\":\"vals\",\"componentType\":\"component\","
+	                "\"observedValue\":77,", body);
 	free(body);
 
 	body = format_metrics(reg, runner, NULL, NULL, NULL, 0, &len);
@@ -327,6 +413,7 @@ main(void)
 	RUN_TEST(seed_body_empty_selection_runs);
 	RUN_TEST(verbose_details_escaped);
 	RUN_TEST(health_json_worst_status);
+	RUN_TEST(health_json_draft_rules);
 	RUN_TEST(metrics_counts_runs);
 	RUN_TEST(values_in_every_format);
 	END_TEST;

@@ -129,6 +129,38 @@ DEF_TEST(max_names_truncates)
 	return 0;
 }
 
+/* ?exclude= after a selection: same splitting, unknown ignored, order kept. */
+DEF_TEST(exclude_after_select)
+{
+	struct registry *r = make_registry();
+	const char *all = "true,false,zeta,alpha";
+	uint8_t mark[16];
+	uint32_t ids[16];
+	bool truncated;
+	size_t n;
+
+	n = registry_select(r, true, all, strlen(all), 0, mark, ids, &truncated);
+	EXPECT_EQ_INT(4, n);
+	n = registry_exclude(r, " zeta ,nope,,true", 17, 0, mark, ids, n, &truncated);
+	EXPECT_TRUE(!truncated);
+	EXPECT_EQ_INT(2, n);
+	EXPECT_EQ_STR("alpha", registry_at(r, ids[0])->name);
+	EXPECT_EQ_STR("false", registry_at(r, ids[1])->name);
+	/* _defaults takes the default checks out; an empty value takes nothing */
+	n = registry_select(r, true, all, strlen(all), 0, mark, ids, &truncated);
+	n = registry_exclude(r, "_defaults", 9, 0, mark, ids, n, &truncated);
+	EXPECT_EQ_INT(2, n);
+	EXPECT_EQ_STR("false", registry_at(r, ids[0])->name);
+	EXPECT_EQ_STR("true", registry_at(r, ids[1])->name);
+	EXPECT_EQ_INT(2, registry_exclude(r, "", 0, 0, mark, ids, n, &truncated));
+	/* a name not selected stays out */
+	EXPECT_EQ_INT(2, registry_exclude(r, "alpha", 5, 0, mark, ids, n, &truncated));
+	EXPECT_EQ_INT(2, registry_exclude(r, "a,b,c", 5, 2, mark, ids, n, &truncated));
+	EXPECT_TRUE(truncated);
+	registry_free(r);
+	return 0;
+}
+
 DEF_TEST(names_validated)
 {
 	EXPECT_TRUE(registry_name_error("db") == NULL);
@@ -183,6 +215,7 @@ main(void)
 	RUN_TEST(empty_value_selects_nothing);
 	RUN_TEST(nul_bytes_never_match);
 	RUN_TEST(max_names_truncates);
+	RUN_TEST(exclude_after_select);
 	RUN_TEST(names_validated);
 	RUN_TEST(duplicate_refused_with_origin);
 	RUN_TEST(many_checks_hash_lookup);

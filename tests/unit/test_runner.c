@@ -295,6 +295,7 @@ DEF_TEST(cache_within_cache_ms_then_fresh)
 	uint32_t c[] = {4};
 	struct runner_stats st;
 	struct timespec ts = {0, 500000000L};
+	int64_t measured;
 
 	reset_resumed();
 	job = runner_submit(r, c, 1);
@@ -302,12 +303,18 @@ DEF_TEST(cache_within_cache_ms_then_fresh)
 		wait_resumed(1);
 	EXPECT_TRUE(!runner_job_result(job, 0)->cached);
 	EXPECT_EQ_INT(HEALTHD_WARNING, runner_job_result(job, 0)->status);
+	measured = runner_job_result(job, 0)->measured_ms;
+	EXPECT_TRUE(measured > 0 && measured <= clock_wall_ms());
 	runner_job_free(job);
 
+	/* the wall clock moves on: a cached answer keeps its run's time */
+	while (clock_wall_ms() <= measured + 2)
+		nanosleep(&(struct timespec){0, 1000000L}, NULL);
 	job = runner_submit(r, c, 1);
 	EXPECT_TRUE(!runner_job_arm(job, no_suspend, on_resume, NULL)); /* answered at once */
 	EXPECT_TRUE(runner_job_result(job, 0)->cached);
 	EXPECT_EQ_INT(HEALTHD_WARNING, runner_job_result(job, 0)->status);
+	EXPECT_EQ_INT(measured, runner_job_result(job, 0)->measured_ms);
 	runner_job_free(job);
 
 	nanosleep(&ts, NULL); /* past cache_ms = 400 */
@@ -391,6 +398,54 @@ DEF_TEST(plugin_reported_timeout_is_counted)
 	return 0;
 }
 
+/*
+ * A job's answer budget: what is missing when it passes is answered as timed
+ * out, what came in stays; the flight it leaves goes on for the job joined
+ * to it, whose answer is the check's own, and the check's counters do not
+ * count the budget as its timeout. A job finished within its budget leaves
+ * the timer's list (ASan would see the timer read it after the free).
+ */
+DEF_TEST(budget_answers_what_is_missing)
+{
+	struct registry *reg = make_registry();
+	struct runner *r = runner_new(reg, 4);
+	uint32_t a[] = {0}, stuck[] = {3}, both[] = {4, 3};
+	struct runner_job *early, *plain, *budget;
+	struct runner_stats st;
+
+	reset_resumed();
+	early = runner_submit_budget(r, a, 1, 5000);
+	EXPECT_TRUE(runner_job_arm(early, no_suspend, on_resume, NULL));
+	if (!wait_resumed(1))
+		return 1;
+	EXPECT_EQ_STR("slept 200 ms", runner_job_result(early, 0)->message);
+	runner_job_free(early);
+
+	reset_resumed();
+	plain = runner_submit(r, stuck, 1);
+	EXPECT_TRUE(runner_job_arm(plain, no_suspend, on_resume, NULL));
+	budget = runner_submit_budget(r, both, 2, 300);
+	EXPECT_TRUE(runner_job_arm(budget, no_suspend, on_resume, NULL));
+	if (!wait_resumed(2)) /* both: the budget's, then the check's own timeout */
+		return 1;
+	EXPECT_EQ_INT(HEALTHD_WARNING, runner_job_result(budget, 0)->status);
+	EXPECT_TRUE(!runner_job_result(budget, 0)->timed_out);
+	EXPECT_EQ_INT(HEALTHD_CRITICAL, runner_job_result(budget, 1)->status);
+	EXPECT_TRUE(runner_job_result(budget, 1)->timed_out);
+	EXPECT_EQ_STR("timeout after 300 ms (group timeout_ms)", runner_job_result(budget, 1)->message);
+	EXPECT_TRUE(runner_job_result(budget, 1)->duration_ms >= 300);
+	EXPECT_EQ_STR("timeout after 1000 ms", runner_job_result(plain, 0)->message);
+	runner_stats(r, 3, &st);
+	EXPECT_EQ_INT(1, st.runs);
+	EXPECT_EQ_INT(1, st.timeouts);
+	runner_job_free(budget);
+	runner_job_free(plain);
+	EXPECT_EQ_INT(0, runner_shutdown(r, 5000, NULL));
+	runner_free(r);
+	registry_free(reg);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -402,5 +457,6 @@ main(void)
 	RUN_TEST(shutdown_answers_waiting_jobs);
 	RUN_TEST(expiry_cancels_the_run);
 	RUN_TEST(plugin_reported_timeout_is_counted);
+	RUN_TEST(budget_answers_what_is_missing);
 	END_TEST;
 }
