@@ -243,8 +243,10 @@ class PostgresUp(unittest.TestCase):
             with open(h.config_path, "w") as f:
                 json.dump(config, f)
             h.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: "reload: 1 check added, 0 removed, 1 kept" in h.log,
+            wait_for(lambda: re.search(r"reload: 1 check added, 0 removed, \d+ kept; "
+                                       r"plugin tcp restarted", h.log),
                      "the reload's summary line", h)
+            self.assertNotIn("plugin postgres", h.log.split("SIGHUP")[1])
             for name in ("db", "port"):
                 status, _, body = h.get(f"/health/?checks={name}")
                 self.assertEqual(status, 200, f"{name}: {body}")
