@@ -699,6 +699,23 @@ plugin_free(struct exec_plugin *pl)
 	free(pl);
 }
 
+/* The registry entry of pl's fixed check number i (registered by load()). */
+static struct check
+fixed_check(struct exec_plugin *pl, size_t i)
+{
+	struct check c = {0};
+
+	snprintf(c.name, sizeof(c.name), "%s", pl->fixed[i].name);
+	c.plugin = pl->name;
+	c.origin = pl->path;
+	c.exec = pl;
+	c.exec_index = (uint32_t)i;
+	c.in_defaults = pl->fixed[i].in_defaults;
+	c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+	/* HEALTHD_CHECK_INLINE means nothing across a process boundary */
+	return c;
+}
+
 int
 executor_load(struct executor_set *s, const char *path, struct registry *reg, char *err,
               size_t errlen)
@@ -763,15 +780,7 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	pl->nfixed = m.nfixed;
 	m.fixed = NULL;
 	for (size_t i = 0; i < pl->nfixed; i++) {
-		struct check c = {0};
-		snprintf(c.name, sizeof(c.name), "%s", pl->fixed[i].name);
-		c.plugin = pl->name;
-		c.origin = pl->path;
-		c.exec = pl;
-		c.exec_index = (uint32_t)i;
-		c.in_defaults = pl->fixed[i].in_defaults;
-		c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
-		/* HEALTHD_CHECK_INLINE means nothing across a process boundary */
+		struct check c = fixed_check(pl, i);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "plugin %s: refused: it registered a check the host "
 			         "refused: %s", path, why);
@@ -1796,14 +1805,7 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 	size_t k = 0;
 
 	for (size_t i = 0; i < pl->nfixed; i++) {
-		struct check c = {0};
-		snprintf(c.name, sizeof(c.name), "%s", pl->fixed[i].name);
-		c.plugin = pl->name;
-		c.origin = pl->path;
-		c.exec = pl;
-		c.exec_index = (uint32_t)i;
-		c.in_defaults = pl->fixed[i].in_defaults;
-		c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+		struct check c = fixed_check(pl, i);
 		c.slot = old_slot(old, pl, c.exec_index);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "plugin %s: %s", pl->path, why);
