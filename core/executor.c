@@ -878,6 +878,9 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 	c.in_defaults = ck->defaults;
 	c.timeout_ms = ck->timeout_ms;
 	c.cache_ms = ck->cache_ms;
+	c.interval_ms = ck->interval_ms;
+	c.failures_before_critical = ck->failures_before_critical;
+	c.successes_before_passing = ck->successes_before_passing;
 	if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s.name: %s", ck->origin, why);
 		goto out;

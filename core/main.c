@@ -348,9 +348,16 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++) {
 		const struct check *c = registry_at(reg, id);
-		printf("check %s: plugin %s, %s, timeout %d ms, cache %d ms (%s)\n", c->name,
-		       c->plugin, c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
-		       c->cache_ms, c->origin);
+		printf("check %s: plugin %s, %s, timeout %d ms, cache %d ms", c->name, c->plugin,
+		       c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
+		       c->cache_ms);
+		if (c->interval_ms > 0)
+			printf(", every %d ms in the background", c->interval_ms);
+		if (c->failures_before_critical > 1 || c->successes_before_passing > 1)
+			printf(", critical after %d failure(s), passing after %d success(es)",
+			       c->failures_before_critical > 1 ? c->failures_before_critical : 1,
+			       c->successes_before_passing > 1 ? c->successes_before_passing : 1);
+		printf(" (%s)\n", c->origin);
 	}
 	printf("auth: %s\n", cfg->secret_mode == SECRET_SET ? "on" : "off");
 }
@@ -458,6 +465,12 @@ server_start(struct server *sv, char *err, size_t errlen)
 	}
 	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
 		return -1;
+	/* background checks start now, so that most have a result when the
+	 * first probe comes */
+	if (runner_start(sv->runner) == -1) {
+		snprintf(err, errlen, "cannot start the background scheduler");
+		return -1;
+	}
 	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .reg = sv->reg,
 	                                         .runner = sv->runner, .loader = sv->loader,
 	                                         .execs = sv->execs}, err, errlen);

@@ -33,6 +33,9 @@ struct check {
 	bool in_defaults;
 	int timeout_ms;
 	int cache_ms;
+	int interval_ms;              /* > 0: a background check (runner_start) */
+	int failures_before_critical; /* thresholds; 0 and 1 both mean "at once" */
+	int successes_before_passing;
 };
 
 struct registry;

@@ -65,6 +65,13 @@ struct cstate {
 	size_t last_nvalues;
 	struct report_value last_values[HEALTHD_VALUES_MAX];
 	uint64_t runs, failures, timeouts;
+	/* background checks (interval_ms) and thresholds: see sched_main() and
+	 * thresholds_count() */
+	bool last_timed_out;
+	int64_t last_wall_ms;          /* CLOCK_REALTIME when the last result came in */
+	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
+	enum healthd_status effective; /* what requests answer, once has_last */
+	uint32_t fail_streak, pass_streak; /* consecutive failed / passing runs */
 };
 
 /* A worker thread's slot. Workers are joined, never detached, so that their
@@ -98,10 +105,29 @@ struct runner {
 	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
 	pthread_t timer;
 	bool timer_started;
+	/* the background schedule (runner_start) */
+	pthread_cond_t sched_cv; /* scheduler: stop */
+	pthread_t sched;
+	bool sched_started;
+	bool scheduled;          /* background checks answer from their last run */
+	uint64_t rng;            /* jitter (xorshift64), under the lock */
 };
 
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
+static void *sched_main(void *arg);
+
+/* The seed's true: OK and WARNING pass (format_passed(), without the view). */
+static inline bool
+status_passes(enum healthd_status st)
+{
+	return st == HEALTHD_OK || st == HEALTHD_WARNING;
+}
+static void thresholds_count(struct cstate *c, enum healthd_status st);
+static int64_t wall_ms(void);
+static int64_t stale_after_ms(const struct check *k);
+static void fill_background(struct cstate *c, struct slot *s, int64_t now,
+                            struct runner_job **done);
 
 static void
 fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -116,6 +142,8 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 		.timed_out = timed_out,
 		.duration_ms = dur,
 		.message = s->msg ? s->msg : "",
+		.run_status = st,
+		.age_ms = -1,
 	};
 	if (--job->pending == 0 && job->armed) {
 		job->done_next = *done;
@@ -147,6 +175,39 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
 		fill(s, st, msg, dur, false, timed_out, done);
 		fill_values(s, v, nv);
 	}
+}
+
+/*
+ * The check's last result as requests read it: its effective status (after
+ * thresholds) and message, noting a run that thresholds held back.
+ */
+static void
+effective_message(const struct cstate *c, char *buf, size_t len)
+{
+	bool held = status_passes(c->effective) != status_passes(c->last_status);
+
+	if (!held)
+		snprintf(buf, len, "%s", c->last_msg);
+	else if (status_passes(c->effective))
+		snprintf(buf, len, "%s (failure %u of %d before critical)", c->last_msg,
+		         c->fail_streak, c->check->failures_before_critical);
+	else
+		snprintf(buf, len, "%s (success %u of %d before passing)", c->last_msg,
+		         c->pass_streak, c->check->successes_before_passing);
+}
+
+/* Answers the flight's waiters with the run just recorded, thresholds applied. */
+static void
+answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+	struct slot *s = c->waiters;
+
+	effective_message(c, msg, sizeof(msg));
+	answer_waiters(c, c->effective, msg, c->last_duration,
+	               c->last_timed_out && !status_passes(c->effective), v, nv, done);
+	for (; s != NULL; s = s->next)
+		s->res.run_status = c->last_status;
 }
 
 /* Outside the lock: each resume is MHD_resume_connection. */
@@ -198,6 +259,9 @@ unqueue(struct runner *r, struct cstate *c)
 static void
 record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
 {
+	thresholds_count(c, st); /* before has_last: the first run is taken as it is */
+	c->last_wall_ms = wall_ms();
+	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
 	c->last_status = st;
 	c->last_duration = dur;
@@ -250,7 +314,8 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
-	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, NULL, 0, done);
+	c->last_timed_out = true;
+	answer_run(c, NULL, 0, done);
 	if (c->remote) {
 		/* the executor tells the plugin; if the run never reached one, it is
 		 * over, else its executor reports its end (or is retired) */
@@ -303,10 +368,10 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 		if (timed_out)
 			c->timeouts++;
 		record(c, st, report->message, dur, now);
+		c->last_timed_out = timed_out;
 		c->last_nvalues = report->nvalues;
 		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
-		answer_waiters(c, st, c->last_msg, dur, timed_out, c->last_values, c->last_nvalues,
-		               done);
+		answer_run(c, c->last_values, c->last_nvalues, done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -494,7 +559,9 @@ runner_new(const struct registry *reg, int workers)
 	pthread_cond_init(&r->work_cv, &attr);
 	pthread_cond_init(&r->timer_cv, &attr);
 	pthread_cond_init(&r->idle_cv, &attr);
+	pthread_cond_init(&r->sched_cv, &attr);
 	pthread_condattr_destroy(&attr);
+	r->rng = (uint64_t)wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
 
 	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < workers; i++)
@@ -536,10 +603,15 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 		s->job = job;
 		if (r->stopping) {
 			fill(s, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
+		} else if (r->scheduled && c->check->interval_ms > 0) {
+			fill_background(c, s, now, &done); /* never runs it */
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
-			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
+			char msg[REPORT_MESSAGE_MAX + 64];
+			effective_message(c, msg, sizeof(msg));
+			fill(s, c->effective, msg, c->last_duration, true, false, &done);
 			fill_values(s, c->last_values, c->last_nvalues);
+			s->res.run_status = c->last_status;
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -659,7 +731,12 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 		.last_duration_ms = c->last_duration,
 		.running = c->busy,
 		.last_nvalues = c->last_nvalues,
+		.last_wall_ms = c->last_wall_ms,
+		.effective_status = c->effective,
 	};
+	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
+	    clock_ms() - c->last_done > stale_after_ms(c->check))
+		out->effective_status = HEALTHD_CRITICAL;
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 	pthread_mutex_unlock(&r->lock);
 }
@@ -697,11 +774,15 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	r->qhead = r->qtail = NULL;
 	pthread_cond_broadcast(&r->work_cv);
 	pthread_cond_signal(&r->timer_cv);
+	pthread_cond_signal(&r->sched_cv);
 	resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	if (r->timer_started)
 		pthread_join(r->timer, NULL);
 	r->timer_started = false;
+	if (r->sched_started)
+		pthread_join(r->sched, NULL);
+	r->sched_started = false;
 
 	pthread_mutex_lock(&r->lock);
 	until = clock_ms() + grace_ms;
@@ -741,7 +822,233 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->timer_cv);
 	pthread_cond_destroy(&r->idle_cv);
+	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
 	free(r->cs);
 	free(r);
+}
+
+/* ---- background checks and thresholds (issue 13) ---- */
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs start at most interval_ms apart and end by their timeout (plus the
+ * grace the timer gives a run that stops at its deadline): a result older
+ * than that means runs have stopped coming. */
+static int64_t
+stale_after_ms(const struct check *k)
+{
+	return (int64_t)k->interval_ms + k->timeout_ms + HEALTHD_DEADLINE_GRACE_MS;
+}
+
+/*
+ * Counts a run for the thresholds (Consul's semantics): the effective status
+ * turns failing only after failures_before_critical failed runs in a row, and
+ * back to passing only after successes_before_passing passing runs in a row.
+ * Within the same side (OK and WARNING, or CRITICAL and UNKNOWN) it follows
+ * the run at once. The first run ever sets it: there is nothing to damp yet.
+ */
+static void
+thresholds_count(struct cstate *c, enum healthd_status st)
+{
+	bool passed = status_passes(st);
+	uint32_t need;
+
+	if (passed) {
+		c->pass_streak++;
+		c->fail_streak = 0;
+		need = (uint32_t)c->check->successes_before_passing;
+	} else {
+		c->fail_streak++;
+		c->pass_streak = 0;
+		need = (uint32_t)c->check->failures_before_critical;
+	}
+	if (!c->has_last || passed == status_passes(c->effective) ||
+	    (passed ? c->pass_streak : c->fail_streak) >= need)
+		c->effective = st;
+}
+
+/* A request's answer for a background check: its last result, never a run. */
+static void
+fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+	int64_t age = now - c->last_done;
+
+	if (!c->has_last) {
+		fill(s, HEALTHD_CRITICAL, "no result yet", 0, false, false, done);
+	} else if (age > stale_after_ms(c->check)) {
+		snprintf(msg, sizeof(msg), "stale: last result %.1f s ago", (double)age / 1000.0);
+		fill(s, HEALTHD_CRITICAL, msg, c->last_duration, false, false, done);
+		s->res.run_status = c->last_status;
+		s->res.age_ms = age;
+	} else {
+		effective_message(c, msg, sizeof(msg));
+		fill(s, c->effective, msg, c->last_duration, false,
+		     c->last_timed_out && !status_passes(c->effective), done);
+		fill_values(s, c->last_values, c->last_nvalues);
+		s->res.run_status = c->last_status;
+		s->res.age_ms = age;
+	}
+	s->res.background = true;
+}
+
+/* Up to a tenth of the interval (1 s at most) earlier, so that checks with
+ * the same interval spread out instead of hitting their targets together. */
+static int64_t
+jitter_ms(struct runner *r, int interval_ms)
+{
+	int64_t span = interval_ms / 10 < 1000 ? interval_ms / 10 : 1000;
+
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	return span > 0 ? (int64_t)(r->rng % (uint64_t)(span + 1)) : 0;
+}
+
+/* A background run: a flight like a request's, with nobody waiting for it.
+ * Its end is recorded by finish() or expire(), as every run's is. */
+static void
+background_start(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
+                 struct runner_job **done)
+{
+	c->busy = true;
+	c->queued_at = now;
+	c->deadline = now + c->check->timeout_ms;
+	if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
+		r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
+		pthread_cond_signal(&r->timer_cv);
+	}
+	if (c->check->exec != NULL) {
+		dispatch_remote(r, c, id, now, done);
+		return;
+	}
+	/* an inline check too: the scheduler never runs plugin code itself */
+	c->qnext = NULL;
+	if (r->qtail != NULL)
+		r->qtail->qnext = c;
+	else
+		r->qhead = c;
+	r->qtail = c;
+	pthread_cond_signal(&r->work_cv);
+}
+
+/* Starts each background check's run when it is due. A run still going (or
+ * stuck past its timeout) is not doubled: that turn is skipped, and a result
+ * that gets too old reads as stale. */
+static void *
+sched_main(void *arg)
+{
+	struct runner *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping) {
+		struct runner_job *done = NULL;
+		int64_t now = clock_ms(), next = INT64_MAX;
+
+		for (uint32_t id = 0; id < r->ncs; id++) {
+			struct cstate *c = &r->cs[id];
+			int interval = c->check->interval_ms;
+
+			if (interval <= 0)
+				continue;
+			if (c->next_run <= now) {
+				if (!c->busy)
+					background_start(r, c, id, now, &done);
+				c->next_run = now + interval - jitter_ms(r, interval);
+			}
+			if (c->next_run < next)
+				next = c->next_run;
+		}
+		/* no job waits for a background run; a failed dispatch answers none */
+		resume_unlocked(r, done);
+		if (r->stopping)
+			break;
+		struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
+		pthread_cond_timedwait(&r->sched_cv, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int
+runner_start(struct runner *r)
+{
+	int64_t now = clock_ms();
+	bool any = false;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t id = 0; id < r->ncs; id++) {
+		struct cstate *c = &r->cs[id];
+		int interval = c->check->interval_ms;
+
+		if (interval <= 0)
+			continue;
+		any = true;
+		/* the first run at once; an adopted result keeps its schedule */
+		c->next_run = now;
+		if (c->has_last && c->last_done + interval - jitter_ms(r, interval) > now)
+			c->next_run = c->last_done + interval - jitter_ms(r, interval);
+	}
+	if (!any || r->stopping || r->sched_started) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	r->scheduled = true;
+	rc = pthread_create(&r->sched, NULL, sched_main, r);
+	if (rc != 0) {
+		r->scheduled = false;
+		pthread_mutex_unlock(&r->lock);
+		log_err("runner: cannot start the background scheduler: %s", strerror(rc));
+		return -1;
+	}
+	r->sched_started = true;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int
+runner_adopt(struct runner *to, uint32_t to_id, struct runner *from, uint32_t from_id)
+{
+	struct cstate *dst, *tmp;
+	const struct cstate *src;
+
+	if (to_id >= to->ncs || from_id >= from->ncs)
+		return -1;
+	tmp = malloc(sizeof(*tmp)); /* the history, copied between the two locks */
+	if (tmp == NULL)
+		return -1;
+	src = &from->cs[from_id];
+	pthread_mutex_lock(&from->lock);
+	*tmp = *src;
+	pthread_mutex_unlock(&from->lock);
+
+	dst = &to->cs[to_id];
+	pthread_mutex_lock(&to->lock);
+	dst->has_last = tmp->has_last;
+	dst->last_status = tmp->last_status;
+	dst->last_done = tmp->last_done;
+	dst->last_duration = tmp->last_duration;
+	memcpy(dst->last_msg, tmp->last_msg, sizeof(dst->last_msg));
+	dst->last_nvalues = tmp->last_nvalues;
+	memcpy(dst->last_values, tmp->last_values, sizeof(dst->last_values));
+	dst->runs = tmp->runs;
+	dst->failures = tmp->failures;
+	dst->timeouts = tmp->timeouts;
+	dst->last_timed_out = tmp->last_timed_out;
+	dst->last_wall_ms = tmp->last_wall_ms;
+	dst->effective = tmp->effective;
+	dst->fail_streak = tmp->fail_streak;
+	dst->pass_streak = tmp->pass_streak;
+	pthread_mutex_unlock(&to->lock);
+	free(tmp);
+	return 0;
 }
