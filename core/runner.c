@@ -995,8 +995,11 @@ runner_start(struct runner *r)
 		any = true;
 		/* the first run at once; an adopted result keeps its schedule */
 		c->next_run = now;
-		if (c->has_last && c->last_done + interval - jitter_ms(r, interval) > now)
-			c->next_run = c->last_done + interval - jitter_ms(r, interval);
+		if (c->has_last) {
+			int64_t due = c->last_done + interval - jitter_ms(r, interval);
+			if (due > now)
+				c->next_run = due;
+		}
 	}
 	if (!any || r->stopping || r->sched_started) {
 		pthread_mutex_unlock(&r->lock);
@@ -1048,6 +1051,15 @@ runner_adopt(struct runner *to, uint32_t to_id, struct runner *from, uint32_t fr
 	dst->effective = tmp->effective;
 	dst->fail_streak = tmp->fail_streak;
 	dst->pass_streak = tmp->pass_streak;
+	if (dst->has_last && status_passes(dst->effective) != status_passes(dst->last_status)) {
+		/* held back: the new check's thresholds may already be met */
+		bool passed = status_passes(dst->last_status);
+		uint32_t streak = passed ? dst->pass_streak : dst->fail_streak;
+		int need = passed ? dst->check->successes_before_passing
+		                  : dst->check->failures_before_critical;
+		if (streak >= (uint32_t)need)
+			dst->effective = dst->last_status;
+	}
 	pthread_mutex_unlock(&to->lock);
 	free(tmp);
 	return 0;
