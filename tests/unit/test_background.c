@@ -77,9 +77,10 @@ run_hangs(void *state, struct healthd_report *report)
 
 enum { FLIP, COUNTED, GATED, HANGS };
 
-/* id        run          interval  timeout  failures  successes */
+/* id        run          interval  timeout  failures  successes
+ * (flip_failures: flip's failures_before_critical, as a reload may change it) */
 static struct registry *
-make_registry(void)
+make_registry_with(int flip_failures)
 {
 	static const struct {
 		const char *name;
@@ -100,11 +101,19 @@ make_registry(void)
 		                  .failures_before_critical = defs[i].failures,
 		                  .successes_before_passing = defs[i].successes};
 		strcpy(c.name, defs[i].name);
+		if (i == FLIP)
+			c.failures_before_critical = flip_failures;
 		if (registry_add(r, &c, err, sizeof(err)) == -1)
 			abort();
 	}
 	registry_seal(r);
 	return r;
+}
+
+static struct registry *
+make_registry(void)
+{
+	return make_registry_with(3);
 }
 
 /* resume() of the jobs below: posts; the test waits for it. */
@@ -236,6 +245,32 @@ DEF_TEST(adopt_carries_history_to_a_new_runner)
 	runner_free(old);
 	runner_free(r);
 	registry_free(reg);
+	return rc;
+}
+
+/* A reload that lowers failures_before_critical to 2: the two failures the
+ * old runner held back already meet it. */
+DEF_TEST(adopt_applies_the_new_thresholds)
+{
+	struct registry *reg = make_registry(), *reg2 = make_registry_with(2);
+	struct runner *old = runner_new(reg, 2), *r = runner_new(reg2, 2);
+	struct runner_stats st;
+	int rc = 0;
+
+	rc |= flip_once(old, HEALTHD_OK, HEALTHD_OK, NULL);
+	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 1 of 3");
+	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 2 of 3");
+	EXPECT_EQ_INT(0, runner_adopt(r, FLIP, old, FLIP));
+	runner_stats(r, FLIP, &st);
+	EXPECT_EQ_INT(HEALTHD_CRITICAL, st.effective_status);
+	runner_stats(old, FLIP, &st);
+	EXPECT_EQ_INT(HEALTHD_OK, st.effective_status);
+	EXPECT_EQ_INT(0, runner_shutdown(old, 3000, NULL));
+	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
+	runner_free(old);
+	runner_free(r);
+	registry_free(reg);
+	registry_free(reg2);
 	return rc;
 }
 
@@ -391,6 +426,7 @@ main(void)
 		bound_ms = (int64_t)(bound_ms * atof(scale));
 	RUN_TEST(thresholds_hold_both_ways);
 	RUN_TEST(adopt_carries_history_to_a_new_runner);
+	RUN_TEST(adopt_applies_the_new_thresholds);
 	RUN_TEST(background_checks_answer_from_their_last_run);
 	RUN_TEST(a_hanging_run_makes_the_result_stale);
 	RUN_TEST(without_runner_start_they_run_on_request);
