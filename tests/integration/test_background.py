@@ -312,5 +312,17 @@ class BadConfig(unittest.TestCase):
                           "passing after 1 success(es)", out)
 
 
+    def test_run_check_runs_a_background_check_on_the_spot(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "healthd.json")
+            with open(path, "w") as f:
+                json.dump({"checks": [{"name": "x", "plugin": "dummy", "interval_ms": 60000,
+                                       "result": "warning"}]}, f)
+            rc, out, err = run_healthd(["--config", path, "--plugin-dir", PLUGIN_DIR,
+                                        "--run-check", "x"])
+            self.assertEqual(rc, 1, err)  # WARNING, from a run, not "no result yet"
+            self.assertTrue(out.startswith("WARNING - "), out)
+
+
 if __name__ == "__main__":
     main()
