@@ -40,7 +40,8 @@ dirlist_read(struct dirlist *l, const char *dir, const char *suffix)
 	}
 	closedir(d);
 	/* same directory prefix everywhere, so this sorts by file name */
-	qsort(l->paths, l->n, sizeof(*l->paths), by_name);
+	if (l->n > 1) /* an empty directory has no array to sort */
+		qsort(l->paths, l->n, sizeof(*l->paths), by_name);
 	return 0;
 oom:
 	closedir(d);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +88,10 @@ struct exec_instance {
 struct exec_plugin {
 	struct executor_set *set;
 	char *path;
+	struct stat file;          /* the file when it was loaded: a reload reuses
+	                            * the plugin only if it is unchanged */
+	int refs;                  /* configurations using it (reload) */
+	bool retired;              /* none does any more: close it after its runs */
 	char name[33], version[64], description[256];
 	unsigned abi_major, abi_minor;
 	struct exec_fixed *fixed;
@@ -716,6 +721,8 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 		return -1;
 	}
 	pl->set = s;
+	if (stat(path, &pl->file) == -1)
+		memset(&pl->file, 0, sizeof(pl->file));
 	p = proc_spawn(pl, err, errlen);
 	if (p == NULL) {
 		free(b);
@@ -899,13 +906,11 @@ out:
 }
 
 int
-executor_start(struct executor_set *s, struct runner *runner, char *err, size_t errlen)
+executor_seal(struct executor_set *s, char *err, size_t errlen)
 {
 	struct exec_buf *b = malloc(sizeof(*b));
 	struct exec_msg m;
-	int rc;
 
-	s->runner = runner;
 	if (b == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -922,6 +927,17 @@ executor_start(struct executor_set *s, struct runner *runner, char *err, size_t 
 		}
 	}
 	free(b);
+	return 0;
+}
+
+int
+executor_start(struct executor_set *s, struct runner *runner, char *err, size_t errlen)
+{
+	int rc;
+
+	s->runner = runner;
+	if (executor_seal(s, err, errlen) == -1)
+		return -1;
 	if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) == -1) {
 		snprintf(err, errlen, "executor: pipe: %s", strerror(errno));
 		return -1;
@@ -967,6 +983,10 @@ executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t d
 	pthread_mutex_lock(&s->lock);
 	if (s->stopping) {
 		snprintf(msg, msglen, "healthd is shutting down");
+		rc = -1;
+	} else if (pl->retired) {
+		/* a request begun before a reload that removed it, not run after */
+		snprintf(msg, msglen, "plugin %s was removed by a reload", pl->name);
 		rc = -1;
 	} else if (pl->cur != NULL) {
 		struct exec_proc *p = pl->cur;
@@ -1111,7 +1131,7 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		         p->nruns > 1 ? " and others" : "");
 	else
 		snprintf(why, sizeof(why), "%s", cause);
-	if (s->stopping) {
+	if (s->stopping || pl->retired) {
 		/* expected */
 	} else if (was_current) {
 		snprintf(cause, sizeof(cause), "its executor %.200s", why);
@@ -1145,7 +1165,7 @@ static void
 proc_end(struct exec_proc *p, enum exec_reason reason, const char *why, int64_t now)
 {
 	p->reason = reason;
-	snprintf(p->lost_why, sizeof(p->lost_why), "%s", why);
+	snprintf(p->lost_why, sizeof(p->lost_why), "%.255s", why);
 	proc_kill(p);
 	proc_lost(p, now);
 }
@@ -1313,6 +1333,38 @@ boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
 	pl->npending = 0;
 }
 
+/*
+ * A plugin no configuration uses (reload): its executors take no new runs
+ * and close once their runs are over (timers() then reaps them) ...
+ */
+static void
+retire_mark(struct exec_plugin *pl, struct done_list *d)
+{
+	for (size_t k = 0; k < pl->npending; k++)
+		done_add(d, &pl->pending[k], HEALTHD_CRITICAL, false, 0,
+		         "plugin %s was removed by a reload", pl->name);
+	pl->npending = 0;
+	pl->down = false;
+	for (struct exec_proc *p = pl->procs; p != NULL; p = p->next)
+		p->state = PROC_RETIRING; /* not a restart: no reason counted */
+	pl->cur = NULL;
+}
+
+/* ... and when none is left it is freed. Returns true if it was, and
+ * s->plugins[i] is now another plugin. */
+static bool
+retired_gone(struct executor_set *s, size_t i)
+{
+	struct exec_plugin *pl = s->plugins[i];
+
+	if (pl->procs != NULL || pl->starting)
+		return false; /* a restart in load(): boot_finished() installs it first */
+	log_info("plugin %s %s (%s): retired", pl->name, pl->version, pl->path);
+	plugin_free(pl);
+	s->plugins[i] = s->plugins[--s->n];
+	return true;
+}
+
 /* Runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS. */
 static int64_t
 timers(struct executor_set *s, struct done_list *d, int64_t now)
@@ -1326,6 +1378,8 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 		struct exec_plugin *pl = s->plugins[i];
 		if (pl->boot_done)
 			boot_finished(pl, d, now);
+		if (pl->retired)
+			retire_mark(pl, d);
 		for (struct exec_proc *p = pl->procs, *next_p; p != NULL; p = next_p) {
 			next_p = p->next;
 			for (size_t k = 0; k < p->nruns && !p->lost;) {
@@ -1383,6 +1437,11 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 				next = p->kill_at;
 			if ((p->lost || p->killed || p->fd < 0) && p->pidfd < 0 && now + 10 < next)
 				next = now + 10; /* no pidfd: look for its exit soon */
+		}
+		if (pl->retired) {
+			if (retired_gone(s, i))
+				i--; /* freed: the next one moved here */
+			continue;
 		}
 		if (pl->down && !pl->starting && !s->stopping) {
 			if (now >= pl->restart_at)
@@ -1612,24 +1671,229 @@ start_replacement(struct exec_plugin *pl)
 /* ---- info and shutdown -------------------------------------------------- */
 
 size_t
-executor_count(const struct executor_set *s)
+executor_count(struct executor_set *s)
 {
-	return s != NULL ? s->n : 0;
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = s->n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+bool
+executor_info(struct executor_set *s, size_t i, struct executor_info *out)
+{
+	struct exec_plugin *pl;
+
+	pthread_mutex_lock(&s->lock);
+	if (i >= s->n) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	pl = s->plugins[i];
+	*out = (struct executor_info){
+		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
+		.nchecks = pl->nchecks, .up = pl->cur != NULL, .retired = pl->retired,
+		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
+	};
+	snprintf(out->name, sizeof(out->name), "%s", pl->name);
+	snprintf(out->version, sizeof(out->version), "%s", pl->version);
+	snprintf(out->description, sizeof(out->description), "%s", pl->description);
+	snprintf(out->file, sizeof(out->file), "%s", pl->path);
+	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+/* Whether pl's instances are exactly the checks cfg gives a plugin of its
+ * name, in order, with the same options. */
+static bool
+same_instances(const struct exec_plugin *pl, const struct config *cfg)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < cfg->nchecks; i++) {
+		const struct config_check *ck = &cfg->checks[i];
+		const struct exec_instance *in;
+		if (strcmp(ck->plugin, pl->name) != 0)
+			continue;
+		if (k == pl->ninst)
+			return false;
+		in = &pl->inst[k++];
+		if (strcmp(in->name, ck->name) != 0 || in->n != ck->options.n)
+			return false;
+		for (size_t j = 0; j < in->n; j++)
+			if (strcmp(in->keys[j], ck->options.v[j].key) != 0 ||
+			    strcmp(in->values[j], ck->options.v[j].value) != 0)
+				return false;
+	}
+	return k == pl->ninst;
+}
+
+struct exec_plugin *
+executor_reusable(struct executor_set *s, const char *path, const struct stat *st,
+                  const struct config *cfg)
+{
+	struct exec_plugin *found = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->n && found == NULL; i++) {
+		struct exec_plugin *pl = s->plugins[i];
+		struct exec_plugin probe = {.path = (char *)path, .file = *st};
+		if (!pl->retired && executor_same_file(pl, &probe) && same_instances(pl, cfg))
+			found = pl;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+const char *
+executor_plugin_name(const struct exec_plugin *pl)
+{
+	return pl->name;
+}
+
+const char *
+executor_plugin_version(const struct exec_plugin *pl)
+{
+	return pl->version;
+}
+
+const char *
+executor_plugin_path(const struct exec_plugin *pl)
+{
+	return pl->path;
+}
+
+bool
+executor_same_file(const struct exec_plugin *a, const struct exec_plugin *b)
+{
+	return strcmp(a->path, b->path) == 0 && a->file.st_dev == b->file.st_dev &&
+	       a->file.st_ino == b->file.st_ino && a->file.st_size == b->file.st_size &&
+	       a->file.st_mtim.tv_sec == b->file.st_mtim.tv_sec &&
+	       a->file.st_mtim.tv_nsec == b->file.st_mtim.tv_nsec;
+}
+
+/* The slot old gives pl's check number index, or 0. */
+static uint32_t
+old_slot(const struct registry *old, const struct exec_plugin *pl, uint32_t index)
+{
+	for (uint32_t id = 0; old != NULL && id < registry_count(old); id++) {
+		const struct check *c = registry_at(old, id);
+		if (c->exec == pl && c->exec_index == index)
+			return c->slot;
+	}
+	return 0;
+}
+
+int
+executor_register(struct exec_plugin *pl, struct registry *reg, const struct registry *old,
+                  const struct config *cfg, char *err, size_t errlen)
+{
+	char why[256];
+	size_t k = 0;
+
+	for (size_t i = 0; i < pl->nfixed; i++) {
+		struct check c = {0};
+		snprintf(c.name, sizeof(c.name), "%s", pl->fixed[i].name);
+		c.plugin = pl->name;
+		c.origin = pl->path;
+		c.exec = pl;
+		c.exec_index = (uint32_t)i;
+		c.in_defaults = pl->fixed[i].in_defaults;
+		c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+		c.slot = old_slot(old, pl, c.exec_index);
+		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "plugin %s: %s", pl->path, why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < cfg->nchecks; i++) {
+		const struct config_check *ck = &cfg->checks[i];
+		struct check c = {0};
+		if (strcmp(ck->plugin, pl->name) != 0)
+			continue;
+		snprintf(c.name, sizeof(c.name), "%s", ck->name);
+		c.plugin = pl->name;
+		c.origin = ck->origin;
+		c.exec = pl;
+		c.exec_index = pl->inst[k++].index;
+		c.in_defaults = ck->defaults;
+		c.timeout_ms = ck->timeout_ms;
+		c.cache_ms = ck->cache_ms;
+		c.interval_ms = ck->interval_ms;
+		c.failures_before_critical = ck->failures_before_critical;
+		c.successes_before_passing = ck->successes_before_passing;
+		c.slot = old_slot(old, pl, c.exec_index);
+		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s.name: %s", ck->origin, why);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 void
-executor_info(struct executor_set *s, size_t i, struct executor_info *out)
+executor_merge(struct executor_set *live, struct executor_set *staging)
 {
-	struct exec_plugin *pl = s->plugins[i];
+	struct exec_plugin **grown;
+
+	pthread_mutex_lock(&live->lock);
+	grown = realloc(live->plugins, (live->n + staging->n + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		/* cannot happen for a few pointers; keep them where they are */
+		pthread_mutex_unlock(&live->lock);
+		log_err("executor: out of memory while reloading");
+		return;
+	}
+	live->plugins = grown;
+	for (size_t i = 0; i < staging->n; i++) {
+		staging->plugins[i]->set = live;
+		live->plugins[live->n++] = staging->plugins[i];
+	}
+	staging->n = 0;
+	live->wake_at = 0;
+	wake(live);
+	pthread_mutex_unlock(&live->lock);
+}
+
+size_t
+executor_plugins(struct executor_set *s, struct exec_plugin **out, size_t max)
+{
+	size_t n = 0;
 
 	pthread_mutex_lock(&s->lock);
-	*out = (struct executor_info){
-		.name = pl->name, .version = pl->version, .description = pl->description,
-		.file = pl->path, .abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
-		.nchecks = pl->nchecks, .up = pl->cur != NULL,
-		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
-	};
-	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
+	for (size_t i = 0; i < s->n && n < max; i++)
+		if (!s->plugins[i]->retired)
+			out[n++] = s->plugins[i];
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void
+executor_hold(struct exec_plugin *pl)
+{
+	pthread_mutex_lock(&pl->set->lock);
+	pl->refs++;
+	pthread_mutex_unlock(&pl->set->lock);
+}
+
+void
+executor_release(struct exec_plugin *pl)
+{
+	struct executor_set *s = pl->set;
+
+	pthread_mutex_lock(&s->lock);
+	if (--pl->refs == 0) {
+		pl->retired = true;
+		s->wake_at = 0;
+		wake(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 

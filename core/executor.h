@@ -26,6 +26,8 @@
 
 #include <healthd/plugin.h>
 
+#include <sys/stat.h>
+
 #include "config.h"
 #include "registry.h"
 
@@ -81,17 +83,53 @@ int executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64
  * yet and was dropped: no result will come for it. */
 bool executor_cancel(struct exec_plugin *p, uint64_t token);
 
-/* For --check-config, the startup line and /metrics. */
+/* For --check-config, the startup line and /metrics: copies, as a reload may
+ * free the plugin meanwhile. */
 struct executor_info {
-	const char *name, *version, *description, *file;
+	char name[33], version[64], description[256], file[512];
 	unsigned abi_major, abi_minor;
 	size_t nchecks;
 	bool up;
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
+	bool retired;  /* replaced or removed by a reload; gone after its runs */
 };
-size_t executor_count(const struct executor_set *s);
-void executor_info(struct executor_set *s, size_t i, struct executor_info *out);
+size_t executor_count(struct executor_set *s);
+/* False if there is no plugin i (any more). */
+bool executor_info(struct executor_set *s, size_t i, struct executor_info *out);
+
+/*
+ * Reload (reload.c). A reload loads new and replaced plugins into a staging
+ * set from the main thread, as at startup, and reuses the live plugins it
+ * can: the same file (device, inode, size and mtime) with the same ordered
+ * list of configured checks and options.
+ *
+ * executor_reusable(): that live plugin for the file at path with status st,
+ * given the checks of the new configuration cfg, or NULL.
+ * executor_register(): registers a reused plugin's checks in reg (their
+ * timeouts, cache and defaults from cfg), each keeping the runner slot it has
+ * in old. executor_seal(): ends loading in a staging set. executor_merge():
+ * moves the staging set's plugins into the live set (their supervisor is
+ * then the live one); staging is left empty. executor_hold() and
+ * executor_release() count the configurations using a plugin; at zero it
+ * retires: it takes no new runs, its executors are closed once their runs
+ * are over, and it is freed after they are reaped.
+ */
+struct exec_plugin *executor_reusable(struct executor_set *s, const char *path,
+                                      const struct stat *st, const struct config *cfg);
+const char *executor_plugin_name(const struct exec_plugin *pl);
+const char *executor_plugin_version(const struct exec_plugin *pl);
+const char *executor_plugin_path(const struct exec_plugin *pl);
+/* Whether a and b were loaded from the same, unchanged file. */
+bool executor_same_file(const struct exec_plugin *a, const struct exec_plugin *b);
+int executor_register(struct exec_plugin *pl, struct registry *reg, const struct registry *old,
+                      const struct config *cfg, char *err, size_t errlen);
+int executor_seal(struct executor_set *staging, char *err, size_t errlen);
+void executor_merge(struct executor_set *live, struct executor_set *staging);
+/* The plugins of a set (a staging set before executor_merge()). */
+size_t executor_plugins(struct executor_set *s, struct exec_plugin **out, size_t max);
+void executor_hold(struct exec_plugin *pl);
+void executor_release(struct exec_plugin *pl);
 
 /*
  * Stops every executor: closes their sockets (they destroy their checks and

@@ -2,6 +2,7 @@
 #include "format.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,15 @@ static const struct {
 	{"healthd_check_last_run_timestamp_seconds", "gauge", "When the check's last result came in (Unix time); no sample before its first"},
 };
 
+/* [0] failed, [1] ok */
+static atomic_uint_fast64_t reloads[2];
+
+void
+format_count_reload(bool ok)
+{
+	atomic_fetch_add(&reloads[ok], 1);
+}
+
 /* Isolated plugins: whether their executor is up, why it was restarted, RSS. */
 static void
 plugin_metrics(struct text *t, const struct plugin_loader *loader, struct executor_set *execs)
@@ -358,8 +368,13 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 		t->oom = true;
 		return;
 	}
+	/* a plugin a reload replaced or removed is left out until it is gone: one
+	 * series per plugin name */
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		executor_info(execs, i, &xi[i]);
+		if (executor_info(execs, i, &xi[k]) && !xi[k].retired)
+			k++;
+	n = k;
 	text_add(t, "# HELP healthd_plugin_up Whether the plugin's executor process is up\n"
 	         "# TYPE healthd_plugin_up gauge\n");
 	for (size_t i = 0; i < nin; i++) {
@@ -398,7 +413,7 @@ format_metrics(const struct registry *reg, struct runner *runner,
 	if (stats == NULL)
 		return NULL;
 	for (uint32_t id = 0; id < count; id++)
-		runner_stats(runner, id, &stats[id]);
+		runner_stats_of(runner, registry_at(reg, id), &stats[id]);
 	for (size_t m = 0; m < sizeof(check_metrics) / sizeof(check_metrics[0]); m++) {
 		text_add(&t, "# HELP %s %s\n# TYPE %s %s\n", check_metrics[m].name,
 		         check_metrics[m].help, check_metrics[m].name, check_metrics[m].type);
@@ -453,6 +468,12 @@ format_metrics(const struct registry *reg, struct runner *runner,
 	for (size_t i = 0; i < ncounters; i++)
 		text_add(&t, "healthd_http_requests_total{route=\"%s\",code=\"%u\"} %llu\n",
 		         counters[i].route, counters[i].code, (unsigned long long)counters[i].count);
+	text_add(&t, "# HELP healthd_reloads_total Reloads (SIGHUP), by result: ok, or failed "
+	         "and nothing changed\n# TYPE healthd_reloads_total counter\n"
+	         "healthd_reloads_total{result=\"ok\"} %llu\n"
+	         "healthd_reloads_total{result=\"failed\"} %llu\n",
+	         (unsigned long long)atomic_load(&reloads[1]),
+	         (unsigned long long)atomic_load(&reloads[0]));
 	free(stats);
 	if (t.oom) {
 		free(t.buf);

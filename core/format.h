@@ -45,4 +45,7 @@ char *format_metrics(const struct registry *reg, struct runner *runner,
                      const struct plugin_loader *loader, struct executor_set *execs, const struct format_counter *counters,
                      size_t ncounters, size_t *len);
 
+/* A reload ended (reload.c); counted in healthd_reloads_total. */
+void format_count_reload(bool ok);
+
 #endif

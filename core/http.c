@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "format.h"
+#include "generation.h"
 #include "log.h"
 
 #define MAX_LISTEN 64
@@ -123,7 +124,7 @@ struct worker {
 
 struct http {
 	const struct config *cfg;
-	const struct registry *reg;
+	struct gen_table *gens;
 	struct runner *runner;
 	struct executor_set *execs; /* isolated plugins, for /metrics */
 	const struct plugin_loader *loader; /* in-process ones */
@@ -153,6 +154,7 @@ struct request {
 	struct MHD_Connection *conn;
 	bool seen;              /* the first access call only announces the request */
 	char *redirect_query;   /* raw query string, kept only when the path is P */
+	const struct generation *gen; /* held from the first use to the end */
 	struct runner_job *job; /* checks started for GET P/ */
 	uint32_t *ids;          /* the selected checks, sorted by name */
 	struct hconn *hc;       /* the connection's tracking, NULL if it has none */
@@ -350,17 +352,16 @@ resume_request(void *arg)
 static enum MHD_Result
 reply_health(struct request *q)
 {
-	struct http *h = q->h;
 	struct MHD_Connection *conn = q->conn;
 	unsigned code = format_job_passed(q->job) ? 200 : 503;
 	size_t len = 0;
 	char *body;
 
 	if (wants_health_json(conn)) {
-		body = format_health_json(h->reg, q->ids, q->job, &len);
+		body = format_health_json(q->gen->reg, q->ids, q->job, &len);
 		return reply_owned(q, code, body, len, "application/health+json");
 	}
-	body = format_seed(h->reg, q->ids, q->job, q->verbose, &len);
+	body = format_seed(q->gen->reg, q->ids, q->job, q->verbose, &len);
 	return reply_owned(q, code, body, len, "application/json");
 }
 
@@ -368,13 +369,17 @@ static enum MHD_Result
 serve_health(struct request *q)
 {
 	struct http *h = q->h;
-	size_t count = registry_count(h->reg), n;
+	const struct registry *reg;
 	struct query qa = {0};
+	size_t count, n;
 	uint8_t *mark;
 	bool truncated;
 
 	if (q->job != NULL) /* resumed: every result is in */
 		return reply_health(q);
+	q->gen = gen_acquire(h->gens);
+	reg = q->gen->reg;
+	count = registry_count(reg);
 	MHD_get_connection_values_n(q->conn, MHD_GET_ARGUMENT_KIND, query_arg, &qa);
 	if (!authorized(h, q->conn, &qa))
 		return reply_canned(q, 401, CANNED_UNAUTHORIZED);
@@ -385,12 +390,12 @@ serve_health(struct request *q)
 		free(mark);
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	}
-	n = registry_select(h->reg, qa.has_checks, qa.checks, qa.checks_len,
+	n = registry_select(reg, qa.has_checks, qa.checks, qa.checks_len,
 	                    (size_t)h->cfg->limits.max_names, mark, q->ids, &truncated);
 	free(mark);
 	if (truncated)
 		return reply_canned(q, 400, CANNED_TOO_MANY_NAMES);
-	q->job = runner_submit(h->runner, q->ids, n);
+	q->job = runner_submit_in(h->runner, reg, q->ids, n);
 	if (q->job == NULL)
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	set_phase(q->hc, PHASE_RUN);
@@ -584,7 +589,8 @@ serve_metrics(struct request *q)
 				rows[nrows++] = (struct format_counter){route_names[r], codes[c], v};
 		}
 	}
-	char *body = format_metrics(h->reg, h->runner, h->loader, h->execs, rows, nrows, &len);
+	q->gen = gen_acquire(h->gens);
+	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, rows, nrows, &len);
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 
@@ -690,6 +696,8 @@ completed_callback(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q == NULL)
 		return;
 	runner_job_free(q->job);
+	if (q->gen != NULL)
+		gen_release(q->h->gens, q->gen);
 	free(q->ids);
 	free(q->redirect_query);
 	free(q);
@@ -1315,7 +1323,7 @@ http_start(const struct http_env *env, char *err, size_t errlen)
 		return NULL;
 	}
 	h->cfg = cfg;
-	h->reg = env->reg;
+	h->gens = env->gens;
 	h->runner = env->runner;
 	h->loader = env->loader;
 	h->execs = env->execs;

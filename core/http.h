@@ -19,9 +19,11 @@ struct executor_set;
 struct plugin_loader;
 
 /* What the server serves; all of it must outlive the server. */
+struct gen_table;
+
 struct http_env {
-	const struct config *cfg;
-	const struct registry *reg;
+	const struct config *cfg;   /* listen, prefix, secret, limits: fixed at start */
+	struct gen_table *gens;     /* the checks: a request holds one generation */
 	struct runner *runner;
 	const struct plugin_loader *loader; /* in-process plugins, for /metrics */
 	struct executor_set *execs;         /* isolated plugins, for /metrics */

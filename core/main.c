@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "run_check.h"
 #include "runner.h"
+#include "server.h"
 
 #ifndef HEALTHD_VERSION
 #define HEALTHD_VERSION "unknown"
@@ -44,17 +45,6 @@ static struct {
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
 } kept;
-
-/* The server's side of startup and shutdown, in one place for main(). */
-struct server {
-	struct config cfg;
-	struct registry *reg;
-	struct plugin_loader *loader;  /* in_process plugins */
-	struct executor_set *execs;    /* every other plugin */
-	struct runner *runner;
-	struct http *http;
-	struct notify *notify;         /* systemd's NOTIFY_SOCKET, when set */
-};
 
 struct options {
 	const char *config;
@@ -393,17 +383,28 @@ log_startup(const struct config *cfg, const struct plugin_loader *loader,
 	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");
 }
 
-/* Waits for SIGTERM or SIGINT; the signals are blocked in every thread. */
+/* How often the main thread looks for generations a reload left behind. */
+#define COLLECT_MS 250
+
+/*
+ * Waits for SIGTERM or SIGINT, reloading on SIGHUP; the signals are blocked
+ * in every thread. Meanwhile it frees what reloads replaced once nothing
+ * uses it.
+ */
 static void
-wait_for_stop(const sigset_t *set)
+wait_for_stop(struct server *sv, const sigset_t *set)
 {
+	const struct timespec tick = {0, COLLECT_MS * 1000000L};
 	int sig;
 
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
+		/* with something to collect, look again soon; else just wait */
+		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
+		if (sig == -1)
+			continue; /* EAGAIN (the tick) or EINTR */
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: healthd does not reload; restart it to apply a new configuration");
+			log_info("SIGHUP: reloading");
+			server_reload(sv);
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -424,22 +425,33 @@ self_path(char *buf, size_t len)
 }
 
 /* Config, plugins, checks: everything --check-config validates. */
+/* The configuration as at startup: the file, then the command line. */
+static int
+read_config(struct config *c, const void *arg, char *err, size_t errlen)
+{
+	const struct options *opts = arg;
+
+	if ((opts->config != NULL && config_load(c, opts->config, err, errlen) == -1) ||
+	    apply_overrides(c, opts, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 server_load(struct server *sv, const struct options *opts, char *err, size_t errlen)
 {
-	char self[PATH_MAX];
-
-	if ((opts->config != NULL && config_load(&sv->cfg, opts->config, err, errlen) == -1) ||
-	    apply_overrides(&sv->cfg, opts, err, errlen) == -1)
+	sv->read_config = read_config;
+	sv->read_config_arg = opts;
+	if (read_config(&sv->cfg, opts, err, errlen) == -1)
 		return -1;
-	if (self_path(self, sizeof(self)) == -1) {
+	if (self_path(sv->self, sizeof(sv->self)) == -1) {
 		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",
 		         strerror(errno));
 		return -1;
 	}
 	sv->reg = registry_new();
 	sv->loader = sv->reg ? plugin_loader_new(sv->reg) : NULL;
-	sv->execs = executor_set_new(&sv->cfg, self);
+	sv->execs = executor_set_new(&sv->cfg, sv->self);
 	if (sv->loader == NULL || sv->execs == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -471,13 +483,25 @@ server_start(struct server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the background scheduler");
 		return -1;
 	}
-	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .reg = sv->reg,
+	/* the first generation of checks; a reload replaces it (reload.c) */
+	size_t n = executor_count(sv->execs);
+	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true};
+	sv->first.plugins = calloc(n + 1, sizeof(*sv->first.plugins));
+	sv->gens = sv->first.plugins ? gen_table_new(&sv->first) : NULL;
+	if (sv->gens == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sv->first.nplugins = executor_plugins(sv->execs, sv->first.plugins, n);
+	for (size_t i = 0; i < sv->first.nplugins; i++)
+		executor_hold(sv->first.plugins[i]);
+	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
 	                                         .runner = sv->runner, .loader = sv->loader,
 	                                         .execs = sv->execs}, err, errlen);
 	if (sv->http == NULL)
 		return -1;
 	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
-	sv->notify = notify_ready(sv->reg, sv->runner); /* READY=1 for a Type=notify unit */
+	sv->notify = notify_ready(sv->runner); /* READY=1 for a Type=notify unit */
 	return 0;
 }
 
@@ -512,6 +536,7 @@ server_stop(struct server *sv)
 	else /* an HTTP thread is inside plugin code: the server cannot be joined */
 		kept.http = sv->http;
 	if (stuck == 0) {
+		server_free_generations(sv); /* the startup registry last: it owns the state */
 		runner_free(sv->runner);
 		registry_free(sv->reg);
 		plugin_loader_free(sv->loader);
@@ -523,6 +548,7 @@ server_stop(struct server *sv)
 		kept.loader = sv->loader;
 	}
 	executor_set_free(sv->execs);
+	free(sv->first.plugins); /* NULL once its generation was freed */
 	config_free(&sv->cfg);
 }
 
@@ -586,7 +612,7 @@ main(int argc, char **argv)
 	} else if (server_start(&sv, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 	} else {
-		wait_for_stop(&set);
+		wait_for_stop(&sv, &set);
 		rc = 0;
 	}
 	server_stop(&sv);

@@ -28,7 +28,6 @@ struct notify {
 	int fd;
 	struct sockaddr_un addr;
 	socklen_t addrlen;
-	const struct registry *reg;
 	struct runner *runner;
 	int64_t watchdog_ms;      /* 0: no watchdog; else half of WATCHDOG_USEC */
 	bool send_failed;         /* logged once */
@@ -64,13 +63,9 @@ notify_send(struct notify *n, const char *msg)
 static void
 notify_format_status(struct notify *n, char *buf, size_t len)
 {
-	size_t count = registry_count(n->reg), failing = 0;
-	struct runner_stats s;
+	size_t count, failing;
 
-	for (uint32_t id = 0; id < count; id++) {
-		runner_stats(n->runner, id, &s);
-		failing += s.has_last && s.last_status >= HEALTHD_CRITICAL;
-	}
+	runner_summary(n->runner, &count, &failing); /* the newest checks, across reloads */
 	snprintf(buf, len, "%zu check%s, %zu failing", count, count == 1 ? "" : "s", failing);
 }
 
@@ -151,7 +146,7 @@ notify_main(void *arg)
 }
 
 struct notify *
-notify_ready(const struct registry *reg, struct runner *runner)
+notify_ready(struct runner *runner)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct notify *n;
@@ -172,7 +167,6 @@ notify_ready(const struct registry *reg, struct runner *runner)
 		log_err("out of memory");
 		return NULL;
 	}
-	n->reg = reg;
 	n->runner = runner;
 	n->addr.sun_family = AF_UNIX;
 	memcpy(n->addr.sun_path, path, len);
@@ -222,4 +216,31 @@ notify_stopping(struct notify *n)
 	pthread_mutex_destroy(&n->lock);
 	close(n->fd);
 	free(n);
+}
+
+void
+notify_reloading(struct notify *n)
+{
+	struct timespec ts;
+	char msg[96];
+
+	if (n == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading\n",
+	         (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	notify_send(n, msg);
+}
+
+void
+notify_reloaded(struct notify *n)
+{
+	char status[sizeof(n->status)], msg[sizeof(n->status) + 32];
+
+	if (n == NULL)
+		return;
+	/* a local copy: n->status is the notify thread's */
+	notify_format_status(n, status, sizeof(status));
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s\n", status);
+	notify_send(n, msg);
 }

@@ -18,11 +18,17 @@ struct notify;
 /*
  * Sends READY=1 and the first STATUS=, then starts one thread that keeps
  * STATUS= current and sends WATCHDOG=1 when the manager asked for it. Call
- * on the main thread once the server listens; reg and runner must outlive
+ * on the main thread once the server listens; runner must outlive
  * notify_stopping(). NULL when there is nothing to notify (a failure to
  * reach the socket is logged once and is not fatal).
  */
-struct notify *notify_ready(const struct registry *reg, struct runner *runner);
+struct notify *notify_ready(struct runner *runner);
+
+/* Around a reload (SIGHUP): RELOADING=1 with MONOTONIC_USEC=, then READY=1
+ * and the new STATUS=, as systemd.service(5) describes for reloads. NULL is
+ * fine. */
+void notify_reloading(struct notify *n);
+void notify_reloaded(struct notify *n);
 
 /* Sends STOPPING=1, stops the thread and frees n. NULL is fine. */
 void notify_stopping(struct notify *n);

@@ -22,13 +22,13 @@ registry_new(void)
 	return calloc(1, sizeof(struct registry));
 }
 
-void
-registry_free(struct registry *r)
+static void
+free_registry(struct registry *r, bool destroy)
 {
 	if (r == NULL)
 		return;
 	for (size_t i = r->n; i-- > 0;) {
-		if (r->checks[i].destroy != NULL)
+		if (destroy && r->checks[i].destroy != NULL)
 			r->checks[i].destroy(r->checks[i].state);
 		free(r->checks[i].origin);
 	}
@@ -36,6 +36,24 @@ registry_free(struct registry *r)
 	free(r->table);
 	free(r->sorted);
 	free(r);
+}
+
+void
+registry_free(struct registry *r)
+{
+	free_registry(r, true);
+}
+
+void
+registry_free_keep_state(struct registry *r)
+{
+	free_registry(r, false);
+}
+
+void
+registry_set_slot(struct registry *r, uint32_t id, uint32_t slot)
+{
+	r->checks[id].slot = slot;
 }
 
 const char *

@@ -36,6 +36,9 @@ struct check {
 	int interval_ms;              /* > 0: a background check (runner_start) */
 	int failures_before_critical; /* thresholds; 0 and 1 both mean "at once" */
 	int successes_before_passing;
+	/* The runner's state for it (runner_attach); 0: none yet. A check kept
+	 * across a reload keeps its slot, and so its flight, cache and counters. */
+	uint32_t slot;
 };
 
 struct registry;
@@ -43,6 +46,9 @@ struct registry;
 struct registry *registry_new(void);
 /* Calls every check's destroy() in reverse registration order, then frees. */
 void registry_free(struct registry *r);
+/* Frees without calling destroy(): a reload's registry, whose in-process
+ * checks belong to the first registry (see reload.c). */
+void registry_free_keep_state(struct registry *r);
 
 /* Validates a check name: 1-64 of [A-Za-z0-9_.:-], not starting with '_'.
  * Returns NULL if valid, else what is wrong. */
@@ -52,6 +58,8 @@ const char *registry_name_error(const char *name);
  * (invalid or duplicate name). */
 int registry_add(struct registry *r, const struct check *c, char *err, size_t errlen);
 void registry_seal(struct registry *r);
+/* The runner's slot of check id (runner_attach() only). */
+void registry_set_slot(struct registry *r, uint32_t id, uint32_t slot);
 
 size_t registry_count(const struct registry *r);
 const struct check *registry_at(const struct registry *r, uint32_t id);

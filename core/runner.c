@@ -43,7 +43,10 @@ struct runner_job {
 };
 
 struct cstate {
-	const struct check *check;
+	const struct check *check; /* in the newest registry attached that has it */
+	uint32_t slot;    /* its index in runner.cs; never reused */
+	bool dead;        /* no registry attached since has it: freed once idle */
+	uint64_t epoch;   /* the attach epoch its flight started in */
 	/* the flight, while busy */
 	bool busy;        /* queued or running: never two runs at once */
 	bool executing;   /* inside run() now */
@@ -51,7 +54,7 @@ struct cstate {
 	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
 	bool released;    /* its worker was counted out of `active` when it expired */
 	bool remote;      /* in an executor: no thread here waits for it */
-	uint32_t gen;     /* flights so far; with the id, a remote run's token */
+	uint32_t gen;     /* flights so far; with the slot, a remote run's token */
 	uint64_t token;
 	int64_t queued_at, deadline;
 	struct healthd_report *report; /* the executing run's, on its thread's stack */
@@ -85,13 +88,14 @@ struct worker {
 };
 
 struct runner {
-	const struct registry *reg;
+	const struct registry *reg; /* the newest attached: runner_submit()'s ids */
+	uint64_t epoch;          /* attaches so far */
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
 	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
 	pthread_cond_t idle_cv;  /* shutdown: a worker left or a run returned */
-	struct cstate *cs;       /* by check id */
-	size_t ncs;
+	struct cstate **cs;      /* by slot (struct check.slot); 0 and freed ones NULL */
+	size_t ncs, cscap;
 	struct cstate *qhead, *qtail;
 	int target;              /* workers wanted */
 	int active;              /* workers alive and not stuck in an abandoned run */
@@ -124,10 +128,13 @@ status_passes(enum healthd_status st)
 	return st == HEALTHD_OK || st == HEALTHD_WARNING;
 }
 static void thresholds_count(struct cstate *c, enum healthd_status st);
+static void thresholds_recheck(struct cstate *c);
 static int64_t wall_ms(void);
 static int64_t stale_after_ms(const struct check *k);
 static void fill_background(struct cstate *c, struct slot *s, int64_t now,
                             struct runner_job **done);
+static void stats_locked(const struct runner *r, const struct cstate *c,
+                         struct runner_stats *out);
 
 static void
 fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -383,15 +390,15 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 
 /* Hands a new flight to its executor; called with the lock held. */
 static void
-dispatch_remote(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
-                struct runner_job **done)
+dispatch_remote(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
 {
 	struct healthd_report rep = {0};
 
 	c->remote = true;
 	c->executing = true;
-	c->token = ((uint64_t)id << 32) | ++c->gen;
-	if (executor_run(c->check, id, c->token, c->deadline, rep.message, sizeof(rep.message)) ==
+	/* slots are never reused, so a token is unique across reloads too */
+	c->token = ((uint64_t)c->slot << 32) | ++c->gen;
+	if (executor_run(c->check, c->slot, c->token, c->deadline, rep.message, sizeof(rep.message)) ==
 	    -1) {
 		/* down after a crash, or shutting down: fail fast, say why */
 		finish(r, c, &rep, HEALTHD_CRITICAL, 0, now, done);
@@ -407,11 +414,9 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 	struct runner_job *done = NULL;
 	struct cstate *c;
 
-	if (id >= r->ncs)
-		return false;
-	c = &r->cs[id];
 	pthread_mutex_lock(&r->lock);
-	if (!c->busy || !c->remote || c->token != token) {
+	c = id < r->ncs ? r->cs[id] : NULL;
+	if (c == NULL || !c->busy || !c->remote || c->token != token) {
 		pthread_mutex_unlock(&r->lock);
 		return false; /* not this flight's: stale or forged */
 	}
@@ -425,8 +430,10 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 static void
 execute(struct runner *r, struct cstate *c, bool on_worker)
 {
+	/* read under the lock: a reload may point c at a newer registry's copy */
+	const struct check *chk = c->check;
 	struct healthd_report report = {.deadline_ms = c->deadline,
-	                                .timeout_ms = c->check->timeout_ms};
+	                                .timeout_ms = chk->timeout_ms};
 	struct runner_job *done = NULL;
 	enum healthd_status st;
 	int64_t started, ended;
@@ -440,7 +447,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	pthread_mutex_unlock(&r->lock);
 
 	started = clock_ms();
-	st = plugin_run(c->check, &report, NULL);
+	st = plugin_run(chk, &report, NULL);
 	ended = clock_ms();
 
 	pthread_mutex_lock(&r->lock);
@@ -500,7 +507,9 @@ timer_main(void *arg)
 		int64_t now = clock_ms(), next = INT64_MAX;
 
 		for (size_t i = 0; i < r->ncs; i++) {
-			struct cstate *c = &r->cs[i];
+			struct cstate *c = r->cs[i];
+			if (c == NULL)
+				continue;
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
 			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
@@ -527,7 +536,7 @@ timer_main(void *arg)
 }
 
 struct runner *
-runner_new(const struct registry *reg, int workers)
+runner_new(struct registry *reg, int workers)
 {
 	pthread_condattr_t attr;
 	struct runner *r;
@@ -535,20 +544,13 @@ runner_new(const struct registry *reg, int workers)
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
-	r->reg = reg;
-	r->ncs = registry_count(reg);
-	r->cs = calloc(r->ncs ? r->ncs : 1, sizeof(*r->cs));
-	if (r->cs == NULL) {
-		free(r);
-		return NULL;
-	}
-	for (uint32_t i = 0; i < r->ncs; i++)
-		r->cs[i].check = registry_at(reg, i);
+	r->ncs = 1; /* slot 0: no slot yet */
 	r->target = workers;
-	r->max_threads = workers + (int)(r->ncs < 1024 ? r->ncs : 1024);
+	/* room for a replacement of every stuck worker, up to 1024: a reload
+	 * that adds checks keeps this bound */
+	r->max_threads = workers + 1024;
 	r->workers = calloc((size_t)r->max_threads, sizeof(*r->workers));
 	if (r->workers == NULL) {
-		free(r->cs);
 		free(r);
 		return NULL;
 	}
@@ -562,6 +564,10 @@ runner_new(const struct registry *reg, int workers)
 	pthread_cond_init(&r->sched_cv, &attr);
 	pthread_condattr_destroy(&attr);
 	r->rng = (uint64_t)wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
+	if (runner_attach(r, reg) == -1) {
+		runner_free(r);
+		return NULL;
+	}
 
 	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < workers; i++)
@@ -581,6 +587,12 @@ runner_new(const struct registry *reg, int workers)
 struct runner_job *
 runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
+	return runner_submit_in(r, NULL, ids, n);
+}
+
+struct runner_job *
+runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n)
+{
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
 	bool wake_timer = false;
@@ -596,8 +608,10 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 	now = clock_ms();
 
 	pthread_mutex_lock(&r->lock);
+	if (reg == NULL)
+		reg = r->reg;
 	for (size_t i = 0; i < n; i++) {
-		struct cstate *c = &r->cs[ids[i]];
+		struct cstate *c = r->cs[registry_at(reg, ids[i])->slot];
 		struct slot *s = &job->slots[i];
 
 		s->job = job;
@@ -623,6 +637,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 				c->busy = true;
 				c->queued_at = now;
 				c->deadline = now + c->check->timeout_ms;
+				c->epoch = r->epoch;
 				if (c->check->exec != NULL) {
 					s->next = c->waiters;
 					c->waiters = s;
@@ -630,7 +645,7 @@ runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 						r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 						wake_timer = true;
 					}
-					dispatch_remote(r, c, ids[i], now, &done);
+					dispatch_remote(r, c, now, &done);
 					continue;
 				} else if (c->check->flags & HEALTHD_CHECK_INLINE) {
 					c->inline_run = true;
@@ -719,9 +734,41 @@ runner_job_free(struct runner_job *job)
 void
 runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 {
-	const struct cstate *c = &r->cs[id];
-
 	pthread_mutex_lock(&r->lock);
+	stats_locked(r, r->cs[registry_at(r->reg, id)->slot], out);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+runner_stats_of(struct runner *r, const struct check *check, struct runner_stats *out)
+{
+	pthread_mutex_lock(&r->lock);
+	stats_locked(r, check->slot < r->ncs ? r->cs[check->slot] : NULL, out);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void
+runner_summary(struct runner *r, size_t *count, size_t *failing)
+{
+	*count = *failing = 0;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->ncs; i++) {
+		const struct cstate *c = r->cs[i];
+		if (c == NULL || c->dead)
+			continue;
+		(*count)++;
+		*failing += c->has_last && c->last_status >= HEALTHD_CRITICAL;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void
+stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats *out)
+{
+	if (c == NULL) {
+		*out = (struct runner_stats){0};
+		return;
+	}
 	*out = (struct runner_stats){
 		.runs = c->runs,
 		.failures = c->failures,
@@ -738,7 +785,136 @@ runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 	    clock_ms() - c->last_done > stale_after_ms(c->check))
 		out->effective_status = HEALTHD_CRITICAL;
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
+}
+
+int
+runner_attach(struct runner *r, struct registry *reg)
+{
+	size_t n = registry_count(reg), need = 0, k = 0;
+	struct cstate **fresh;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t id = 0; id < n; id++) {
+		uint32_t slot = registry_at(reg, id)->slot;
+		need += slot == 0 || slot >= r->ncs || r->cs[slot] == NULL;
+	}
+	/* everything that can fail first: a failed attach changes nothing */
+	fresh = calloc(need ? need : 1, sizeof(*fresh));
+	for (size_t i = 0; fresh != NULL && i < need; i++) {
+		if ((fresh[i] = calloc(1, sizeof(**fresh))) == NULL) {
+			while (i-- > 0)
+				free(fresh[i]);
+			free(fresh);
+			fresh = NULL;
+		}
+	}
+	if (fresh != NULL && r->ncs + need > r->cscap) {
+		size_t cap = (r->ncs + need) * 2;
+		struct cstate **grown = realloc(r->cs, cap * sizeof(*grown));
+		if (grown == NULL) {
+			for (size_t i = 0; i < need; i++)
+				free(fresh[i]);
+			free(fresh);
+			fresh = NULL;
+		} else {
+			memset(grown + r->cscap, 0, (cap - r->cscap) * sizeof(*grown));
+			r->cs = grown;
+			r->cscap = cap;
+		}
+	}
+	if (fresh == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return -1;
+	}
+	for (uint32_t id = 0; id < n; id++) {
+		const struct check *chk = registry_at(reg, id);
+		struct cstate *c = chk->slot < r->ncs ? r->cs[chk->slot] : NULL;
+		if (chk->slot == 0 || c == NULL) {
+			c = fresh[k++];
+			c->slot = (uint32_t)r->ncs;
+			r->cs[r->ncs++] = c;
+			registry_set_slot(reg, id, c->slot);
+		}
+		c->check = chk; /* a kept check reads its new timeout, cache, defaults */
+		c->dead = false;
+		thresholds_recheck(c);
+	}
+	free(fresh);
+	r->reg = reg;
+	r->epoch++;
+	/* a new background check is due at once (next_run 0); a kept one keeps
+	 * its schedule, at its new interval from its next run on */
+	pthread_cond_signal(&r->sched_cv);
 	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Frees dead states whose flight is over; under the lock. */
+static void
+sweep(struct runner *r)
+{
+	for (size_t i = 1; i < r->ncs; i++) {
+		struct cstate *c = r->cs[i];
+		if (c != NULL && c->dead && !c->busy) {
+			r->cs[i] = NULL;
+			free(c);
+		}
+	}
+}
+
+size_t
+runner_retire_except(struct runner *r, const struct registry *const *regs, size_t nregs)
+{
+	size_t gone = 0;
+	bool *keep;
+
+	pthread_mutex_lock(&r->lock);
+	keep = calloc(r->ncs, sizeof(*keep));
+	if (keep == NULL) {
+		pthread_mutex_unlock(&r->lock);
+		return 0; /* kept a while longer: harmless */
+	}
+	for (size_t k = 0; k < nregs; k++)
+		for (uint32_t id = 0; id < registry_count(regs[k]); id++)
+			keep[registry_at(regs[k], id)->slot] = true;
+	for (size_t i = 1; i < r->ncs; i++) {
+		struct cstate *c = r->cs[i];
+		if (c != NULL && !c->dead && !keep[i]) {
+			c->dead = true;
+			gone++;
+		}
+	}
+	sweep(r);
+	pthread_mutex_unlock(&r->lock);
+	free(keep);
+	return gone;
+}
+
+uint64_t
+runner_epoch(struct runner *r)
+{
+	uint64_t e;
+
+	pthread_mutex_lock(&r->lock);
+	e = r->epoch;
+	pthread_mutex_unlock(&r->lock);
+	return e;
+}
+
+bool
+runner_quiet_before(struct runner *r, uint64_t epoch)
+{
+	bool quiet = true;
+
+	pthread_mutex_lock(&r->lock);
+	sweep(r);
+	for (size_t i = 1; i < r->ncs && quiet; i++) {
+		const struct cstate *c = r->cs[i];
+		if (c != NULL && (c->dead || (c->busy && c->epoch < epoch)))
+			quiet = false;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return quiet;
 }
 
 int
@@ -751,8 +927,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	for (size_t i = 0; i < r->ncs; i++) {
-		struct cstate *c = &r->cs[i];
-		if (!c->busy || c->abandoned)
+		struct cstate *c = r->cs[i];
+		if (c == NULL || !c->busy || c->abandoned)
 			continue;
 		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
 		               &done);
@@ -824,6 +1000,8 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
+	for (size_t i = 0; i < r->ncs; i++)
+		free(r->cs[i]);
 	free(r->cs);
 	free(r);
 }
@@ -875,6 +1053,20 @@ thresholds_count(struct cstate *c, enum healthd_status st)
 		c->effective = st;
 }
 
+/* A kept check's thresholds may have changed (a reload): one that the runs
+ * held back already meet answers as they do. */
+static void
+thresholds_recheck(struct cstate *c)
+{
+	bool passed = status_passes(c->last_status);
+	uint32_t streak = passed ? c->pass_streak : c->fail_streak;
+	int need = passed ? c->check->successes_before_passing
+	                  : c->check->failures_before_critical;
+
+	if (c->has_last && passed != status_passes(c->effective) && streak >= (uint32_t)need)
+		c->effective = c->last_status;
+}
+
 /* A request's answer for a background check: its last result, never a run. */
 static void
 fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job **done)
@@ -916,18 +1108,18 @@ jitter_ms(struct runner *r, int interval_ms)
 /* A background run: a flight like a request's, with nobody waiting for it.
  * Its end is recorded by finish() or expire(), as every run's is. */
 static void
-background_start(struct runner *r, struct cstate *c, uint32_t id, int64_t now,
-                 struct runner_job **done)
+background_start(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
 {
 	c->busy = true;
 	c->queued_at = now;
 	c->deadline = now + c->check->timeout_ms;
+	c->epoch = r->epoch;
 	if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
 		r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 		pthread_cond_signal(&r->timer_cv);
 	}
 	if (c->check->exec != NULL) {
-		dispatch_remote(r, c, id, now, done);
+		dispatch_remote(r, c, now, done);
 		return;
 	}
 	/* an inline check too: the scheduler never runs plugin code itself */
@@ -953,15 +1145,15 @@ sched_main(void *arg)
 		struct runner_job *done = NULL;
 		int64_t now = clock_ms(), next = INT64_MAX;
 
-		for (uint32_t id = 0; id < r->ncs; id++) {
-			struct cstate *c = &r->cs[id];
-			int interval = c->check->interval_ms;
+		for (size_t i = 0; i < r->ncs; i++) {
+			struct cstate *c = r->cs[i];
+			int interval;
 
-			if (interval <= 0)
+			if (c == NULL || c->dead || (interval = c->check->interval_ms) <= 0)
 				continue;
 			if (c->next_run <= now) {
 				if (!c->busy)
-					background_start(r, c, id, now, &done);
+					background_start(r, c, now, &done);
 				c->next_run = now + interval - jitter_ms(r, interval);
 			}
 			if (c->next_run < next)
@@ -971,8 +1163,13 @@ sched_main(void *arg)
 		resume_unlocked(r, done);
 		if (r->stopping)
 			break;
-		struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
-		pthread_cond_timedwait(&r->sched_cv, &r->lock, &ts);
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&r->sched_cv, &r->lock); /* none yet: a reload wakes it */
+		} else {
+			struct timespec ts = {.tv_sec = next / 1000,
+			                      .tv_nsec = (next % 1000) * 1000000L};
+			pthread_cond_timedwait(&r->sched_cv, &r->lock, &ts);
+		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -981,27 +1178,12 @@ sched_main(void *arg)
 int
 runner_start(struct runner *r)
 {
-	int64_t now = clock_ms();
-	bool any = false;
 	int rc;
 
+	/* always, even without background checks yet: a reload may add some
+	 * (runner_attach() wakes it); idle, it only waits */
 	pthread_mutex_lock(&r->lock);
-	for (uint32_t id = 0; id < r->ncs; id++) {
-		struct cstate *c = &r->cs[id];
-		int interval = c->check->interval_ms;
-
-		if (interval <= 0)
-			continue;
-		any = true;
-		/* the first run at once; an adopted result keeps its schedule */
-		c->next_run = now;
-		if (c->has_last) {
-			int64_t due = c->last_done + interval - jitter_ms(r, interval);
-			if (due > now)
-				c->next_run = due;
-		}
-	}
-	if (!any || r->stopping || r->sched_started) {
+	if (r->stopping || r->sched_started) {
 		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
@@ -1015,52 +1197,5 @@ runner_start(struct runner *r)
 	}
 	r->sched_started = true;
 	pthread_mutex_unlock(&r->lock);
-	return 0;
-}
-
-int
-runner_adopt(struct runner *to, uint32_t to_id, struct runner *from, uint32_t from_id)
-{
-	struct cstate *dst, *tmp;
-	const struct cstate *src;
-
-	if (to_id >= to->ncs || from_id >= from->ncs)
-		return -1;
-	tmp = malloc(sizeof(*tmp)); /* the history, copied between the two locks */
-	if (tmp == NULL)
-		return -1;
-	src = &from->cs[from_id];
-	pthread_mutex_lock(&from->lock);
-	*tmp = *src;
-	pthread_mutex_unlock(&from->lock);
-
-	dst = &to->cs[to_id];
-	pthread_mutex_lock(&to->lock);
-	dst->has_last = tmp->has_last;
-	dst->last_status = tmp->last_status;
-	dst->last_done = tmp->last_done;
-	dst->last_duration = tmp->last_duration;
-	memcpy(dst->last_msg, tmp->last_msg, sizeof(dst->last_msg));
-	dst->last_nvalues = tmp->last_nvalues;
-	memcpy(dst->last_values, tmp->last_values, sizeof(dst->last_values));
-	dst->runs = tmp->runs;
-	dst->failures = tmp->failures;
-	dst->timeouts = tmp->timeouts;
-	dst->last_timed_out = tmp->last_timed_out;
-	dst->last_wall_ms = tmp->last_wall_ms;
-	dst->effective = tmp->effective;
-	dst->fail_streak = tmp->fail_streak;
-	dst->pass_streak = tmp->pass_streak;
-	if (dst->has_last && status_passes(dst->effective) != status_passes(dst->last_status)) {
-		/* held back: the new check's thresholds may already be met */
-		bool passed = status_passes(dst->last_status);
-		uint32_t streak = passed ? dst->pass_streak : dst->fail_streak;
-		int need = passed ? dst->check->successes_before_passing
-		                  : dst->check->failures_before_critical;
-		if (streak >= (uint32_t)need)
-			dst->effective = dst->last_status;
-	}
-	pthread_mutex_unlock(&to->lock);
-	free(tmp);
 	return 0;
 }

@@ -53,8 +53,26 @@ struct runner_stats {
 	enum healthd_status effective_status;
 };
 
-/* Starts `workers` threads over the sealed registry. NULL on failure. */
-struct runner *runner_new(const struct registry *reg, int workers);
+/* Starts `workers` threads and attaches the sealed registry. NULL on failure. */
+struct runner *runner_new(struct registry *reg, int workers);
+
+/*
+ * Reload. The runner keeps one state per check (flight, cache, counters),
+ * found through struct check.slot. runner_attach() gives the checks of reg
+ * without a slot a new state and points kept ones (slot set, copied from the
+ * previous registry) at their new entry, then makes reg the one whose ids
+ * runner_submit() and runner_stats() take. Returns -1 if out of memory.
+ * runner_retire_except() marks every state none of regs[0..n) has (the
+ * registries requests may still use) as dead, freed once its flight is
+ * over, and returns how many it marked.
+ * runner_quiet_before(e) is true once no flight started before attach epoch
+ * e (runner_epoch() after that attach) runs and no dead state is left: only
+ * then may the registries before that attach be freed.
+ */
+int runner_attach(struct runner *r, struct registry *reg);
+size_t runner_retire_except(struct runner *r, const struct registry *const *regs, size_t n);
+uint64_t runner_epoch(struct runner *r);
+bool runner_quiet_before(struct runner *r, uint64_t epoch);
 
 /*
  * Starts the background schedule: each check with interval_ms > 0 runs at
@@ -68,14 +86,6 @@ struct runner *runner_new(const struct registry *reg, int workers);
  */
 int runner_start(struct runner *r);
 
-/*
- * Copies a check's history (counters, last result, threshold streaks) from
- * check from_id of `from` to check to_id of `to`, so that a reload keeps what
- * an unchanged check has seen. Both runners may be serving; call it before
- * runner_start(to) so that the schedule follows the adopted result. A flight
- * of `from` still going is not carried over. Returns 0, or -1 (bad id, no memory).
- */
-int runner_adopt(struct runner *to, uint32_t to_id, struct runner *from, uint32_t from_id);
 
 /*
  * Starts a job for the checks ids[0..n). Fresh cached results and inline
@@ -83,6 +93,10 @@ int runner_adopt(struct runner *to, uint32_t to_id, struct runner *from, uint32_
  * to a run already in flight for the same check. Any thread. NULL: no memory.
  */
 struct runner_job *runner_submit(struct runner *r, const uint32_t *ids, size_t n);
+/* The same for ids of reg, an attached registry that may be older than the
+ * newest (a request that began before a reload). */
+struct runner_job *runner_submit_in(struct runner *r, const struct registry *reg,
+                                    const uint32_t *ids, size_t n);
 
 /*
  * If the job is finished, returns false and calls nothing. Otherwise calls
@@ -99,7 +113,12 @@ size_t runner_job_count(const struct runner_job *job);
 /* Frees a finished job. */
 void runner_job_free(struct runner_job *job);
 
+/* Id of the newest registry attached. */
 void runner_stats(struct runner *r, uint32_t id, struct runner_stats *out);
+/* For a check of any attached registry. */
+void runner_stats_of(struct runner *r, const struct check *check, struct runner_stats *out);
+/* Checks of the newest registry, and how many of them last failed. */
+void runner_summary(struct runner *r, size_t *count, size_t *failing);
 
 /*
  * The one door for runs in executors (executor.c): the run with this token of

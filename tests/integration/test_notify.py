@@ -5,6 +5,7 @@ checks and of failing ones, WATCHDOG=1 when WATCHDOG_USEC asks for it, and
 STOPPING=1 on SIGTERM."""
 
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -94,6 +95,25 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(sent.count("READY=1"), 1, sent)
         self.assertEqual(sent.count("STATUS=3 checks, 2 failing"), 1, sent)
         self.assertNotIn("WATCHDOG=1", sent, "no WATCHDOG_USEC, no watchdog pings")
+
+    def test_reload_sends_reloading_then_ready(self):
+        """SIGHUP (ExecReload=): RELOADING=1 with MONOTONIC_USEC= (as
+        systemd.service(5) asks), then READY=1 with the new count of checks."""
+        h = self.start(config={"checks": []})
+        self.assertEqual(self.ns.next()[0], "READY=1")
+        with open(h.config_path, "w") as f:
+            f.write('{"checks": [{"name": "extra", "plugin": "dummy", "result": "ok"}]}')
+        h.proc.send_signal(signal.SIGHUP)
+        self.ns.wait_for(lambda l: l == "RELOADING=1", "RELOADING=1")
+        lines = self.ns.received[-1]
+        usec = [l for l in lines if l.startswith("MONOTONIC_USEC=")]
+        self.assertEqual(len(usec), 1, lines)
+        now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.assertLessEqual(int(usec[0].split("=", 1)[1]), now_usec)
+        self.ns.wait_for(lambda l: l == "READY=1", "READY=1 after the reload")
+        # dummy runs in process: adding a check to it needs a restart, so the
+        # count stays true + false
+        self.assertIn("STATUS=2 checks, 0 failing", self.ns.received[-1])
 
     def test_watchdog_pings(self):
         h = self.start(env={"WATCHDOG_USEC": str(int(200000 * TIME_SCALE)),

@@ -8,13 +8,14 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import threading
 import time
 import unittest
 from urllib.parse import quote
 
-from healthd_fixture import Healthd, running, main, run_healthd, PLUGIN_DIR
+from healthd_fixture import Healthd, running, main, run_healthd, PLUGIN_DIR, TIME_SCALE
 from pg_cluster import PgCluster, free_port
 
 TIMEOUT_MS = 1000
@@ -35,6 +36,14 @@ def verbose(h, name="db"):
     took = time.monotonic() - t0
     doc = json.loads(body)
     return status, doc["checks"][name], doc["details"][name]["output"], took
+
+
+def wait_for(cond, what, h, timeout=15):
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout * TIME_SCALE:.0f} s:\n{h.log}")
+        time.sleep(0.02)
 
 
 def note(what, seconds):
@@ -216,6 +225,33 @@ class PostgresUp(unittest.TestCase):
         authorized = [line for line in log.splitlines()
                       if "connection authorized" in line and f"application_name={app}" in line]
         self.assertEqual(len(authorized), 1, authorized)
+
+    def test_reload_keeps_the_backend(self):
+        """A reload that does not touch the postgres plugin (it adds a check of
+        another plugin) keeps its executor, so the check keeps its backend."""
+        app = "hd-reload-" + secrets.token_hex(4)
+        query = (f"SELECT pid FROM pg_stat_activity WHERE usename = 'app' "
+                 f"AND application_name = '{app}'")
+        config = {"checks": [db_check(self.conninfo(application_name=app))]}
+        with running(self, config) as h:
+            status, _, body = h.get("/health/?checks=db")
+            self.assertEqual(status, 200, body)
+            before = [r[0] for r in self.pg.sql(query)]
+            self.assertEqual(len(before), 1, before)
+            config["checks"].append({"name": "port", "plugin": "tcp", "host": "127.0.0.1",
+                                     "port": self.pg.port})
+            with open(h.config_path, "w") as f:
+                json.dump(config, f)
+            h.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload: 1 check added, 0 removed, 1 kept" in h.log,
+                     "the reload's summary line", h)
+            for name in ("db", "port"):
+                status, _, body = h.get(f"/health/?checks={name}")
+                self.assertEqual(status, 200, f"{name}: {body}")
+            after = [r[0] for r in self.pg.sql(query)]
+            self.assertEqual(after, before, "the postgres check reconnected across the reload")
+            runs = h.metrics()[("healthd_check_runs_total", frozenset({("check", "db")}))]
+            self.assertEqual(runs, 2, "its counters go on across the reload")
 
     def _check_config(self, config):
         path = os.path.join(self.pg.dir, f"cfg-{secrets.token_hex(4)}.json")

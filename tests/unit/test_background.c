@@ -78,9 +78,11 @@ run_hangs(void *state, struct healthd_report *report)
 enum { FLIP, COUNTED, GATED, HANGS };
 
 /* id        run          interval  timeout  failures  successes
- * (flip_failures: flip's failures_before_critical, as a reload may change it) */
+ * (flip_failures: flip's failures_before_critical, as a reload may change it;
+ * flip_slot: its runner state, kept across runner_attach(); background: false
+ * makes every check run on request) */
 static struct registry *
-make_registry_with(int flip_failures)
+make_registry_with(int flip_failures, uint32_t flip_slot, bool background)
 {
 	static const struct {
 		const char *name;
@@ -101,8 +103,12 @@ make_registry_with(int flip_failures)
 		                  .failures_before_critical = defs[i].failures,
 		                  .successes_before_passing = defs[i].successes};
 		strcpy(c.name, defs[i].name);
-		if (i == FLIP)
+		if (i == FLIP) {
 			c.failures_before_critical = flip_failures;
+			c.slot = flip_slot;
+		}
+		if (!background)
+			c.interval_ms = 0;
 		if (registry_add(r, &c, err, sizeof(err)) == -1)
 			abort();
 	}
@@ -113,7 +119,7 @@ make_registry_with(int flip_failures)
 static struct registry *
 make_registry(void)
 {
-	return make_registry_with(3);
+	return make_registry_with(3, 0, true);
 }
 
 /* resume() of the jobs below: posts; the test waits for it. */
@@ -213,61 +219,44 @@ DEF_TEST(thresholds_hold_both_ways)
 	return rc;
 }
 
-DEF_TEST(adopt_carries_history_to_a_new_runner)
-{
-	struct registry *reg = make_registry();
-	struct runner *old = runner_new(reg, 2), *r = runner_new(reg, 2);
-	struct runner_stats a, b;
-	int rc = 0;
+/* Waits until fn() is true, bound_ms at most. */
+static bool wait_for(bool (*fn)(void));
+static int counted_base;
 
-	rc |= flip_once(old, HEALTHD_OK, HEALTHD_OK, NULL);
-	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 1 of 3");
-	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 2 of 3");
-	EXPECT_EQ_INT(0, runner_adopt(r, FLIP, old, FLIP));
-	EXPECT_EQ_INT(-1, runner_adopt(r, 99, old, FLIP));
-	EXPECT_EQ_INT(-1, runner_adopt(r, FLIP, old, 99));
-	runner_stats(old, FLIP, &a);
-	runner_stats(r, FLIP, &b);
-	EXPECT_EQ_INT(a.runs, b.runs);
-	EXPECT_EQ_INT(a.failures, b.failures);
-	EXPECT_EQ_INT(a.last_status, b.last_status);
-	EXPECT_EQ_INT(a.last_wall_ms, b.last_wall_ms);
-	EXPECT_TRUE(b.has_last);
-	/* the streak goes on in the new runner: this third failure turns it */
-	rc |= flip_once(r, HEALTHD_CRITICAL, HEALTHD_CRITICAL, NULL);
-	runner_stats(r, FLIP, &b);
-	EXPECT_EQ_INT(4, b.runs);
-	/* and the old runner's history is its own */
-	runner_stats(old, FLIP, &a);
-	EXPECT_EQ_INT(3, a.runs);
-	EXPECT_EQ_INT(0, runner_shutdown(old, 3000, NULL));
-	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
-	runner_free(old);
-	runner_free(r);
-	registry_free(reg);
-	return rc;
+static bool
+counted_ran_since_base(void)
+{
+	return atomic_load(&counted_runs) > counted_base;
 }
 
-/* A reload that lowers failures_before_critical to 2: the two failures the
- * old runner held back already meet it. */
-DEF_TEST(adopt_applies_the_new_thresholds)
+/*
+ * A reload (runner_attach) keeps a check's state by its slot: its streak goes
+ * on under the new thresholds, which a held-back answer may already meet;
+ * and a background check the reload adds runs at once, though the scheduler
+ * had nothing to do before.
+ */
+DEF_TEST(attach_keeps_streaks_and_schedules_new_background_checks)
 {
-	struct registry *reg = make_registry(), *reg2 = make_registry_with(2);
-	struct runner *old = runner_new(reg, 2), *r = runner_new(reg2, 2);
+	struct registry *reg = make_registry_with(3, 0, false), *reg2;
+	struct runner *r = runner_new(reg, 2);
 	struct runner_stats st;
 	int rc = 0;
 
-	rc |= flip_once(old, HEALTHD_OK, HEALTHD_OK, NULL);
-	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 1 of 3");
-	rc |= flip_once(old, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 2 of 3");
-	EXPECT_EQ_INT(0, runner_adopt(r, FLIP, old, FLIP));
+	atomic_store(&gate_open, true); /* reg2's gated check must not hold shutdown */
+	EXPECT_EQ_INT(0, runner_start(r));
+	rc |= flip_once(r, HEALTHD_OK, HEALTHD_OK, NULL);
+	rc |= flip_once(r, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 1 of 3");
+	rc |= flip_once(r, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 2 of 3");
+	counted_base = atomic_load(&counted_runs);
+	reg2 = make_registry_with(2, registry_at(reg, FLIP)->slot, true);
+	EXPECT_EQ_INT(0, runner_attach(r, reg2));
 	runner_stats(r, FLIP, &st);
-	EXPECT_EQ_INT(HEALTHD_CRITICAL, st.effective_status);
-	runner_stats(old, FLIP, &st);
-	EXPECT_EQ_INT(HEALTHD_OK, st.effective_status);
-	EXPECT_EQ_INT(0, runner_shutdown(old, 3000, NULL));
+	EXPECT_EQ_INT(3, st.runs);
+	EXPECT_EQ_INT(HEALTHD_CRITICAL, st.effective_status); /* 2 of 2 met */
+	rc |= flip_once(r, HEALTHD_CRITICAL, HEALTHD_CRITICAL, NULL);
+	if (!wait_for(counted_ran_since_base))
+		return 1;
 	EXPECT_EQ_INT(0, runner_shutdown(r, 3000, NULL));
-	runner_free(old);
 	runner_free(r);
 	registry_free(reg);
 	registry_free(reg2);
@@ -330,6 +319,8 @@ DEF_TEST(background_checks_answer_from_their_last_run)
 	uint32_t ids[] = {COUNTED, GATED};
 	struct runner_stats st;
 
+	atomic_store(&counted_runs, 0); /* earlier tests' runners are gone */
+	atomic_store(&gated_runs, 0);
 	atomic_store(&gate_open, false);
 	EXPECT_EQ_INT(0, runner_start(r));
 	if (!wait_for(counted_ran) || !wait_for(gated_ran))
@@ -425,8 +416,7 @@ main(void)
 	if (scale != NULL && atof(scale) > 1)
 		bound_ms = (int64_t)(bound_ms * atof(scale));
 	RUN_TEST(thresholds_hold_both_ways);
-	RUN_TEST(adopt_carries_history_to_a_new_runner);
-	RUN_TEST(adopt_applies_the_new_thresholds);
+	RUN_TEST(attach_keeps_streaks_and_schedules_new_background_checks);
 	RUN_TEST(background_checks_answer_from_their_last_run);
 	RUN_TEST(a_hanging_run_makes_the_result_stale);
 	RUN_TEST(without_runner_start_they_run_on_request);

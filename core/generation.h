@@ -1,0 +1,54 @@
+/*
+ * generation.h - the set of checks being served, and its replacement by a
+ * reload without a mix: every request holds the generation it started with
+ * until its answer is sent (gen_acquire/gen_release), and a generation a
+ * reload replaced is freed only once no request holds it and no run started
+ * under it is still in flight (gen_collect).
+ */
+#ifndef HEALTHD_GENERATION_H
+#define HEALTHD_GENERATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "registry.h"
+
+struct exec_plugin;
+
+struct generation {
+	struct config *cfg;          /* its checks; owned unless `first` */
+	struct registry *reg;        /* sealed and attached to the runner */
+	struct exec_plugin **plugins; /* isolated plugins it holds (executor_hold) */
+	size_t nplugins;
+	bool first;                  /* startup's: cfg and reg belong to the server */
+	/* under the table's lock */
+	unsigned long refs;
+	uint64_t retired_epoch;      /* the runner's epoch once replaced */
+	struct generation *next;     /* retired list */
+};
+
+struct gen_table;
+
+struct gen_table *gen_table_new(struct generation *first);
+/* Any thread: the current generation, held until gen_release(). */
+const struct generation *gen_acquire(struct gen_table *t);
+void gen_release(struct gen_table *t, const struct generation *g);
+/* Main thread: the current generation (not held). */
+struct generation *gen_current(struct gen_table *t);
+/* Main thread: g becomes current; the old one is retired as of epoch. */
+void gen_switch(struct gen_table *t, struct generation *g, uint64_t epoch);
+/* Main thread: a retired generation no request holds and for which
+ * quiet(arg, its epoch) is true, taken off the table; NULL if none. At
+ * shutdown (all requests ended) pass quiet NULL to take every one. */
+struct generation *gen_collect(struct gen_table *t, bool (*quiet)(void *arg, uint64_t epoch),
+                               void *arg);
+/* Main thread: the registries requests may still use (the current one and
+ * retired ones still held), at most max; returns how many. */
+size_t gen_live_registries(struct gen_table *t, const struct registry **out, size_t max);
+/* How many retired generations wait for their requests or runs. */
+size_t gen_retired(struct gen_table *t);
+void gen_table_free(struct gen_table *t);
+
+#endif

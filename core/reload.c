@@ -1,0 +1,517 @@
+/*
+ * reload.c - SIGHUP: the configuration, checks_dir and the plugin directory
+ * read again, the whole new set validated, then served at once.
+ *
+ * A reload builds a new generation (generation.h) beside the running one and
+ * changes nothing until all of it loaded: new and replaced plugins are
+ * loaded into executors of a staging set, from this (the main) thread as at
+ * startup; an isolated plugin whose file (device, inode, size, mtime) and
+ * configured checks are unchanged is reused with its executor, its warm
+ * connections and its checks' runner state (flight, cache, counters). Any
+ * error drops the staging set and the running set serves on untouched.
+ *
+ * In-process plugins are loaded once, at startup. Swapping code inside the
+ * server would mean dlclose() with no bound on how long a run stays in it and
+ * no way to stop threads or atexit handlers the plugin left: that is what
+ * executors are for. So a reload keeps them as they are, and says in one
+ * line what it did not apply: a new in-process plugin file, a new check of
+ * one, or changed options of one (its timeout, cache and defaults do apply).
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dirlist.h"
+#include "executor.h"
+#include "format.h"
+#include "log.h"
+#include "notify.h"
+#include "plugin_loader.h"
+#include "registry.h"
+#include "runner.h"
+
+struct build {
+	struct server *sv;
+	const struct generation *cur;
+	struct config *cfg;
+	struct registry *reg;
+	struct executor_set *staging;
+	struct exec_plugin **reused;
+	size_t nreused;
+};
+
+/* A plugin name the staging set may not take: in process, or reused. */
+static const char *
+taken_by(void *arg, const char *name)
+{
+	const struct build *b = arg;
+	const char *file = plugin_loader_file_of(b->sv->loader, name);
+
+	for (size_t i = 0; file == NULL && i < b->nreused; i++)
+		if (strcmp(executor_plugin_name(b->reused[i]), name) == 0)
+			file = executor_plugin_path(b->reused[i]);
+	return file;
+}
+
+static const struct config_check *
+find_config_check(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nchecks; i++)
+		if (strcmp(c->checks[i].name, name) == 0)
+			return &c->checks[i];
+	return NULL;
+}
+
+static bool
+same_options(const struct config_check *a, const struct config_check *b)
+{
+	if (strcmp(a->plugin, b->plugin) != 0 || a->options.n != b->options.n)
+		return false;
+	for (size_t i = 0; i < a->options.n; i++)
+		if (strcmp(a->options.v[i].key, b->options.v[i].key) != 0 ||
+		    strcmp(a->options.v[i].value, b->options.v[i].value) != 0)
+			return false;
+	return true;
+}
+
+static bool
+same_strings(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool
+same_string(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The settings of the process itself stay as they were; one line each. */
+static void
+report_process_settings(const struct config *run, const struct config *next)
+{
+	struct { const char *key; bool same; } keys[] = {
+		{"listen", same_strings(run->listen, run->nlisten, next->listen, next->nlisten)},
+		{"url_prefix", same_string(run->url_prefix, next->url_prefix)},
+		{"url_secret", run->secret_mode == next->secret_mode &&
+		               same_string(run->secret, next->secret)},
+		{"metrics_path", same_string(run->metrics_path, next->metrics_path)},
+		{"metrics_auth", run->metrics_auth == next->metrics_auth},
+		{"http_threads", run->http_threads == next->http_threads},
+		{"workers", run->workers == next->workers},
+		{"limits", memcmp(&run->limits, &next->limits, sizeof(run->limits)) == 0},
+		{"isolation", memcmp(&run->isolation, &next->isolation, sizeof(run->isolation)) == 0},
+		{"in_process", same_strings(run->in_process, run->nin_process, next->in_process,
+		                            next->nin_process)},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!keys[i].same)
+			log_warn("reload: %s changed: it needs a restart; the running value stays",
+			         keys[i].key);
+}
+
+static int
+keep_reused(struct build *b, struct exec_plugin *pl)
+{
+	struct exec_plugin **grown = realloc(b->reused, (b->nreused + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return -1;
+	b->reused = grown;
+	b->reused[b->nreused++] = pl;
+	return 0;
+}
+
+/* Every *.so of the directory: reused, loaded into the staging set, or (in
+ * process) kept as it is. */
+static int
+build_plugins(struct build *b, char *err, size_t errlen)
+{
+	const struct config *run = &b->sv->cfg;
+	struct dirlist files;
+	int rc = 0;
+
+	if (dirlist_read(&files, b->cfg->plugin_dir, ".so") == -1) {
+		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", b->cfg->plugin_dir,
+		         strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < files.n && rc == 0; i++) {
+		const char *path = files.paths[i], *base = strrchr(path, '/');
+		struct exec_plugin *pl;
+		bool loaded = false;
+		struct stat st;
+
+		base = base ? base + 1 : path;
+		if (stat(path, &st) == -1) {
+			snprintf(err, errlen, "plugin %s: refused: %s", path, strerror(errno));
+			rc = -1;
+		} else if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
+			rc = -1;
+		} else if (config_in_process(run, base, strlen(base) - 3)) {
+			for (size_t k = 0; k < plugin_count(b->sv->loader) && !loaded; k++) {
+				struct plugin_info pi;
+				plugin_info(b->sv->loader, k, &pi);
+				loaded = pi.file != NULL && strcmp(pi.file, path) == 0;
+			}
+			if (!loaded)
+				log_warn("reload: plugin %s runs in process: loading it needs a restart",
+				         path);
+		} else if ((pl = executor_reusable(b->sv->execs, path, &st, b->cfg)) != NULL) {
+			if (keep_reused(b, pl) == -1) {
+				snprintf(err, errlen, "out of memory");
+				rc = -1;
+			} else {
+				rc = executor_register(pl, b->reg, b->cur->reg, b->cfg, err, errlen);
+			}
+		} else {
+			rc = executor_load(b->staging, path, b->reg, err, errlen);
+		}
+	}
+	dirlist_free(&files);
+	return rc;
+}
+
+/* An in-process check of the running set, copied: same state, same slot. */
+static int
+keep_check(struct build *b, const struct check *old, const struct config_check *ck, char *err,
+           size_t errlen)
+{
+	struct check c = *old;
+	char why[256];
+
+	if (ck != NULL) {
+		c.origin = ck->origin;
+		c.in_defaults = ck->defaults;
+		c.timeout_ms = ck->timeout_ms;
+		c.cache_ms = ck->cache_ms;
+		c.interval_ms = ck->interval_ms;
+		c.failures_before_critical = ck->failures_before_critical;
+		c.successes_before_passing = ck->successes_before_passing;
+	}
+	if (registry_add(b->reg, &c, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", c.origin, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+build_checks(struct build *b, char *err, size_t errlen)
+{
+	const struct registry *old = b->cur->reg;
+	const struct config *oldcfg = b->cur->cfg;
+
+	/* in-process plugins' own checks: they stay loaded */
+	for (uint32_t id = 0; id < registry_count(old); id++) {
+		const struct check *c = registry_at(old, id);
+		if (c->exec == NULL && find_config_check(oldcfg, c->name) == NULL &&
+		    keep_check(b, c, NULL, err, errlen) == -1)
+			return -1;
+	}
+	for (size_t i = 0; i < b->cfg->nchecks; i++) {
+		const struct config_check *ck = &b->cfg->checks[i], *was;
+		bool reused = false;
+		int id;
+
+		for (size_t k = 0; k < b->nreused && !reused; k++)
+			reused = strcmp(executor_plugin_name(b->reused[k]), ck->plugin) == 0;
+		if (reused)
+			continue; /* executor_register() did it */
+		if (executor_has_plugin(b->staging, ck->plugin)) {
+			if (executor_instantiate(b->staging, ck, b->reg, err, errlen) == -1)
+				return -1;
+			continue;
+		}
+		if (plugin_loader_file_of(b->sv->loader, ck->plugin) == NULL) {
+			snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"", ck->origin,
+			         ck->plugin);
+			return -1;
+		}
+		was = find_config_check(oldcfg, ck->name);
+		id = registry_find(old, ck->name, strlen(ck->name));
+		if (id >= 0 && registry_at(old, id)->exec != NULL)
+			id = -1; /* was isolated under that name: not this plugin's */
+		if (id >= 0 && was != NULL && same_options(was, ck)) {
+			if (keep_check(b, registry_at(old, (uint32_t)id), ck, err, errlen) == -1)
+				return -1;
+		} else if (id >= 0 && was != NULL && strcmp(was->plugin, ck->plugin) == 0) {
+			log_warn("reload: %s: check %s of in-process plugin %s: new options need a "
+			         "restart; it runs as before", ck->origin, ck->name, ck->plugin);
+			if (keep_check(b, registry_at(old, (uint32_t)id), NULL, err, errlen) == -1)
+				return -1;
+		} else {
+			log_warn("reload: %s: check %s of in-process plugin %s: adding it needs a "
+			         "restart; not added", ck->origin, ck->name, ck->plugin);
+		}
+	}
+	return 0;
+}
+
+/*
+ * A plugin restarted because its list of checks changed (same file): each of
+ * its checks that is the same as before (name and options) keeps its runner
+ * state, so its counters go on. A replaced file's checks start afresh.
+ */
+static void
+keep_restarted_state(struct build *b)
+{
+	const struct registry *old = b->cur->reg;
+
+	for (uint32_t id = 0; id < registry_count(b->reg); id++) {
+		const struct check *c = registry_at(b->reg, id);
+		const struct config_check *now, *was;
+		const struct check *o;
+		int oid;
+
+		if (c->exec == NULL || c->slot != 0)
+			continue; /* in process, or reused: kept already */
+		oid = registry_find(old, c->name, strlen(c->name));
+		if (oid < 0)
+			continue;
+		o = registry_at(old, (uint32_t)oid);
+		if (o->exec == NULL || !executor_same_file(o->exec, c->exec) ||
+		    strcmp(o->plugin, c->plugin) != 0)
+			continue;
+		now = find_config_check(b->cfg, c->name);
+		was = find_config_check(b->cur->cfg, c->name);
+		if ((now == NULL) != (was == NULL) ||
+		    (now != NULL && !same_options(now, was)))
+			continue;
+		registry_set_slot(b->reg, id, o->slot);
+	}
+}
+
+static bool
+has_name(const struct registry *reg, const char *name)
+{
+	return registry_find(reg, name, strlen(name)) >= 0;
+}
+
+static void
+add_word(char *buf, size_t len, size_t *off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+add_word(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= len)
+		return;
+	if (*off > 0) {
+		n = snprintf(buf + *off, len - *off, ", ");
+		*off += n > 0 ? (size_t)n : 0;
+		if (*off >= len)
+			return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	*off += n > 0 ? (size_t)n : 0;
+}
+
+/* "reload: 2 checks added, 1 removed, 5 kept; plugin ver replaced (1.0 -> 1.1)" */
+static void
+log_summary(const struct generation *was, const struct generation *now,
+            struct exec_plugin **loaded, size_t nloaded)
+{
+	size_t added = 0, removed = 0, kept = 0, off = 0;
+	char plugins[768] = "";
+
+	for (uint32_t id = 0; id < registry_count(now->reg); id++)
+		has_name(was->reg, registry_at(now->reg, id)->name) ? kept++ : added++;
+	for (uint32_t id = 0; id < registry_count(was->reg); id++)
+		removed += !has_name(now->reg, registry_at(was->reg, id)->name);
+	for (size_t i = 0; i < nloaded; i++) {
+		const char *name = executor_plugin_name(loaded[i]), *old = NULL;
+		const struct exec_plugin *oldpl = NULL;
+		for (size_t k = 0; k < was->nplugins && old == NULL; k++)
+			if (strcmp(executor_plugin_name(was->plugins[k]), name) == 0) {
+				oldpl = was->plugins[k];
+				old = executor_plugin_version(oldpl);
+			}
+		if (old != NULL && executor_same_file(oldpl, loaded[i]))
+			add_word(plugins, sizeof(plugins), &off, "plugin %s restarted (%s, its checks "
+			         "changed)", name, old);
+		else if (old != NULL)
+			add_word(plugins, sizeof(plugins), &off, "plugin %s replaced (%s -> %s)", name,
+			         old, executor_plugin_version(loaded[i]));
+		else
+			add_word(plugins, sizeof(plugins), &off, "plugin %s %s added", name,
+			         executor_plugin_version(loaded[i]));
+	}
+	for (size_t k = 0; k < was->nplugins; k++) {
+		bool still = false;
+		for (size_t i = 0; i < now->nplugins && !still; i++)
+			still = strcmp(executor_plugin_name(now->plugins[i]),
+			               executor_plugin_name(was->plugins[k])) == 0;
+		if (!still)
+			add_word(plugins, sizeof(plugins), &off, "plugin %s removed",
+			         executor_plugin_name(was->plugins[k]));
+	}
+	log_info("reload: %zu check%s added, %zu removed, %zu kept%s%s", added,
+	         added == 1 ? "" : "s", removed, kept, off > 0 ? "; " : "", plugins);
+}
+
+static void
+build_free(struct build *b)
+{
+	if (b->staging != NULL) {
+		executor_shutdown(b->staging, 1000); /* not started: stops what it spawned */
+		executor_set_free(b->staging);
+	}
+	registry_free_keep_state(b->reg);
+	if (b->cfg != NULL) {
+		config_free(b->cfg);
+		free(b->cfg);
+	}
+	free(b->reused);
+}
+
+int
+server_reload(struct server *sv)
+{
+	struct build b = {.sv = sv};
+	struct exec_plugin **loaded = NULL;
+	struct generation *g = NULL;
+	size_t nloaded = 0;
+	char err[1024];
+
+	notify_reloading(sv->notify);
+	b.cur = gen_current(sv->gens);
+	b.cfg = calloc(1, sizeof(*b.cfg));
+	if (b.cfg == NULL || config_init(b.cfg) == -1) {
+		free(b.cfg);
+		b.cfg = NULL;
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (sv->read_config(b.cfg, sv->read_config_arg, err, sizeof(err)) == -1)
+		goto fail;
+	b.reg = registry_new();
+	b.staging = executor_set_new(&sv->cfg, sv->self);
+	if (b.reg == NULL || b.staging == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	executor_set_taken(b.staging, taken_by, &b);
+	if (build_plugins(&b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
+	    executor_seal(b.staging, err, sizeof(err)) == -1)
+		goto fail;
+	keep_restarted_state(&b);
+	registry_seal(b.reg);
+
+	nloaded = executor_count(b.staging);
+	g = calloc(1, sizeof(*g));
+	loaded = calloc(nloaded + 1, sizeof(*loaded));
+	if (g != NULL)
+		g->plugins = calloc(nloaded + b.nreused + 1, sizeof(*g->plugins));
+	if (g == NULL || loaded == NULL || g->plugins == NULL ||
+	    runner_attach(sv->runner, b.reg) == -1) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	/* nothing fails from here on */
+	report_process_settings(&sv->cfg, b.cfg);
+	nloaded = executor_plugins(b.staging, loaded, nloaded);
+	for (size_t i = 0; i < b.nreused; i++)
+		g->plugins[g->nplugins++] = b.reused[i];
+	for (size_t i = 0; i < nloaded; i++)
+		g->plugins[g->nplugins++] = loaded[i];
+	for (size_t i = 0; i < g->nplugins; i++)
+		executor_hold(g->plugins[i]);
+	executor_merge(sv->execs, b.staging);
+	g->cfg = b.cfg;
+	g->reg = b.reg;
+	gen_switch(sv->gens, g, runner_epoch(sv->runner));
+	log_summary(b.cur, g, loaded, nloaded);
+	b.cfg = NULL;
+	b.reg = NULL;
+	build_free(&b); /* the staging set is empty now */
+	free(loaded);
+	format_count_reload(true);
+	notify_reloaded(sv->notify);
+	server_collect(sv);
+	return 0;
+fail:
+	if (g != NULL)
+		free(g->plugins);
+	free(g);
+	free(loaded);
+	build_free(&b);
+	log_err("reload failed: %s; still serving the configuration loaded before", err);
+	format_count_reload(false);
+	notify_reloaded(sv->notify);
+	return -1;
+}
+
+static bool
+quiet(void *arg, uint64_t epoch)
+{
+	return runner_quiet_before(arg, epoch);
+}
+
+static void
+free_generation(struct generation *g, bool release)
+{
+	for (size_t i = 0; release && i < g->nplugins; i++)
+		executor_release(g->plugins[i]);
+	free(g->plugins);
+	g->plugins = NULL;
+	g->nplugins = 0;
+	if (g->first)
+		return; /* the server's: freed last, with the in-process checks' state */
+	registry_free_keep_state(g->reg);
+	config_free(g->cfg);
+	free(g->cfg);
+	free(g);
+}
+
+size_t
+server_collect(struct server *sv)
+{
+	struct generation *g;
+
+	const struct registry *live[64];
+	size_t nlive;
+
+	if (sv->gens == NULL || gen_retired(sv->gens) == 0)
+		return 0;
+	/* Checks no request can reach any more are retired in the runner (a
+	 * retired generation nobody holds is never held again)... */
+	nlive = gen_live_registries(sv->gens, live, sizeof(live) / sizeof(live[0]));
+	if (nlive < sizeof(live) / sizeof(live[0]))
+		runner_retire_except(sv->runner, live, nlive);
+	/* ... and a generation is freed once no run started under it is left */
+	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL)
+		free_generation(g, true);
+	return gen_retired(sv->gens);
+}
+
+void
+server_free_generations(struct server *sv)
+{
+	struct generation *g;
+
+	if (sv->gens == NULL)
+		return;
+	while ((g = gen_collect(sv->gens, NULL, NULL)) != NULL)
+		free_generation(g, false);
+	free_generation(gen_current(sv->gens), false);
+	gen_table_free(sv->gens);
+	sv->gens = NULL;
+}

@@ -1,0 +1,343 @@
+"""Reload without restart (SIGHUP): the configuration, checks_dir and the
+plugin directory are read again, the new set is validated whole, and the
+switch loses no request.
+
+Every case runs healthd with a plugin directory of its own (dummy.so, and the
+`ver` fixture plugin, whose check says which build and which executor process
+answered) while keep-alive clients poll it; each case ends by asserting that
+none of their requests failed and that the process is the same one.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+import unittest
+
+from healthd_fixture import Healthd, FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, main
+
+BUILD = re.compile(r"build (\S+) pid (\d+)")
+
+
+def wait_for(cond, what, h, timeout=20):
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout * TIME_SCALE:.0f} s:\n{h.log}")
+        time.sleep(0.02)
+
+
+class Load:
+    """Keep-alive clients asking `paths` in a loop until stopped; every answer
+    must be 200 (or the expected code of its path)."""
+
+    def __init__(self, h, paths, clients=4):
+        self.h = h
+        self.paths = paths
+        self.stop_ev = threading.Event()
+        self.lock = threading.Lock()
+        self.done = 0
+        self.failures = []
+        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True)
+                        for i in range(clients)]
+
+    def client(self, i):
+        conn = self.h.connection(timeout=30 * TIME_SCALE)
+        k = i
+        while not self.stop_ev.is_set():
+            path, want = self.paths[k % len(self.paths)]
+            k += 1
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                body = resp.read()
+                ok = resp.status == want
+                if ok and path.startswith("/health/?"):
+                    json.loads(body)
+            except Exception as e:  # a reset connection is a failure too
+                ok, body = False, repr(e).encode()
+                conn.close()
+                conn = self.h.connection(timeout=30 * TIME_SCALE)
+            with self.lock:
+                self.done += 1
+                if not ok:
+                    self.failures.append((path, body[:200]))
+        conn.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        # under way before anything changes
+        wait_for(lambda: self.done >= 20, "requests from the load clients", self.h)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(60 * TIME_SCALE)
+
+    def assertClean(self, test):
+        test.assertEqual(self.failures[:5], [], f"{len(self.failures)} of {self.done} failed")
+        test.assertGreater(self.done, 20)
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        self.h = None
+
+    def tearDown(self):
+        if self.h is not None:
+            rc = self.h.stop()
+            self.assertEqual(rc, 0, f"healthd did not exit cleanly:\n{self.h.log}")
+            self.h._tmp.cleanup()
+
+    def start(self, config, plugins=("dummy", "ver1")):
+        h = Healthd(config="{}", plugin_dir="")
+        self.plugin_dir = os.path.join(h.tmpdir, "plugins")
+        self.checks_dir = os.path.join(h.tmpdir, "checks.d")
+        os.mkdir(self.plugin_dir)
+        os.mkdir(self.checks_dir)
+        for p in plugins:
+            self.install(p, "ver" if p.startswith("ver") else p)
+        h.plugin_dir = self.plugin_dir
+        config = dict(config, checks_dir=self.checks_dir)
+        h.config = config
+        self.config = config
+        self.h = h.start()
+        self.pid = h.proc.pid
+        return h
+
+    def install(self, build, name):
+        """As install(1) does: a new file renamed over the old name."""
+        src = os.path.join(FIXTURE_DIR if build.startswith("ver") or build == "misbehave"
+                           else PLUGIN_DIR, build + ".so")
+        tmp = os.path.join(self.plugin_dir, "." + name + ".tmp")
+        shutil.copyfile(src, tmp)
+        os.rename(tmp, os.path.join(self.plugin_dir, name + ".so"))
+
+    @staticmethod
+    def replace_file(path, text):
+        """Written whole, then renamed over: a reload never reads half a file."""
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+
+    def write_config(self, config=None, text=None):
+        self.replace_file(self.h.config_path, text if text is not None else json.dumps(config))
+
+    def drop_in(self, name, checks):
+        self.replace_file(os.path.join(self.checks_dir, name), json.dumps(checks))
+
+    def reload(self, expect):
+        """SIGHUP, then wait for the log line matching `expect` after it."""
+        mark = len(self.h.log.splitlines())
+        self.h.proc.send_signal(signal.SIGHUP)
+        pattern = re.compile(expect)
+        return wait_for(lambda: next((line for line in self.h.log.splitlines()[mark:]
+                                      if pattern.search(line)), None),
+                        f"log line /{expect}/", self.h)
+
+    def build(self, check):
+        status, _, body = self.h.get(f"/health/?checks={check}&verbose=1")
+        self.assertEqual(status, 200, body)
+        m = BUILD.fullmatch(json.loads(body)["details"][check]["output"])
+        self.assertIsNotNone(m, body)
+        return m.group(1), int(m.group(2))
+
+    def metric(self, name, **labels):
+        return self.h.metrics().get((name, frozenset(labels.items())))
+
+    def children(self):
+        """healthd's child processes (its executors), by PID."""
+        kids = set()
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid and fields[0] != "Z":
+                kids.add(int(d))
+        return kids
+
+    def assertSameProcess(self):
+        self.assertIsNone(self.h.proc.poll(), f"healthd exited:\n{self.h.log}")
+        self.assertEqual(self.h.proc.pid, self.pid)
+
+    # -- the cases ------------------------------------------------------------
+
+    def test_drop_in_replace_remove_and_a_broken_config_under_load(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}], "in_process": ["dummy"]})
+        self.assertEqual(self.build("v")[0], "1.0")
+        paths = [("/health/?checks=v", 200), ("/health/ping", 200),
+                 ("/health/?checks=true", 200), ("/metrics", 200)]
+        with Load(self.h, paths) as load:
+            # 1. a check dropped into checks_dir: added; "v" keeps its executor
+            self.drop_in("extra.json", [{"name": "v2", "plugin": "ver"}])
+            # a new check of the plugin: it gets a fresh executor (see README)
+            self.reload(r"reload: 1 check added, 0 removed, \d+ kept; "
+                        r"plugin ver restarted \(1\.0, its checks changed\)")
+            self.assertEqual(self.build("v2")[0], "1.0")
+            self.assertEqual(self.metric("healthd_check_runs_total", check="v2"), 1)
+            # 2. a new build renamed over the plugin: the new build answers
+            _, pid_before = self.build("v")
+            self.install("ver2", "ver")
+            line = self.reload(r"reload: .*plugin ver replaced \(1\.0 -> 2\.0\)")
+            self.assertIn("0 checks added, 0 removed", line)
+            version, pid2 = self.build("v")
+            self.assertEqual(version, "2.0")
+            self.assertNotEqual(pid2, pid_before)
+            self.assertEqual(self.build("v2"), (version, pid2))
+            # the old executor ends once its runs are over, and is reaped
+            wait_for(lambda: pid_before not in self.children(), "the old executor's end",
+                     self.h)
+            # 3. a plain reload changes nothing: same executor, same answers
+            self.reload(r"reload: 0 checks added, 0 removed, \d+ kept$")
+            self.assertEqual(self.build("v"), ("2.0", pid2))
+            # 4. the drop-in removed: its check is gone, the rest stays
+            os.unlink(os.path.join(self.checks_dir, "extra.json"))
+            self.reload(r"reload: 0 checks added, 1 removed")
+            wait_for(lambda: self.metric("healthd_check_runs_total", check="v2") is None,
+                     "v2 gone from /metrics", self.h)
+            _, pid2 = self.build("v")  # the plugin's checks changed: a fresh executor
+            # 5. a broken configuration: refused in one line, nothing changes
+            self.write_config(text='{"checks": [')
+            line = self.reload(r"reload failed: ")
+            self.assertIn(self.h.config_path, line)
+            self.assertIn("still serving", line)
+            self.assertEqual(self.build("v"), ("2.0", pid2))
+            # 6. an unknown plugin in a check: refused, nothing changes
+            self.write_config(dict(self.config, checks=[{"name": "v", "plugin": "nosuch"}]))
+            line = self.reload(r"reload failed: ")
+            self.assertIn('unknown plugin "nosuch"', line)
+            self.assertEqual(self.build("v"), ("2.0", pid2))
+            # 7. a plugin removed from the directory, and its check with it
+            self.write_config(dict(self.config, checks=[]))
+            os.unlink(os.path.join(self.plugin_dir, "ver.so"))
+            self.reload(r"reload: 0 checks added, 1 removed, \d+ kept; plugin ver removed")
+            wait_for(lambda: pid2 not in self.children(), "the removed plugin's executor's end",
+                     self.h)
+            load.paths[0] = ("/health/ping", 200)
+        load.assertClean(self)
+        self.assertSameProcess()
+        m = self.h.metrics()
+        self.assertEqual(m[("healthd_reloads_total", frozenset({("result", "ok")}))], 5)
+        self.assertEqual(m[("healthd_reloads_total", frozenset({("result", "failed")}))], 2)
+        self.assertEqual(self.children(), set())
+
+    def test_counters_go_on_for_kept_checks(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}]})
+        for _ in range(3):
+            self.build("v")
+        self.drop_in("x.json", [{"name": "d", "plugin": "dummy", "result": "ok"}])
+        self.reload(r"reload: ")  # dummy runs in process: a new check needs a restart
+        self.assertIn("adding it needs a restart; not added", self.h.log)
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 3)
+        _, pid = self.build("v")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 4)
+        # a sibling check added: the plugin restarts, "v" (unchanged) keeps
+        # its counters, the new one starts at zero
+        self.drop_in("y.json", [{"name": "w", "plugin": "ver"}])
+        self.reload(r"reload: 1 check added, .*plugin ver restarted")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 4)
+        self.assertEqual(self.metric("healthd_check_runs_total", check="w"), 0)
+        _, pid2 = self.build("v")
+        self.assertNotEqual(pid2, pid)
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 5)
+        # a new build of the plugin: its checks start afresh
+        self.install("ver2", "ver")
+        self.reload(r"plugin ver replaced \(1\.0 -> 2\.0\)")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 0)
+        self.assertEqual(self.build("v")[0], "2.0")
+        self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 1)
+        self.assertSameProcess()
+
+    def test_background_checks_across_a_reload(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}]})
+        # a background check added by a reload runs on its own, at once
+        self.drop_in("b.json", [{"name": "b", "plugin": "ver", "interval_ms": 100}])
+        self.reload(r"reload: 1 check added")
+        wait_for(lambda: (self.metric("healthd_check_runs_total", check="b") or 0) >= 3,
+                 "background runs of b after the reload", self.h)
+        # only a host key changes: v keeps its state and runs in the background now
+        self.build("v")
+        self.write_config(dict(self.config, checks=[{"name": "v", "plugin": "ver",
+                                                     "interval_ms": 100}]))
+        self.reload(r"reload: ")
+        wait_for(lambda: (self.metric("healthd_check_runs_total", check="v") or 0) >= 4,
+                 "background runs of v after the reload", self.h)
+        self.assertSameProcess()
+
+    def test_process_settings_need_a_restart(self):
+        self.start({"checks": [], "http_threads": 2})
+        self.write_config(dict(self.config, http_threads=3, url_prefix="/other"))
+        self.reload(r"reload: 0 checks added")
+        self.assertIn("reload: http_threads changed: it needs a restart", self.h.log)
+        self.assertIn("reload: url_prefix changed: it needs a restart", self.h.log)
+        status, _, _ = self.h.get("/health/ping")
+        self.assertEqual(status, 200, "the prefix stays as it was until a restart")
+        self.assertSameProcess()
+
+    def test_reload_during_a_stuck_run(self):
+        """A run stuck in plugin code across a reload: its request is answered
+        at its deadline, the reload goes through at once, and the stuck
+        executor is killed and reaped as without a reload."""
+        hang = {"name": "stuck", "plugin": "misbehave", "mode": "hang", "timeout_ms": 300}
+        self.start({"checks": [hang, {"name": "v", "plugin": "ver"}],
+                    "isolation": {"kill_after_ms": 500}},
+                   plugins=("dummy", "ver1", "misbehave"))
+        result = {}
+
+        def ask():
+            result["answer"] = self.h.get("/health/?checks=stuck,v", timeout=30 * TIME_SCALE)
+
+        t = threading.Thread(target=ask)
+        t.start()
+        wait_for(lambda: self.metric("healthd_check_runs_total", check="stuck") == 1,
+                 "the stuck run", self.h)
+        self.drop_in("x.json", [{"name": "v2", "plugin": "ver"}])
+        self.reload(r"reload: 1 check added")
+        t.join(30 * TIME_SCALE)
+        status, _, body = result["answer"]
+        self.assertEqual(status, 503, body)
+        self.assertEqual(json.loads(body)["checks"], {"stuck": False, "v": True})
+        self.assertEqual(self.build("v2")[0], "1.0")
+        wait_for(lambda: "still running" in self.h.log, "the stuck run's kill", self.h)
+        self.assertSameProcess()
+
+    def test_sighup_storm(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}]})
+        with Load(self.h, [("/health/?checks=v", 200), ("/health/ping", 200)]) as load:
+            for i in range(20):
+                if i % 2:
+                    self.drop_in("x.json", [{"name": f"s{i}", "plugin": "ver"}])
+                else:
+                    self.write_config(dict(self.config, checks=[{"name": "v", "plugin": "ver"}]))
+                self.h.proc.send_signal(signal.SIGHUP)
+            # the last state: v (config) and s19 (drop-in)
+            mark = "reload: "
+            wait_for(lambda: json.loads(self.h.get("/health/?checks=s19")[2])["checks"]
+                     == {"s19": True}, "s19 served", self.h)
+            wait_for(lambda: self.h.log.count(mark) >= 1, "a reload line", self.h)
+            wait_for(lambda: len(self.children()) == 1, "one executor left (ver)", self.h)
+        load.assertClean(self)
+        self.assertSameProcess()
+        status, _, body = self.h.get("/health/?checks=v,s19")
+        self.assertEqual((status, json.loads(body)["checks"]), (200, {"s19": True, "v": True}))
+        m = self.h.metrics()
+        ok = m[("healthd_reloads_total", frozenset({("result", "ok")}))]
+        self.assertGreaterEqual(ok, 1)
+        self.assertLessEqual(ok, 20)
+        self.assertEqual(m[("healthd_reloads_total", frozenset({("result", "failed")}))], 0)
+
+
+if __name__ == "__main__":
+    main()
