@@ -44,6 +44,7 @@ static struct {
 	struct registry *volatile registry;
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
+	struct gen_table *volatile gens;
 } kept;
 
 struct options {
@@ -546,6 +547,7 @@ server_stop(struct server *sv)
 		kept.runner = sv->runner;
 		kept.registry = sv->reg;
 		kept.loader = sv->loader;
+		kept.gens = sv->gens; /* requests' generations point into the registry */
 	}
 	executor_set_free(sv->execs);
 	free(sv->first.plugins); /* NULL once its generation was freed */
