@@ -827,6 +827,16 @@ read_check(struct reader *rd, const char *where, struct json_object *v)
 		} else if (strcmp(k, "cache_ms") == 0) {
 			if (want_int(rd, key, val, 0, 86400000, &ck->cache_ms) == -1)
 				return -1;
+		} else if (strcmp(k, "interval_ms") == 0) {
+			if (want_int(rd, key, val, CONFIG_MIN_INTERVAL_MS, 86400000,
+			             &ck->interval_ms) == -1)
+				return -1;
+		} else if (strcmp(k, "failures_before_critical") == 0) {
+			if (want_int(rd, key, val, 0, 1000, &ck->failures_before_critical) == -1)
+				return -1;
+		} else if (strcmp(k, "successes_before_passing") == 0) {
+			if (want_int(rd, key, val, 0, 1000, &ck->successes_before_passing) == -1)
+				return -1;
 		} else if (json_object_is_type(val, json_type_object)) {
 			/* {"header": {"X-A": "b"}} reaches the plugin as "header:X-A" */
 			json_object_object_foreach(val, sub, subval) {
@@ -855,6 +865,11 @@ read_check(struct reader *rd, const char *where, struct json_object *v)
 		return fail(rd, where, "missing \"name\"");
 	if (ck->plugin == NULL)
 		return fail(rd, where, "missing \"plugin\" (the check's plugin, e.g. \"http\")");
+	if (ck->interval_ms > 0 && ck->cache_ms > 0) {
+		snprintf(key, sizeof(key), "%s.cache_ms", where);
+		return fail(rd, key, "a background check (interval_ms) always answers from its "
+		            "last run; drop cache_ms");
+	}
 	return 0;
 }
 

@@ -17,6 +17,9 @@
 #define CONFIG_DEFAULT_METRICS "/metrics"
 #define CONFIG_DEFAULT_WORKERS 8
 #define CONFIG_DEFAULT_TIMEOUT_MS 2000
+/* A background check runs at most this often (interval_ms): a floor that keeps
+ * a typo such as 10 from turning a database check into a load test. */
+#define CONFIG_MIN_INTERVAL_MS 100
 
 struct config_option {
 	char *key;
@@ -38,6 +41,9 @@ struct config_check {
 	bool defaults;
 	int timeout_ms;
 	int cache_ms;
+	int interval_ms;              /* 0: run on request; else in the background */
+	int failures_before_critical; /* 0 or 1: the first failed run counts */
+	int successes_before_passing; /* 0 or 1: the first passing run counts */
 	struct healthd_options options;
 };
 

@@ -894,6 +894,9 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 	c.in_defaults = ck->defaults;
 	c.timeout_ms = ck->timeout_ms;
 	c.cache_ms = ck->cache_ms;
+	c.interval_ms = ck->interval_ms;
+	c.failures_before_critical = ck->failures_before_critical;
+	c.successes_before_passing = ck->successes_before_passing;
 	if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s.name: %s", ck->origin, why);
 		goto out;
@@ -1825,6 +1828,9 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 		c.in_defaults = ck->defaults;
 		c.timeout_ms = ck->timeout_ms;
 		c.cache_ms = ck->cache_ms;
+		c.interval_ms = ck->interval_ms;
+		c.failures_before_critical = ck->failures_before_critical;
+		c.successes_before_passing = ck->successes_before_passing;
 		c.slot = old_slot(old, pl, c.exec_index);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "%s.name: %s", ck->origin, why);
@@ -1834,7 +1840,7 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 	return 0;
 }
 
-void
+int
 executor_merge(struct executor_set *live, struct executor_set *staging)
 {
 	struct exec_plugin **grown;
@@ -1842,10 +1848,8 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 	pthread_mutex_lock(&live->lock);
 	grown = realloc(live->plugins, (live->n + staging->n + 1) * sizeof(*grown));
 	if (grown == NULL) {
-		/* cannot happen for a few pointers; keep them where they are */
 		pthread_mutex_unlock(&live->lock);
-		log_err("executor: out of memory while reloading");
-		return;
+		return -1; /* nothing moved */
 	}
 	live->plugins = grown;
 	for (size_t i = 0; i < staging->n; i++) {
@@ -1856,6 +1860,7 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 	live->wake_at = 0;
 	wake(live);
 	pthread_mutex_unlock(&live->lock);
+	return 0;
 }
 
 size_t

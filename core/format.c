@@ -107,6 +107,12 @@ finish_json(struct json_object *root, size_t *len)
 	return out;
 }
 
+bool
+format_has_thresholds(const struct check *c)
+{
+	return c->failures_before_critical > 1 || c->successes_before_passing > 1;
+}
+
 /* Keys are added in sorted order: json-c keeps insertion order, and the seed
  * sorts keys. */
 char *
@@ -136,10 +142,15 @@ format_seed(const struct registry *reg, const uint32_t *ids, const struct runner
 			struct json_object *d = json_object_new_object();
 			if (d == NULL)
 				goto oom;
+			if (res->background && res->age_ms >= 0)
+				json_object_object_add(d, "age_ms", json_object_new_int64(res->age_ms));
 			json_object_object_add(d, "cached", json_object_new_boolean(res->cached));
 			json_object_object_add(d, "duration_ms",
 			                       json_object_new_int64(res->duration_ms));
 			json_object_object_add(d, "output", json_object_new_string(res->message));
+			if (format_has_thresholds(registry_at(reg, ids[i])))
+				json_object_object_add(d, "run_status",
+				                       json_object_new_string(status_words[res->run_status]));
 			json_object_object_add(d, "status",
 			                       json_object_new_string(status_words[res->status]));
 			if (res->nvalues > 0)
@@ -377,12 +388,13 @@ add_value_samples(struct text *t, const char *check, const struct runner_stats *
 static const struct {
 	const char *name, *type, *help;
 } check_metrics[] = {
-	{"healthd_check_up",                   "gauge",   "1 if the check's last result passed (OK or WARNING), 0 if not"},
+	{"healthd_check_up",                   "gauge",   "1 if the check answers passing now (its last result OK or WARNING, after thresholds; a stale background result is 0); no sample before its first result"},
 	{"healthd_check_status",               "gauge",   "Last status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"},
 	{"healthd_check_duration_seconds",     "gauge",   "Duration of the check's last run"},
 	{"healthd_check_runs_total",           "counter", "Runs started (requests that joined a run or hit the cache do not count)"},
 	{"healthd_check_failures_total",       "counter", "Runs that ended CRITICAL or UNKNOWN, timeouts included"},
 	{"healthd_check_timeouts_total",       "counter", "Runs that passed their timeout_ms"},
+	{"healthd_check_last_run_timestamp_seconds", "gauge", "When the check's last result came in (Unix time); no sample before its first"},
 };
 
 /* [0] failed, [1] ok */
@@ -470,7 +482,7 @@ format_metrics(const struct registry *reg, struct runner *runner,
 					break; /* never ran: no sample rather than a made-up one */
 				if (m == 0)
 					text_add(&t, "%s{check=\"%s\"} %d\n", metric, name,
-					         format_passed(s->last_status));
+					         format_passed(s->effective_status));
 				else if (m == 1)
 					text_add(&t, "%s{check=\"%s\"} %d\n", metric, name, s->last_status);
 				else
@@ -485,9 +497,15 @@ format_metrics(const struct registry *reg, struct runner *runner,
 				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
 				         (unsigned long long)s->failures);
 				break;
-			default:
+			case 5:
 				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
 				         (unsigned long long)s->timeouts);
+				break;
+			default:
+				if (s->has_last)
+					text_add(&t, "%s{check=\"%s\"} %lld.%03lld\n", metric, name,
+					         (long long)(s->last_wall_ms / 1000),
+					         (long long)(s->last_wall_ms % 1000));
 				break;
 			}
 		}

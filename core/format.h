@@ -16,6 +16,9 @@
 /* OK and WARNING pass; CRITICAL and UNKNOWN fail (the seed's true/false). */
 bool format_passed(enum healthd_status st);
 bool format_job_passed(const struct runner_job *job);
+/* Whether thresholds can hold c's answer back from its last run's (then
+ * ?verbose=1 shows both). */
+bool format_has_thresholds(const struct check *c);
 
 /*
  * Bodies for GET P/. ids are the selected checks sorted by name; job holds

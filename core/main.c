@@ -44,6 +44,7 @@ static struct {
 	struct registry *volatile registry;
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
+	struct gen_table *volatile gens;
 } kept;
 
 struct options {
@@ -338,9 +339,16 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++) {
 		const struct check *c = registry_at(reg, id);
-		printf("check %s: plugin %s, %s, timeout %d ms, cache %d ms (%s)\n", c->name,
-		       c->plugin, c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
-		       c->cache_ms, c->origin);
+		printf("check %s: plugin %s, %s, timeout %d ms, cache %d ms", c->name, c->plugin,
+		       c->in_defaults ? "in defaults" : "not in defaults", c->timeout_ms,
+		       c->cache_ms);
+		if (c->interval_ms > 0)
+			printf(", every %d ms in the background", c->interval_ms);
+		if (c->failures_before_critical > 1 || c->successes_before_passing > 1)
+			printf(", critical after %d failure(s), passing after %d success(es)",
+			       c->failures_before_critical > 1 ? c->failures_before_critical : 1,
+			       c->successes_before_passing > 1 ? c->successes_before_passing : 1);
+		printf(" (%s)\n", c->origin);
 	}
 	for (size_t i = 0; i < cfg->ngroups; i++) {
 		const struct config_group *g = &cfg->groups[i];
@@ -478,6 +486,12 @@ server_start(struct server *sv, char *err, size_t errlen)
 	}
 	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
 		return -1;
+	/* background checks start now, so that most have a result when the
+	 * first probe comes */
+	if (runner_start(sv->runner) == -1) {
+		snprintf(err, errlen, "cannot start the background scheduler");
+		return -1;
+	}
 	/* the first generation of checks; a reload replaces it (reload.c) */
 	size_t n = executor_count(sv->execs);
 	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true};
@@ -541,6 +555,7 @@ server_stop(struct server *sv)
 		kept.runner = sv->runner;
 		kept.registry = sv->reg;
 		kept.loader = sv->loader;
+		kept.gens = sv->gens; /* requests' generations point into the registry */
 	}
 	executor_set_free(sv->execs);
 	free(sv->first.plugins); /* NULL once its generation was freed */

@@ -33,6 +33,9 @@ struct check {
 	bool in_defaults;
 	int timeout_ms;
 	int cache_ms;
+	int interval_ms;              /* > 0: a background check (runner_start) */
+	int failures_before_critical; /* thresholds; 0 and 1 both mean "at once" */
+	int successes_before_passing;
 	/* The runner's state for it (runner_attach); 0: none yet. A check kept
 	 * across a reload keeps its slot, and so its flight, cache and counters. */
 	uint32_t slot;

@@ -233,6 +233,9 @@ keep_check(struct build *b, const struct check *old, const struct config_check *
 		c.in_defaults = ck->defaults;
 		c.timeout_ms = ck->timeout_ms;
 		c.cache_ms = ck->cache_ms;
+		c.interval_ms = ck->interval_ms;
+		c.failures_before_critical = ck->failures_before_critical;
+		c.successes_before_passing = ck->successes_before_passing;
 	}
 	if (registry_add(b->reg, &c, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s: %s", c.origin, why);
@@ -460,21 +463,34 @@ server_reload(struct server *sv)
 	loaded = calloc(nloaded + 1, sizeof(*loaded));
 	if (g != NULL)
 		g->plugins = calloc(nloaded + b.nreused + 1, sizeof(*g->plugins));
-	if (g == NULL || loaded == NULL || g->plugins == NULL ||
-	    runner_attach(sv->runner, b.reg) == -1) {
+	if (g == NULL || loaded == NULL || g->plugins == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	nloaded = executor_plugins(b.staging, loaded, nloaded);
+	/* The live supervisor takes the new executors before any run can reach
+	 * them: runner_attach() makes their checks runnable (a background check
+	 * is due at once). */
+	if (executor_merge(sv->execs, b.staging) == -1) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	if (runner_attach(sv->runner, b.reg) == -1) {
+		for (size_t i = 0; i < nloaded; i++) { /* in the live set now: retire them */
+			executor_hold(loaded[i]);
+			executor_release(loaded[i]);
+		}
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
 	/* nothing fails from here on */
 	report_process_settings(changed);
-	nloaded = executor_plugins(b.staging, loaded, nloaded);
 	for (size_t i = 0; i < b.nreused; i++)
 		g->plugins[g->nplugins++] = b.reused[i];
 	for (size_t i = 0; i < nloaded; i++)
 		g->plugins[g->nplugins++] = loaded[i];
 	for (size_t i = 0; i < g->nplugins; i++)
 		executor_hold(g->plugins[i]);
-	executor_merge(sv->execs, b.staging);
 	g->cfg = b.cfg;
 	g->reg = b.reg;
 	gen_switch(sv->gens, g, runner_epoch(sv->runner));

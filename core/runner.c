@@ -73,11 +73,17 @@ struct cstate {
 	bool has_last;
 	enum healthd_status last_status;
 	int64_t last_done, last_duration;
-	int64_t last_wall;      /* clock_wall_ms() of the last result: health+json's time */
 	char last_msg[REPORT_MESSAGE_MAX];
 	size_t last_nvalues;
 	struct report_value last_values[HEALTHD_VALUES_MAX];
 	uint64_t runs, failures, timeouts;
+	/* background checks (interval_ms) and thresholds: see sched_main() and
+	 * thresholds_count() */
+	bool last_timed_out;
+	int64_t last_wall_ms;          /* CLOCK_REALTIME when the last result came in */
+	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
+	enum healthd_status effective; /* what requests answer, once has_last */
+	uint32_t fail_streak, pass_streak; /* consecutive failed / passing runs */
 };
 
 /* A worker thread's slot. Workers are joined, never detached, so that their
@@ -113,12 +119,32 @@ struct runner {
 	struct runner_job *budgets; /* unfinished jobs with an answer budget */
 	pthread_t timer;
 	bool timer_started;
+	/* the background schedule (runner_start) */
+	pthread_cond_t sched_cv; /* scheduler: stop */
+	pthread_t sched;
+	bool sched_started;
+	bool scheduled;          /* background checks answer from their last run */
+	uint64_t rng;            /* jitter (xorshift64), under the lock */
 };
 
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
-static void stats_locked(const struct cstate *c, struct runner_stats *out);
 static void unlist_budget(struct runner_job *job);
+static void *sched_main(void *arg);
+
+/* The seed's true: OK and WARNING pass (format_passed(), without the view). */
+static inline bool
+status_passes(enum healthd_status st)
+{
+	return st == HEALTHD_OK || st == HEALTHD_WARNING;
+}
+static void thresholds_count(struct cstate *c, enum healthd_status st);
+static void thresholds_recheck(struct cstate *c);
+static int64_t stale_after_ms(const struct check *k);
+static void fill_background(struct cstate *c, struct slot *s, int64_t now,
+                            struct runner_job **done);
+static void stats_locked(const struct runner *r, const struct cstate *c,
+                         struct runner_stats *out);
 
 static void
 fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -134,6 +160,8 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 		.duration_ms = dur,
 		.message = s->msg ? s->msg : "",
 		.measured_ms = clock_wall_ms(),
+		.run_status = st,
+		.age_ms = -1,
 	};
 	s->flight = NULL;
 	if (--job->pending == 0)
@@ -251,6 +279,39 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 	}
 }
 
+/*
+ * The check's last result as requests read it: its effective status (after
+ * thresholds) and message, noting a run that thresholds held back.
+ */
+static void
+effective_message(const struct cstate *c, char *buf, size_t len)
+{
+	bool held = status_passes(c->effective) != status_passes(c->last_status);
+
+	if (!held)
+		snprintf(buf, len, "%s", c->last_msg);
+	else if (status_passes(c->effective))
+		snprintf(buf, len, "%s (failure %u of %d before critical)", c->last_msg,
+		         c->fail_streak, c->check->failures_before_critical);
+	else
+		snprintf(buf, len, "%s (success %u of %d before passing)", c->last_msg,
+		         c->pass_streak, c->check->successes_before_passing);
+}
+
+/* Answers the flight's waiters with the run just recorded, thresholds applied. */
+static void
+answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+	struct slot *s = c->waiters;
+
+	effective_message(c, msg, sizeof(msg));
+	answer_waiters(c, c->effective, msg, c->last_duration,
+	               c->last_timed_out && !status_passes(c->effective), v, nv, done);
+	for (; s != NULL; s = s->next)
+		s->res.run_status = c->last_status;
+}
+
 /* Outside the lock: each resume is MHD_resume_connection. */
 static void
 resume_all(struct runner_job *done)
@@ -300,11 +361,13 @@ unqueue(struct runner *r, struct cstate *c)
 static void
 record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
 {
+	thresholds_count(c, st); /* before has_last: the first run is taken as it is */
+	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
+	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
 	c->last_status = st;
 	c->last_duration = dur;
 	c->last_done = now;
-	c->last_wall = clock_wall_ms();
 	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
 	c->last_nvalues = 0; /* a run that returned sets them after this */
 	if (st >= HEALTHD_CRITICAL)
@@ -353,7 +416,8 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
 	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
-	answer_waiters(c, HEALTHD_CRITICAL, msg, now - c->queued_at, true, NULL, 0, done);
+	c->last_timed_out = true;
+	answer_run(c, NULL, 0, done);
 	if (c->remote) {
 		/* the executor tells the plugin; if the run never reached one, it is
 		 * over, else its executor reports its end (or is retired) */
@@ -406,10 +470,10 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 		if (timed_out)
 			c->timeouts++;
 		record(c, st, report->message, dur, now);
+		c->last_timed_out = timed_out;
 		c->last_nvalues = report->nvalues;
 		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
-		answer_waiters(c, st, c->last_msg, dur, timed_out, c->last_values, c->last_nvalues,
-		               done);
+		answer_run(c, c->last_values, c->last_nvalues, done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -599,7 +663,9 @@ runner_new(struct registry *reg, int workers)
 	pthread_cond_init(&r->work_cv, &attr);
 	pthread_cond_init(&r->timer_cv, &attr);
 	pthread_cond_init(&r->idle_cv, &attr);
+	pthread_cond_init(&r->sched_cv, &attr);
 	pthread_condattr_destroy(&attr);
+	r->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
 	if (runner_attach(r, reg) == -1) {
 		runner_free(r);
 		return NULL;
@@ -662,11 +728,16 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		s->job = job;
 		if (r->stopping) {
 			fill(s, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
+		} else if (r->scheduled && c->check->interval_ms > 0) {
+			fill_background(c, s, now, &done); /* never runs it */
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
-			fill(s, c->last_status, c->last_msg, c->last_duration, true, false, &done);
+			char msg[REPORT_MESSAGE_MAX + 64];
+			effective_message(c, msg, sizeof(msg));
+			fill(s, c->effective, msg, c->last_duration, true, false, &done);
 			fill_values(s, c->last_values, c->last_nvalues);
-			s->res.measured_ms = c->last_wall;
+			s->res.measured_ms = c->last_wall_ms;
+			s->res.run_status = c->last_status;
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -776,7 +847,7 @@ void
 runner_stats(struct runner *r, uint32_t id, struct runner_stats *out)
 {
 	pthread_mutex_lock(&r->lock);
-	stats_locked(r->cs[registry_at(r->reg, id)->slot], out);
+	stats_locked(r, r->cs[registry_at(r->reg, id)->slot], out);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -784,7 +855,7 @@ void
 runner_stats_of(struct runner *r, const struct check *check, struct runner_stats *out)
 {
 	pthread_mutex_lock(&r->lock);
-	stats_locked(check->slot < r->ncs ? r->cs[check->slot] : NULL, out);
+	stats_locked(r, check->slot < r->ncs ? r->cs[check->slot] : NULL, out);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -798,13 +869,13 @@ runner_summary(struct runner *r, size_t *count, size_t *failing)
 		if (c == NULL || c->dead)
 			continue;
 		(*count)++;
-		*failing += c->has_last && c->last_status >= HEALTHD_CRITICAL;
+		*failing += c->has_last && c->effective >= HEALTHD_CRITICAL; /* thresholds applied */
 	}
 	pthread_mutex_unlock(&r->lock);
 }
 
 static void
-stats_locked(const struct cstate *c, struct runner_stats *out)
+stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats *out)
 {
 	if (c == NULL) {
 		*out = (struct runner_stats){0};
@@ -819,7 +890,12 @@ stats_locked(const struct cstate *c, struct runner_stats *out)
 		.last_duration_ms = c->last_duration,
 		.running = c->busy,
 		.last_nvalues = c->last_nvalues,
+		.last_wall_ms = c->last_wall_ms,
+		.effective_status = c->effective,
 	};
+	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
+	    clock_ms() - c->last_done > stale_after_ms(c->check))
+		out->effective_status = HEALTHD_CRITICAL;
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 }
 
@@ -873,10 +949,14 @@ runner_attach(struct runner *r, struct registry *reg)
 		}
 		c->check = chk; /* a kept check reads its new timeout, cache, defaults */
 		c->dead = false;
+		thresholds_recheck(c);
 	}
 	free(fresh);
 	r->reg = reg;
 	r->epoch++;
+	/* a new background check is due at once (next_run 0); a kept one keeps
+	 * its schedule, at its new interval from its next run on */
+	pthread_cond_signal(&r->sched_cv);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -982,11 +1062,15 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	r->qhead = r->qtail = NULL;
 	pthread_cond_broadcast(&r->work_cv);
 	pthread_cond_signal(&r->timer_cv);
+	pthread_cond_signal(&r->sched_cv);
 	resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	if (r->timer_started)
 		pthread_join(r->timer, NULL);
 	r->timer_started = false;
+	if (r->sched_started)
+		pthread_join(r->sched, NULL);
+	r->sched_started = false;
 
 	pthread_mutex_lock(&r->lock);
 	until = clock_ms() + grace_ms;
@@ -1026,9 +1110,198 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->work_cv);
 	pthread_cond_destroy(&r->timer_cv);
 	pthread_cond_destroy(&r->idle_cv);
+	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);
 	free(r);
+}
+
+/* ---- background checks and thresholds (issue 13) ---- */
+
+
+/* Runs start at most interval_ms apart and end by their timeout (plus the
+ * grace the timer gives a run that stops at its deadline): a result older
+ * than that means runs have stopped coming. */
+static int64_t
+stale_after_ms(const struct check *k)
+{
+	return (int64_t)k->interval_ms + k->timeout_ms + HEALTHD_DEADLINE_GRACE_MS;
+}
+
+/*
+ * Counts a run for the thresholds (Consul's semantics): the effective status
+ * turns failing only after failures_before_critical failed runs in a row, and
+ * back to passing only after successes_before_passing passing runs in a row.
+ * Within the same side (OK and WARNING, or CRITICAL and UNKNOWN) it follows
+ * the run at once. The first run ever sets it: there is nothing to damp yet.
+ */
+static void
+thresholds_count(struct cstate *c, enum healthd_status st)
+{
+	bool passed = status_passes(st);
+	uint32_t need;
+
+	if (passed) {
+		c->pass_streak++;
+		c->fail_streak = 0;
+		need = (uint32_t)c->check->successes_before_passing;
+	} else {
+		c->fail_streak++;
+		c->pass_streak = 0;
+		need = (uint32_t)c->check->failures_before_critical;
+	}
+	if (!c->has_last || passed == status_passes(c->effective) ||
+	    (passed ? c->pass_streak : c->fail_streak) >= need)
+		c->effective = st;
+}
+
+/* A kept check's thresholds may have changed (a reload): one that the runs
+ * held back already meet answers as they do. */
+static void
+thresholds_recheck(struct cstate *c)
+{
+	bool passed = status_passes(c->last_status);
+	uint32_t streak = passed ? c->pass_streak : c->fail_streak;
+	int need = passed ? c->check->successes_before_passing
+	                  : c->check->failures_before_critical;
+
+	if (c->has_last && passed != status_passes(c->effective) && streak >= (uint32_t)need)
+		c->effective = c->last_status;
+}
+
+/* A request's answer for a background check: its last result, never a run. */
+static void
+fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+	int64_t age = now - c->last_done;
+
+	if (!c->has_last) {
+		fill(s, HEALTHD_CRITICAL, "no result yet", 0, false, false, done);
+	} else if (age > stale_after_ms(c->check)) {
+		snprintf(msg, sizeof(msg), "stale: last result %.1f s ago", (double)age / 1000.0);
+		fill(s, HEALTHD_CRITICAL, msg, c->last_duration, false, false, done);
+		s->res.run_status = c->last_status;
+		s->res.age_ms = age;
+		s->res.measured_ms = c->last_wall_ms;
+	} else {
+		effective_message(c, msg, sizeof(msg));
+		fill(s, c->effective, msg, c->last_duration, false,
+		     c->last_timed_out && !status_passes(c->effective), done);
+		fill_values(s, c->last_values, c->last_nvalues);
+		s->res.run_status = c->last_status;
+		s->res.age_ms = age;
+		s->res.measured_ms = c->last_wall_ms;
+	}
+	s->res.background = true;
+}
+
+/* Up to a tenth of the interval (1 s at most) earlier, so that checks with
+ * the same interval spread out instead of hitting their targets together. */
+static int64_t
+jitter_ms(struct runner *r, int interval_ms)
+{
+	int64_t span = interval_ms / 10 < 1000 ? interval_ms / 10 : 1000;
+
+	r->rng ^= r->rng << 13;
+	r->rng ^= r->rng >> 7;
+	r->rng ^= r->rng << 17;
+	return span > 0 ? (int64_t)(r->rng % (uint64_t)(span + 1)) : 0;
+}
+
+/* A background run: a flight like a request's, with nobody waiting for it.
+ * Its end is recorded by finish() or expire(), as every run's is. */
+static void
+background_start(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
+{
+	c->busy = true;
+	c->queued_at = now;
+	c->deadline = now + c->check->timeout_ms;
+	c->epoch = r->epoch;
+	if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
+		r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
+		pthread_cond_signal(&r->timer_cv);
+	}
+	if (c->check->exec != NULL) {
+		dispatch_remote(r, c, now, done);
+		return;
+	}
+	/* an inline check too: the scheduler never runs plugin code itself */
+	c->qnext = NULL;
+	if (r->qtail != NULL)
+		r->qtail->qnext = c;
+	else
+		r->qhead = c;
+	r->qtail = c;
+	pthread_cond_signal(&r->work_cv);
+}
+
+/* Starts each background check's run when it is due. A run still going (or
+ * stuck past its timeout) is not doubled: that turn is skipped, and a result
+ * that gets too old reads as stale. */
+static void *
+sched_main(void *arg)
+{
+	struct runner *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping) {
+		struct runner_job *done = NULL;
+		int64_t now = clock_ms(), next = INT64_MAX;
+
+		for (size_t i = 0; i < r->ncs; i++) {
+			struct cstate *c = r->cs[i];
+			int interval;
+
+			if (c == NULL || c->dead || (interval = c->check->interval_ms) <= 0)
+				continue;
+			if (c->next_run <= now) {
+				if (!c->busy)
+					background_start(r, c, now, &done);
+				c->next_run = now + interval - jitter_ms(r, interval);
+			}
+			if (c->next_run < next)
+				next = c->next_run;
+		}
+		/* no job waits for a background run; a failed dispatch answers none */
+		resume_unlocked(r, done);
+		if (r->stopping)
+			break;
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&r->sched_cv, &r->lock); /* none yet: a reload wakes it */
+		} else {
+			struct timespec ts = {.tv_sec = next / 1000,
+			                      .tv_nsec = (next % 1000) * 1000000L};
+			pthread_cond_timedwait(&r->sched_cv, &r->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int
+runner_start(struct runner *r)
+{
+	int rc;
+
+	/* always, even without background checks yet: a reload may add some
+	 * (runner_attach() wakes it); idle, it only waits */
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping || r->sched_started) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	r->scheduled = true;
+	rc = pthread_create(&r->sched, NULL, sched_main, r);
+	if (rc != 0) {
+		r->scheduled = false;
+		pthread_mutex_unlock(&r->lock);
+		log_err("runner: cannot start the background scheduler: %s", strerror(rc));
+		return -1;
+	}
+	r->sched_started = true;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }

@@ -31,7 +31,14 @@ struct runner_result {
 	size_t nvalues;       /* values the run reported (ABI 1.2) */
 	const struct report_value *values; /* owned by the job; NULL if none */
 	int64_t measured_ms;  /* wall clock (ms since the epoch) when the result was
-	                       * measured: a cached result keeps its run's time */
+	                       * measured: a cached or background result keeps its
+	                       * run's time */
+	/* Thresholds and background checks: status is what the check answers
+	 * (effective); run_status is its last run's own, which differs while
+	 * failures_before_critical or successes_before_passing hold it back. */
+	enum healthd_status run_status;
+	bool background;      /* read from a background check's last run, not run */
+	int64_t age_ms;       /* background: how old that run's result is; -1: none */
 };
 
 /* Per check, for /metrics. */
@@ -43,6 +50,10 @@ struct runner_stats {
 	bool running;
 	size_t last_nvalues;  /* the last result's values */
 	struct report_value last_values[HEALTHD_VALUES_MAX];
+	int64_t last_wall_ms; /* CLOCK_REALTIME ms when the last result came in */
+	/* what a request would answer now (if has_last): last_status after the
+	 * thresholds, CRITICAL when a background check's result is stale */
+	enum healthd_status effective_status;
 };
 
 /* Starts `workers` threads and attaches the sealed registry. NULL on failure. */
@@ -65,6 +76,19 @@ int runner_attach(struct runner *r, struct registry *reg);
 size_t runner_retire_except(struct runner *r, const struct registry *const *regs, size_t n);
 uint64_t runner_epoch(struct runner *r);
 bool runner_quiet_before(struct runner *r, uint64_t epoch);
+
+/*
+ * Starts the background schedule: each check with interval_ms > 0 runs at
+ * once, then every interval_ms (less up to a tenth, as jitter), through the
+ * same flights as requests (in process or in an executor, so call it after
+ * executor_start()). From then on a request for such a check reads its last
+ * result and never starts a run: "no result yet" before the first, "stale:
+ * ..." once it is older than interval + timeout. Without this call (as for
+ * --run-check) those checks run on request like any other. Main thread,
+ * once. Returns 0, or -1 if the thread could not start.
+ */
+int runner_start(struct runner *r);
+
 
 /*
  * Starts a job for the checks ids[0..n). Fresh cached results and inline

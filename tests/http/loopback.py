@@ -21,6 +21,8 @@ Routes (any method; HEAD answers like GET without a body):
   /endless         200 announcing ENDLESS_BYTES and sending them until the client
                    hangs up; .endless_sends records (bytes sent, completed)
   /basic           200 if the request carries Basic auth, else 401
+  /switch          .switch_status (200 unless set); while .gate is cleared it
+                   first waits for it to be set (GATE_SECONDS at most)
 
 A request line in absolute form (GET http://host/path, as sent to a proxy) is
 routed by its path and recorded with .proxied = True.
@@ -44,6 +46,7 @@ import urllib.parse
 SLOW_SECONDS = 10.0  # long past any check's timeout; ends early when the client leaves
 BIG_BYTES = 2 * 1024 * 1024
 ENDLESS_BYTES = 256 * 1024 * 1024
+GATE_SECONDS = 60.0  # a test opens the gate long before; bounded all the same
 
 Request = collections.namedtuple("Request", "method path headers proxied")
 
@@ -140,6 +143,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._answer(200, b"x" * BIG_BYTES)
         elif path == "/endless":
             self._endless()
+        elif path == "/switch":
+            owner.gate.wait(GATE_SECONDS)
+            with owner.lock:
+                status = owner.switch_status
+            self._answer(status, b"switched")
         elif path == "/basic":
             auth = self.headers.get("Authorization", "")
             self._answer(200 if auth.startswith("Basic ") else 401, b"")
@@ -204,6 +212,9 @@ class LoopbackServer:
         self.requests = []
         self.slow_hangups = []
         self.endless_sends = []
+        self.switch_status = 200
+        self.gate = threading.Event()
+        self.gate.set()
         self._server = _Server(self, tls)
         self.port = self._server.server_address[1]
         self.scheme = "https" if tls else "http"
@@ -219,6 +230,7 @@ class LoopbackServer:
 
     def stop(self):
         self.stopping.set()
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
@@ -230,6 +242,13 @@ class LoopbackServer:
             self.requests = []
             self.slow_hangups = []
             self.endless_sends = []
+            self.switch_status = 200
+        self.gate.set()
+
+    def count(self, path):
+        """Requests seen so far for path (query string included)."""
+        with self.lock:
+            return sum(1 for r in self.requests if r.path == path)
 
     def snapshot(self):
         """(connections, requests) under the lock."""

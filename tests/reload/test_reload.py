@@ -260,6 +260,22 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 1)
         self.assertSameProcess()
 
+    def test_background_checks_across_a_reload(self):
+        self.start({"checks": [{"name": "v", "plugin": "ver"}]})
+        # a background check added by a reload runs on its own, at once
+        self.drop_in("b.json", [{"name": "b", "plugin": "ver", "interval_ms": 100}])
+        self.reload(r"reload: 1 check added")
+        wait_for(lambda: (self.metric("healthd_check_runs_total", check="b") or 0) >= 3,
+                 "background runs of b after the reload", self.h)
+        # only a host key changes: v keeps its state and runs in the background now
+        self.build("v")
+        self.write_config(dict(self.config, checks=[{"name": "v", "plugin": "ver",
+                                                     "interval_ms": 100}]))
+        self.reload(r"reload: ")
+        wait_for(lambda: (self.metric("healthd_check_runs_total", check="v") or 0) >= 4,
+                 "background runs of v after the reload", self.h)
+        self.assertSameProcess()
+
     def test_process_settings_need_a_restart(self):
         self.start({"checks": [], "http_threads": 2})
         self.write_config(dict(self.config, http_threads=3, url_prefix="/other"))
