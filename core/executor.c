@@ -67,7 +67,7 @@ struct exec_proc {
 	size_t nruns, cap;
 	int64_t kill_at;   /* INT64_MAX: not yet */
 	bool lost;         /* socket gone: dead or dying */
-	bool killed;       /* we sent SIGKILL */
+	atomic_bool killed; /* we sent SIGKILL (a starter thread reads it in proc_reap) */
 	bool stuck;        /* retired with a run stuck in plugin code */
 	bool exited;       /* its pidfd said so: reap it */
 	bool unresponsive; /* its socket was full: it stopped reading */
