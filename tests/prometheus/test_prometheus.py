@@ -96,7 +96,7 @@ class Promtool(unittest.TestCase):
         # turned around): promtool test rules must then fail.
         breaks = {"HealthdDown": ("== 0", "== 1"),
                   "HealthdCheckFailing": ("== 0", "< 2"),
-                  "HealthdCheckStale": ("== 0", ">= 0"),
+                  "HealthdCheckStale": ("> 1800", "> -1"),
                   "HealthdCheckTimeouts": (">= 3", ">= 1"),
                   "HealthdPluginDown": ("== 0", "< 2"),
                   "HealthdPluginRestarting": (">= 3", ">= 1")}
