@@ -92,6 +92,7 @@ struct exec_plugin {
 	                            * the plugin only if it is unchanged */
 	int refs;                  /* configurations using it (reload) */
 	bool retired;              /* none does any more: close it after its runs */
+	bool serving;              /* the current configuration's: /metrics shows it */
 	char name[33], version[64], description[256];
 	unsigned abi_major, abi_minor;
 	struct exec_fixed *fixed;
@@ -721,6 +722,7 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 		return -1;
 	}
 	pl->set = s;
+	pl->serving = true; /* a reload's merge says otherwise */
 	if (stat(path, &pl->file) == -1)
 		memset(&pl->file, 0, sizeof(pl->file));
 	p = proc_spawn(pl, err, errlen);
@@ -1693,7 +1695,8 @@ executor_info(struct executor_set *s, size_t i, struct executor_info *out)
 	pl = s->plugins[i];
 	*out = (struct executor_info){
 		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
-		.nchecks = pl->nchecks, .up = pl->cur != NULL, .retired = pl->retired,
+		.nchecks = pl->nchecks, .up = pl->cur != NULL,
+		.retired = pl->retired || !pl->serving,
 		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
 	};
 	snprintf(out->name, sizeof(out->name), "%s", pl->name);
@@ -1833,7 +1836,8 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 }
 
 void
-executor_merge(struct executor_set *live, struct executor_set *staging)
+executor_merge(struct executor_set *live, struct executor_set *staging,
+               struct exec_plugin *const *serving, size_t nserving)
 {
 	struct exec_plugin **grown;
 
@@ -1851,6 +1855,14 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 		live->plugins[live->n++] = staging->plugins[i];
 	}
 	staging->n = 0;
+	/* under the same lock: a plugin replaced under its name and its
+	 * replacement never show up side by side (one series per name) */
+	for (size_t i = 0; i < live->n; i++) {
+		struct exec_plugin *pl = live->plugins[i];
+		pl->serving = false;
+		for (size_t k = 0; k < nserving && !pl->serving; k++)
+			pl->serving = serving[k] == pl;
+	}
 	live->wake_at = 0;
 	wake(live);
 	pthread_mutex_unlock(&live->lock);

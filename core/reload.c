@@ -474,7 +474,7 @@ server_reload(struct server *sv)
 		g->plugins[g->nplugins++] = loaded[i];
 	for (size_t i = 0; i < g->nplugins; i++)
 		executor_hold(g->plugins[i]);
-	executor_merge(sv->execs, b.staging);
+	executor_merge(sv->execs, b.staging, g->plugins, g->nplugins);
 	g->cfg = b.cfg;
 	g->reg = b.reg;
 	gen_switch(sv->gens, g, runner_epoch(sv->runner));

@@ -313,6 +313,35 @@ class ReloadTest(unittest.TestCase):
         wait_for(lambda: "still running" in self.h.log, "the stuck run's kill", self.h)
         self.assertSameProcess()
 
+    def test_metrics_name_a_replaced_plugin_once(self):
+        """While a request started before a reload holds the old set, the
+        replaced plugin lives on beside its replacement: /metrics shows one
+        series per plugin name, the replacement's."""
+        slow = {"name": "slow", "plugin": "misbehave", "mode": "sleep", "ms": 3000,
+                "timeout_ms": 20000}
+        self.start({"checks": [slow, {"name": "v", "plugin": "ver"}]},
+                   plugins=("dummy", "ver1", "misbehave"))
+        result = {}
+
+        def ask():
+            result["answer"] = self.h.get("/health/?checks=slow", timeout=30 * TIME_SCALE)
+
+        t = threading.Thread(target=ask)
+        t.start()
+        wait_for(lambda: "check slow: run started" in self.h.log, "the slow run", self.h)
+        self.install("ver2", "ver")
+        self.reload(r"plugin ver replaced \(1\.0 -> 2\.0\)")
+        status, _, body = self.h.get("/metrics")
+        self.assertEqual(status, 200)
+        series = [line.rsplit(" ", 1)[0] for line in body.decode().splitlines()
+                  if line and not line.startswith("#")]
+        self.assertEqual([s for s in set(series) if series.count(s) > 1], [])
+        self.assertIn('healthd_plugin_up{plugin="ver"}', series)
+        self.assertIsNone(self.h.proc.poll())
+        self.assertTrue(t.is_alive(), "the slow request ended before /metrics was read")
+        t.join(30 * TIME_SCALE)
+        self.assertEqual(result["answer"][0], 200)
+
     def test_sigterm_with_an_in_process_run_stuck_since_before_a_reload(self):
         """Shutdown abandons a run stuck in in-process code; what it may still
         use stays in memory, the reloads' generations too: under ASan or
