@@ -477,7 +477,7 @@ server_reload(struct server *sv)
 	executor_merge(sv->execs, b.staging, g->plugins, g->nplugins);
 	g->cfg = b.cfg;
 	g->reg = b.reg;
-	gen_switch(sv->gens, g, runner_epoch(sv->runner));
+	gen_switch(sv->gens, g);
 	log_summary(b.cur, g, loaded, nloaded);
 	b.cfg = NULL;
 	b.reg = NULL;
@@ -499,10 +499,11 @@ fail:
 	return -1;
 }
 
+/* No runner state or flight points into reg's checks any more. */
 static bool
-quiet(void *arg, uint64_t epoch)
+quiet(void *arg, const struct registry *reg)
 {
-	return runner_quiet_before(arg, epoch);
+	return !runner_uses(arg, reg, true);
 }
 
 static void
@@ -536,9 +537,18 @@ server_collect(struct server *sv)
 	nlive = gen_live_registries(sv->gens, live, sizeof(live) / sizeof(live[0]));
 	if (nlive < sizeof(live) / sizeof(live[0]))
 		runner_retire_except(sv->runner, live, nlive);
-	/* ... and a generation is freed once no run started under it is left */
+	/* ... and a generation is freed once no state or run points into it */
 	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL)
 		free_generation(g, true);
+	/* A run stuck in in-process code keeps its generation's checks, not its
+	 * plugins: replaced executors still close. */
+	for (g = gen_retired_idle(sv->gens, NULL); g != NULL; g = gen_retired_idle(sv->gens, g)) {
+		if (g->nplugins == 0 || runner_uses(sv->runner, g->reg, false))
+			continue;
+		for (size_t i = 0; i < g->nplugins; i++)
+			executor_release(g->plugins[i]);
+		g->nplugins = 0;
+	}
 	return gen_retired(sv->gens);
 }
 
