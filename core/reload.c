@@ -14,8 +14,8 @@
  * server would mean dlclose() with no bound on how long a run stays in it and
  * no way to stop threads or atexit handlers the plugin left: that is what
  * executors are for. So a reload keeps them as they are, and says in one
- * line what it did not apply: a new in-process plugin file, a new check of
- * one, or changed options of one (its timeout, cache and defaults do apply).
+ * line what it did not apply: a new in-process plugin file (new, or replaced
+ * on disk), a new check of one, or changed options of one (its timeout, cache and defaults do apply).
  */
 #include "server.h"
 
@@ -157,6 +157,14 @@ report_process_settings(unsigned changed)
 			         process_keys[i]);
 }
 
+/* The same file, unchanged: device, inode, size, mtime (as executor_same_file) */
+static bool
+same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static int
 keep_reused(struct build *b, struct exec_plugin *pl)
 {
@@ -197,14 +205,19 @@ build_plugins(struct build *b, char *err, size_t errlen)
 			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
 			rc = -1;
 		} else if (config_in_process(run, base, strlen(base) - 3)) {
+			const struct stat *was = NULL;
 			for (size_t k = 0; k < plugin_count(b->sv->loader) && !loaded; k++) {
 				struct plugin_info pi;
 				plugin_info(b->sv->loader, k, &pi);
 				loaded = pi.file != NULL && strcmp(pi.file, path) == 0;
+				was = loaded ? pi.file_stat : NULL;
 			}
 			if (!loaded)
 				log_warn("reload: plugin %s runs in process: loading it needs a restart",
 				         path);
+			else if (!same_stat(was, &st))
+				log_warn("reload: plugin %s runs in process: its new file needs a restart; "
+				         "the one loaded runs on", path);
 		} else if ((pl = executor_reusable(b->sv->execs, path, &st, b->cfg)) != NULL) {
 			if (keep_reused(b, pl) == -1) {
 				snprintf(err, errlen, "out of memory");

@@ -271,6 +271,17 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(status, 200, "the prefix stays as it was until a restart")
         self.assertSameProcess()
 
+    def test_a_new_in_process_plugin_file_is_said_to_need_a_restart(self):
+        """In-process plugins are not reloaded: a new build renamed over one
+        is reported in one line, an unchanged one is not."""
+        self.start({"checks": [], "in_process": ["dummy"]})
+        self.reload(r"reload: 0 checks added")
+        self.assertNotIn("needs a restart", self.h.log)
+        self.install("dummy", "dummy")  # a new file (inode) under the same name
+        self.reload(r"reload: 0 checks added")
+        self.assertIn("dummy.so runs in process: its new file needs a restart", self.h.log)
+        self.assertSameProcess()
+
     def test_groups_reload_with_the_checks(self):
         self.start({"checks": [{"name": "v", "plugin": "ver"}], "groups": {"live": ["v"]}})
         self.assertEqual(self.h.get("/health/live")[0], 200)
