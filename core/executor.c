@@ -1835,36 +1835,42 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 	return 0;
 }
 
-void
-executor_merge(struct executor_set *live, struct executor_set *staging,
-               struct exec_plugin *const *serving, size_t nserving)
+int
+executor_merge(struct executor_set *live, struct executor_set *staging)
 {
 	struct exec_plugin **grown;
 
 	pthread_mutex_lock(&live->lock);
 	grown = realloc(live->plugins, (live->n + staging->n + 1) * sizeof(*grown));
 	if (grown == NULL) {
-		/* cannot happen for a few pointers; keep them where they are */
 		pthread_mutex_unlock(&live->lock);
-		log_err("executor: out of memory while reloading");
-		return;
+		return -1;
 	}
 	live->plugins = grown;
 	for (size_t i = 0; i < staging->n; i++) {
 		staging->plugins[i]->set = live;
+		staging->plugins[i]->serving = false; /* until executor_serve() */
 		live->plugins[live->n++] = staging->plugins[i];
 	}
 	staging->n = 0;
-	/* under the same lock: a plugin replaced under its name and its
-	 * replacement never show up side by side (one series per name) */
+	live->wake_at = 0;
+	wake(live);
+	pthread_mutex_unlock(&live->lock);
+	return 0;
+}
+
+void
+executor_serve(struct executor_set *live, struct exec_plugin *const *serving, size_t nserving)
+{
+	pthread_mutex_lock(&live->lock);
+	/* at once: a plugin replaced under its name and its replacement never
+	 * show up side by side (one series per name) */
 	for (size_t i = 0; i < live->n; i++) {
 		struct exec_plugin *pl = live->plugins[i];
 		pl->serving = false;
 		for (size_t k = 0; k < nserving && !pl->serving; k++)
 			pl->serving = serving[k] == pl;
 	}
-	live->wake_at = 0;
-	wake(live);
 	pthread_mutex_unlock(&live->lock);
 }
 

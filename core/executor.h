@@ -111,8 +111,9 @@ bool executor_info(struct executor_set *s, size_t i, struct executor_info *out);
  * timeouts, cache and defaults from cfg), each keeping the runner slot it has
  * in old. executor_seal(): ends loading in a staging set. executor_merge():
  * moves the staging set's plugins into the live set (their supervisor is
- * then the live one), staging is left empty, and serving (the new
- * configuration's plugins) are those executor_info() does not call retired. executor_hold() and
+ * then the live one) and leaves staging empty, or returns -1 (out of memory)
+ * having moved none; executor_serve() makes serving (the new configuration's
+ * plugins) those executor_info() does not call retired. executor_hold() and
  * executor_release() count the configurations using a plugin; at zero it
  * retires: it takes no new runs, its executors are closed once their runs
  * are over, and it is freed after they are reaped.
@@ -127,8 +128,8 @@ bool executor_same_file(const struct exec_plugin *a, const struct exec_plugin *b
 int executor_register(struct exec_plugin *pl, struct registry *reg, const struct registry *old,
                       const struct config *cfg, char *err, size_t errlen);
 int executor_seal(struct executor_set *staging, char *err, size_t errlen);
-void executor_merge(struct executor_set *live, struct executor_set *staging,
-                   struct exec_plugin *const *serving, size_t nserving);
+int executor_merge(struct executor_set *live, struct executor_set *staging);
+void executor_serve(struct executor_set *live, struct exec_plugin *const *serving, size_t nserving);
 /* The plugins of a set (a staging set before executor_merge()). */
 size_t executor_plugins(struct executor_set *s, struct exec_plugin **out, size_t max);
 void executor_hold(struct exec_plugin *pl);

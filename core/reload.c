@@ -473,21 +473,33 @@ server_reload(struct server *sv)
 	loaded = calloc(nloaded + 1, sizeof(*loaded));
 	if (g != NULL)
 		g->plugins = calloc(nloaded + b.nreused + 1, sizeof(*g->plugins));
-	if (g == NULL || loaded == NULL || g->plugins == NULL ||
-	    runner_attach(sv->runner, b.reg) == -1) {
+	if (g == NULL || loaded == NULL || g->plugins == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
-	/* nothing fails from here on */
-	report_process_settings(changed);
 	nloaded = executor_plugins(b.staging, loaded, nloaded);
 	for (size_t i = 0; i < b.nreused; i++)
 		g->plugins[g->nplugins++] = b.reused[i];
 	for (size_t i = 0; i < nloaded; i++)
 		g->plugins[g->nplugins++] = loaded[i];
+	/* The new plugins join the live set before runner_attach() points kept
+	 * checks at their new entries: from then on a request may run one, and
+	 * it must find it in the set that supervises it. */
+	if (executor_merge(sv->execs, b.staging) == -1) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
 	for (size_t i = 0; i < g->nplugins; i++)
 		executor_hold(g->plugins[i]);
-	executor_merge(sv->execs, b.staging, g->plugins, g->nplugins);
+	if (runner_attach(sv->runner, b.reg) == -1) {
+		for (size_t i = 0; i < g->nplugins; i++)
+			executor_release(g->plugins[i]); /* the new ones retire */
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	/* nothing fails from here on */
+	report_process_settings(changed);
+	executor_serve(sv->execs, g->plugins, g->nplugins);
 	g->cfg = b.cfg;
 	g->reg = b.reg;
 	gen_switch(sv->gens, g);
