@@ -92,6 +92,7 @@ struct exec_plugin {
 	                            * the plugin only if it is unchanged */
 	int refs;                  /* configurations using it (reload) */
 	bool retired;              /* none does any more: close it after its runs */
+	bool serving;              /* the current configuration's: /metrics shows it */
 	char name[33], version[64], description[256];
 	unsigned abi_major, abi_minor;
 	struct exec_fixed *fixed;
@@ -738,6 +739,7 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 		return -1;
 	}
 	pl->set = s;
+	pl->serving = true; /* a reload's merge says otherwise */
 	if (stat(path, &pl->file) == -1)
 		memset(&pl->file, 0, sizeof(pl->file));
 	p = proc_spawn(pl, err, errlen);
@@ -1705,7 +1707,8 @@ executor_info(struct executor_set *s, size_t i, struct executor_info *out)
 	pl = s->plugins[i];
 	*out = (struct executor_info){
 		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
-		.nchecks = pl->nchecks, .up = pl->cur != NULL, .retired = pl->retired,
+		.nchecks = pl->nchecks, .up = pl->cur != NULL,
+		.retired = pl->retired || !pl->serving,
 		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
 	};
 	snprintf(out->name, sizeof(out->name), "%s", pl->name);
@@ -1849,11 +1852,12 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 	grown = realloc(live->plugins, (live->n + staging->n + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		pthread_mutex_unlock(&live->lock);
-		return -1; /* nothing moved */
+		return -1;
 	}
 	live->plugins = grown;
 	for (size_t i = 0; i < staging->n; i++) {
 		staging->plugins[i]->set = live;
+		staging->plugins[i]->serving = false; /* until executor_serve() */
 		live->plugins[live->n++] = staging->plugins[i];
 	}
 	staging->n = 0;
@@ -1861,6 +1865,21 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 	wake(live);
 	pthread_mutex_unlock(&live->lock);
 	return 0;
+}
+
+void
+executor_serve(struct executor_set *live, struct exec_plugin *const *serving, size_t nserving)
+{
+	pthread_mutex_lock(&live->lock);
+	/* at once: a plugin replaced under its name and its replacement never
+	 * show up side by side (one series per name) */
+	for (size_t i = 0; i < live->n; i++) {
+		struct exec_plugin *pl = live->plugins[i];
+		pl->serving = false;
+		for (size_t k = 0; k < nserving && !pl->serving; k++)
+			pl->serving = serving[k] == pl;
+	}
+	pthread_mutex_unlock(&live->lock);
 }
 
 size_t

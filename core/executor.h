@@ -92,7 +92,8 @@ struct executor_info {
 	bool up;
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
-	bool retired;  /* replaced or removed by a reload; gone after its runs */
+	bool retired;  /* replaced or removed by a reload (not the current
+	                * configuration's); gone after its runs */
 };
 size_t executor_count(struct executor_set *s);
 /* False if there is no plugin i (any more). */
@@ -110,8 +111,9 @@ bool executor_info(struct executor_set *s, size_t i, struct executor_info *out);
  * timeouts, cache and defaults from cfg), each keeping the runner slot it has
  * in old. executor_seal(): ends loading in a staging set. executor_merge():
  * moves the staging set's plugins into the live set (their supervisor is
- * then the live one); staging is left empty (-1: out of memory, nothing
- * moved). executor_hold() and
+ * then the live one) and leaves staging empty, or returns -1 (out of memory)
+ * having moved none; executor_serve() makes serving (the new configuration's
+ * plugins) those executor_info() does not call retired. executor_hold() and
  * executor_release() count the configurations using a plugin; at zero it
  * retires: it takes no new runs, its executors are closed once their runs
  * are over, and it is freed after they are reaped.
@@ -127,6 +129,7 @@ int executor_register(struct exec_plugin *pl, struct registry *reg, const struct
                       const struct config *cfg, char *err, size_t errlen);
 int executor_seal(struct executor_set *staging, char *err, size_t errlen);
 int executor_merge(struct executor_set *live, struct executor_set *staging);
+void executor_serve(struct executor_set *live, struct exec_plugin *const *serving, size_t nserving);
 /* The plugins of a set (a staging set before executor_merge()). */
 size_t executor_plugins(struct executor_set *s, struct exec_plugin **out, size_t max);
 void executor_hold(struct exec_plugin *pl);

@@ -54,10 +54,9 @@ gen_current(struct gen_table *t)
 }
 
 void
-gen_switch(struct gen_table *t, struct generation *g, uint64_t epoch)
+gen_switch(struct gen_table *t, struct generation *g)
 {
 	pthread_mutex_lock(&t->lock);
-	t->cur->retired_epoch = epoch;
 	t->cur->next = t->retired;
 	t->retired = t->cur;
 	t->cur = g;
@@ -65,19 +64,33 @@ gen_switch(struct gen_table *t, struct generation *g, uint64_t epoch)
 }
 
 struct generation *
-gen_collect(struct gen_table *t, bool (*quiet)(void *arg, uint64_t epoch), void *arg)
+gen_collect(struct gen_table *t, bool (*quiet)(void *arg, const struct registry *reg),
+            void *arg)
 {
 	struct generation **pp, *g = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	for (pp = &t->retired; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->refs == 0 && (quiet == NULL || quiet(arg, (*pp)->retired_epoch))) {
+		if ((*pp)->refs == 0 && (quiet == NULL || quiet(arg, (*pp)->reg))) {
 			g = *pp;
 			*pp = g->next;
 			g->next = NULL;
 			break;
 		}
 	}
+	pthread_mutex_unlock(&t->lock);
+	return g;
+}
+
+struct generation *
+gen_retired_idle(struct gen_table *t, const struct generation *after)
+{
+	struct generation *g;
+
+	pthread_mutex_lock(&t->lock);
+	g = after != NULL ? after->next : t->retired;
+	while (g != NULL && g->refs > 0)
+		g = g->next;
 	pthread_mutex_unlock(&t->lock);
 	return g;
 }

@@ -2,8 +2,8 @@
  * generation.h - the set of checks being served, and its replacement by a
  * reload without a mix: every request holds the generation it started with
  * until its answer is sent (gen_acquire/gen_release), and a generation a
- * reload replaced is freed only once no request holds it and no run started
- * under it is still in flight (gen_collect).
+ * reload replaced is freed only once no request holds it and nothing in the
+ * runner points into its checks: no check state, no run (gen_collect).
  */
 #ifndef HEALTHD_GENERATION_H
 #define HEALTHD_GENERATION_H
@@ -25,7 +25,6 @@ struct generation {
 	bool first;                  /* startup's: cfg and reg belong to the server */
 	/* under the table's lock */
 	unsigned long refs;
-	uint64_t retired_epoch;      /* the runner's epoch once replaced */
 	struct generation *next;     /* retired list */
 };
 
@@ -37,13 +36,17 @@ const struct generation *gen_acquire(struct gen_table *t);
 void gen_release(struct gen_table *t, const struct generation *g);
 /* Main thread: the current generation (not held). */
 struct generation *gen_current(struct gen_table *t);
-/* Main thread: g becomes current; the old one is retired as of epoch. */
-void gen_switch(struct gen_table *t, struct generation *g, uint64_t epoch);
+/* Main thread: g becomes current; the old one is retired. */
+void gen_switch(struct gen_table *t, struct generation *g);
 /* Main thread: a retired generation no request holds and for which
- * quiet(arg, its epoch) is true, taken off the table; NULL if none. At
+ * quiet(arg, its registry) is true, taken off the table; NULL if none. At
  * shutdown (all requests ended) pass quiet NULL to take every one. */
-struct generation *gen_collect(struct gen_table *t, bool (*quiet)(void *arg, uint64_t epoch),
-                               void *arg);
+struct generation *gen_collect(struct gen_table *t,
+                               bool (*quiet)(void *arg, const struct registry *reg), void *arg);
+/* Main thread: the retired generation after `after` (NULL: the first) that
+ * no request holds any more (and none will), still on the table; NULL if
+ * none. Its plugins are the main thread's to release. */
+struct generation *gen_retired_idle(struct gen_table *t, const struct generation *after);
 /* Main thread: the registries requests may still use (the current one and
  * retired ones still held), at most max; returns how many. */
 size_t gen_live_registries(struct gen_table *t, const struct registry **out, size_t max);

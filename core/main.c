@@ -44,7 +44,7 @@ static struct {
 	struct registry *volatile registry;
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
-	struct gen_table *volatile gens;
+	struct gen_table *volatile gens; /* its check may be a reload's copy */
 } kept;
 
 struct options {
@@ -555,7 +555,7 @@ server_stop(struct server *sv)
 		kept.runner = sv->runner;
 		kept.registry = sv->reg;
 		kept.loader = sv->loader;
-		kept.gens = sv->gens; /* requests' generations point into the registry */
+		kept.gens = sv->gens;
 	}
 	executor_set_free(sv->execs);
 	free(sv->first.plugins); /* NULL once its generation was freed */

@@ -51,6 +51,7 @@ struct healthd_host {
 struct plugin {
 	struct healthd_host host;
 	char *path;
+	struct stat file; /* when it was loaded: a reload tells a new file */
 	void *handle;
 	const struct healthd_plugin *desc;
 	bool loaded;     /* load() succeeded: unload() is owed */
@@ -597,6 +598,8 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	/* kept even when refused, so that it is dlclosed after its checks' destroy() */
 	l->plugins[l->n++] = p;
 
+	if (stat(path, &p->file) == -1)
+		memset(&p->file, 0, sizeof(p->file));
 	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (p->handle == NULL) {
 		snprintf(err, errlen, "plugin %s: refused: not a loadable shared object: %s", path,
@@ -813,7 +816,7 @@ plugin_info(const struct plugin_loader *l, size_t i, struct plugin_info *info)
 {
 	const struct plugin *p = l->plugins[i];
 
-	*info = (struct plugin_info){.file = p->path, .nchecks = p->nchecks};
+	*info = (struct plugin_info){.file = p->path, .file_stat = &p->file, .nchecks = p->nchecks};
 	if (p->desc != NULL) {
 		info->instantiable = p->desc->instantiate != NULL;
 		info->name = p->desc->name;

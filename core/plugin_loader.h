@@ -13,10 +13,13 @@
 #include "config.h"
 #include "registry.h"
 
+struct stat;
+
 struct plugin_loader;
 
 struct plugin_info {
 	const char *file;        /* path as loaded */
+	const struct stat *file_stat; /* that file when it was loaded */
 	const char *name, *version, *description;
 	unsigned abi_major, abi_minor;
 	size_t nchecks;          /* checks it registered, fixed and configured */

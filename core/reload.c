@@ -14,8 +14,8 @@
  * server would mean dlclose() with no bound on how long a run stays in it and
  * no way to stop threads or atexit handlers the plugin left: that is what
  * executors are for. So a reload keeps them as they are, and says in one
- * line what it did not apply: a new in-process plugin file, a new check of
- * one, or changed options of one (its timeout, cache and defaults do apply).
+ * line what it did not apply: a new in-process plugin file (new, or replaced
+ * on disk), a new check of one, or changed options of one (its timeout, cache and defaults do apply).
  */
 #include "server.h"
 
@@ -157,6 +157,14 @@ report_process_settings(unsigned changed)
 			         process_keys[i]);
 }
 
+/* The same file, unchanged: device, inode, size, mtime (as executor_same_file) */
+static bool
+same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 static int
 keep_reused(struct build *b, struct exec_plugin *pl)
 {
@@ -197,14 +205,19 @@ build_plugins(struct build *b, char *err, size_t errlen)
 			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
 			rc = -1;
 		} else if (config_in_process(run, base, strlen(base) - 3)) {
+			const struct stat *was = NULL;
 			for (size_t k = 0; k < plugin_count(b->sv->loader) && !loaded; k++) {
 				struct plugin_info pi;
 				plugin_info(b->sv->loader, k, &pi);
 				loaded = pi.file != NULL && strcmp(pi.file, path) == 0;
+				was = loaded ? pi.file_stat : NULL;
 			}
 			if (!loaded)
 				log_warn("reload: plugin %s runs in process: loading it needs a restart",
 				         path);
+			else if (!same_stat(was, &st))
+				log_warn("reload: plugin %s runs in process: its new file needs a restart; "
+				         "the one loaded runs on", path);
 		} else if ((pl = executor_reusable(b->sv->execs, path, &st, b->cfg)) != NULL) {
 			if (keep_reused(b, pl) == -1) {
 				snprintf(err, errlen, "out of memory");
@@ -468,32 +481,31 @@ server_reload(struct server *sv)
 		goto fail;
 	}
 	nloaded = executor_plugins(b.staging, loaded, nloaded);
-	/* The live supervisor takes the new executors before any run can reach
-	 * them: runner_attach() makes their checks runnable (a background check
-	 * is due at once). */
+	for (size_t i = 0; i < b.nreused; i++)
+		g->plugins[g->nplugins++] = b.reused[i];
+	for (size_t i = 0; i < nloaded; i++)
+		g->plugins[g->nplugins++] = loaded[i];
+	/* The new plugins join the live set before runner_attach() points kept
+	 * checks at their new entries: from then on a request may run one, and
+	 * it must find it in the set that supervises it. */
 	if (executor_merge(sv->execs, b.staging) == -1) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
+	for (size_t i = 0; i < g->nplugins; i++)
+		executor_hold(g->plugins[i]);
 	if (runner_attach(sv->runner, b.reg) == -1) {
-		for (size_t i = 0; i < nloaded; i++) { /* in the live set now: retire them */
-			executor_hold(loaded[i]);
-			executor_release(loaded[i]);
-		}
+		for (size_t i = 0; i < g->nplugins; i++)
+			executor_release(g->plugins[i]); /* the new ones retire */
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
 	/* nothing fails from here on */
 	report_process_settings(changed);
-	for (size_t i = 0; i < b.nreused; i++)
-		g->plugins[g->nplugins++] = b.reused[i];
-	for (size_t i = 0; i < nloaded; i++)
-		g->plugins[g->nplugins++] = loaded[i];
-	for (size_t i = 0; i < g->nplugins; i++)
-		executor_hold(g->plugins[i]);
+	executor_serve(sv->execs, g->plugins, g->nplugins);
 	g->cfg = b.cfg;
 	g->reg = b.reg;
-	gen_switch(sv->gens, g, runner_epoch(sv->runner));
+	gen_switch(sv->gens, g);
 	log_summary(b.cur, g, loaded, nloaded);
 	b.cfg = NULL;
 	b.reg = NULL;
@@ -515,10 +527,11 @@ fail:
 	return -1;
 }
 
+/* No runner state or flight points into reg's checks any more. */
 static bool
-quiet(void *arg, uint64_t epoch)
+quiet(void *arg, const struct registry *reg)
 {
-	return runner_quiet_before(arg, epoch);
+	return !runner_uses(arg, reg, true);
 }
 
 static void
@@ -552,9 +565,18 @@ server_collect(struct server *sv)
 	nlive = gen_live_registries(sv->gens, live, sizeof(live) / sizeof(live[0]));
 	if (nlive < sizeof(live) / sizeof(live[0]))
 		runner_retire_except(sv->runner, live, nlive);
-	/* ... and a generation is freed once no run started under it is left */
+	/* ... and a generation is freed once no state or run points into it */
 	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL)
 		free_generation(g, true);
+	/* A run stuck in in-process code keeps its generation's checks, not its
+	 * plugins: replaced executors still close. */
+	for (g = gen_retired_idle(sv->gens, NULL); g != NULL; g = gen_retired_idle(sv->gens, g)) {
+		if (g->nplugins == 0 || runner_uses(sv->runner, g->reg, false))
+			continue;
+		for (size_t i = 0; i < g->nplugins; i++)
+			executor_release(g->plugins[i]);
+		g->nplugins = 0;
+	}
 	return gen_retired(sv->gens);
 }
 

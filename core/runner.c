@@ -55,7 +55,8 @@ struct cstate {
 	const struct check *check; /* in the newest registry attached that has it */
 	uint32_t slot;    /* its index in runner.cs; never reused */
 	bool dead;        /* no registry attached since has it: freed once idle */
-	uint64_t epoch;   /* the attach epoch its flight started in */
+	/* the copy its flight runs with: a reload may point check at a newer one */
+	const struct check *flying;
 	/* the flight, while busy */
 	bool busy;        /* queued or running: never two runs at once */
 	bool executing;   /* inside run() now */
@@ -98,7 +99,6 @@ struct worker {
 
 struct runner {
 	const struct registry *reg; /* the newest attached: runner_submit()'s ids */
-	uint64_t epoch;          /* attaches so far */
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
 	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
@@ -421,7 +421,7 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	if (c->remote) {
 		/* the executor tells the plugin; if the run never reached one, it is
 		 * over, else its executor reports its end (or is retired) */
-		if (executor_cancel(c->check->exec, c->token)) {
+		if (executor_cancel(c->flying->exec, c->token)) {
 			c->busy = false;
 			c->abandoned = false;
 			c->remote = false;
@@ -534,6 +534,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	int64_t started, ended;
 	bool released;
 
+	c->flying = chk;
 	c->executing = true;
 	c->report = &report;
 	c->runs++;
@@ -749,7 +750,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 				c->busy = true;
 				c->queued_at = now;
 				c->deadline = now + c->check->timeout_ms;
-				c->epoch = r->epoch;
+				c->flying = c->check;
 				if (c->check->exec != NULL) {
 					wait_for(c, s);
 					if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
@@ -953,7 +954,6 @@ runner_attach(struct runner *r, struct registry *reg)
 	}
 	free(fresh);
 	r->reg = reg;
-	r->epoch++;
 	/* a new background check is due at once (next_run 0); a kept one keeps
 	 * its schedule, at its new interval from its next run on */
 	pthread_cond_signal(&r->sched_cv);
@@ -1002,31 +1002,20 @@ runner_retire_except(struct runner *r, const struct registry *const *regs, size_
 	return gone;
 }
 
-uint64_t
-runner_epoch(struct runner *r)
-{
-	uint64_t e;
-
-	pthread_mutex_lock(&r->lock);
-	e = r->epoch;
-	pthread_mutex_unlock(&r->lock);
-	return e;
-}
-
 bool
-runner_quiet_before(struct runner *r, uint64_t epoch)
+runner_uses(struct runner *r, const struct registry *reg, bool runs)
 {
-	bool quiet = true;
+	bool used = false;
 
 	pthread_mutex_lock(&r->lock);
 	sweep(r);
-	for (size_t i = 1; i < r->ncs && quiet; i++) {
-		const struct cstate *c = r->cs[i];
-		if (c != NULL && (c->dead || (c->busy && c->epoch < epoch)))
-			quiet = false;
+	for (uint32_t id = 0; id < registry_count(reg) && !used; id++) {
+		const struct check *chk = registry_at(reg, id);
+		const struct cstate *c = chk->slot < r->ncs ? r->cs[chk->slot] : NULL;
+		used = c != NULL && (c->check == chk || (runs && c->busy && c->flying == chk));
 	}
 	pthread_mutex_unlock(&r->lock);
-	return quiet;
+	return used;
 }
 
 int
@@ -1046,7 +1035,7 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 		               &done);
 		if (c->remote) {
 			c->abandoned = true; /* executor_shutdown() ends it */
-			if (executor_cancel(c->check->exec, c->token)) {
+			if (executor_cancel(c->flying->exec, c->token)) {
 				c->busy = false;
 				c->remote = false;
 				c->executing = false;
@@ -1219,7 +1208,7 @@ background_start(struct runner *r, struct cstate *c, int64_t now, struct runner_
 	c->busy = true;
 	c->queued_at = now;
 	c->deadline = now + c->check->timeout_ms;
-	c->epoch = r->epoch;
+	c->flying = c->check;
 	if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
 		r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
 		pthread_cond_signal(&r->timer_cv);

@@ -68,14 +68,15 @@ struct runner *runner_new(struct registry *reg, int workers);
  * runner_retire_except() marks every state none of regs[0..n) has (the
  * registries requests may still use) as dead, freed once its flight is
  * over, and returns how many it marked.
- * runner_quiet_before(e) is true once no flight started before attach epoch
- * e (runner_epoch() after that attach) runs and no dead state is left: only
- * then may the registries before that attach be freed.
+ * runner_uses(reg, runs) is true while a state points at one of reg's checks
+ * (a state not in any registry attached since, until it is retired and its
+ * flight is over) or, with runs, a flight runs with one: only then may reg be
+ * freed. A state reaches a check's plugin (check.exec); a run in process only
+ * its check (a run in an executor keeps its plugin alive there).
  */
 int runner_attach(struct runner *r, struct registry *reg);
 size_t runner_retire_except(struct runner *r, const struct registry *const *regs, size_t n);
-uint64_t runner_epoch(struct runner *r);
-bool runner_quiet_before(struct runner *r, uint64_t epoch);
+bool runner_uses(struct runner *r, const struct registry *reg, bool runs);
 
 /*
  * Starts the background schedule: each check with interval_ms > 0 runs at
