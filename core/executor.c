@@ -890,15 +890,9 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 	}
 	snprintf(c.name, sizeof(c.name), "%s", ck->name);
 	c.plugin = pl->name;
-	c.origin = ck->origin;
 	c.exec = pl;
 	c.exec_index = m.index;
-	c.in_defaults = ck->defaults;
-	c.timeout_ms = ck->timeout_ms;
-	c.cache_ms = ck->cache_ms;
-	c.interval_ms = ck->interval_ms;
-	c.failures_before_critical = ck->failures_before_critical;
-	c.successes_before_passing = ck->successes_before_passing;
+	registry_apply_config(&c, ck);
 	if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s.name: %s", ck->origin, why);
 		goto out;
@@ -1825,15 +1819,9 @@ executor_register(struct exec_plugin *pl, struct registry *reg, const struct reg
 			continue;
 		snprintf(c.name, sizeof(c.name), "%s", ck->name);
 		c.plugin = pl->name;
-		c.origin = ck->origin;
 		c.exec = pl;
 		c.exec_index = pl->inst[k++].index;
-		c.in_defaults = ck->defaults;
-		c.timeout_ms = ck->timeout_ms;
-		c.cache_ms = ck->cache_ms;
-		c.interval_ms = ck->interval_ms;
-		c.failures_before_critical = ck->failures_before_critical;
-		c.successes_before_passing = ck->successes_before_passing;
+		registry_apply_config(&c, ck);
 		c.slot = old_slot(old, pl, c.exec_index);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "%s.name: %s", ck->origin, why);

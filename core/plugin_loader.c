@@ -146,13 +146,7 @@ host_register_check(struct healthd_host *host, const struct healthd_check *hc, c
 			snprintf(err, errlen, "instantiate() registered \"%s\" twice", hc->name);
 			goto fail;
 		}
-		c.in_defaults = l->instance->defaults;
-		c.timeout_ms = l->instance->timeout_ms;
-		c.cache_ms = l->instance->cache_ms;
-		c.interval_ms = l->instance->interval_ms;
-		c.failures_before_critical = l->instance->failures_before_critical;
-		c.successes_before_passing = l->instance->successes_before_passing;
-		c.origin = l->instance->origin;
+		registry_apply_config(&c, l->instance);
 	} else {
 		c.in_defaults = hc->in_defaults;
 		c.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+
 struct registry {
 	struct check *checks; /* by id = registration order */
 	size_t n, cap;
@@ -48,6 +50,18 @@ void
 registry_free_keep_state(struct registry *r)
 {
 	free_registry(r, false);
+}
+
+void
+registry_apply_config(struct check *c, const struct config_check *ck)
+{
+	c->origin = ck->origin;
+	c->in_defaults = ck->defaults;
+	c->timeout_ms = ck->timeout_ms;
+	c->cache_ms = ck->cache_ms;
+	c->interval_ms = ck->interval_ms;
+	c->failures_before_critical = ck->failures_before_critical;
+	c->successes_before_passing = ck->successes_before_passing;
 }
 
 void

@@ -17,6 +17,7 @@
 #define CHECK_NAME_MAX 64
 
 struct exec_plugin;
+struct config_check;
 
 struct check {
 	char name[CHECK_NAME_MAX + 1];
@@ -53,6 +54,10 @@ void registry_free_keep_state(struct registry *r);
 /* Validates a check name: 1-64 of [A-Za-z0-9_.:-], not starting with '_'.
  * Returns NULL if valid, else what is wrong. */
 const char *registry_name_error(const char *name);
+
+/* What a configured check says of itself, over c: origin, defaults,
+ * timeout_ms, cache_ms, interval_ms and the thresholds (ck's, borrowed). */
+void registry_apply_config(struct check *c, const struct config_check *ck);
 
 /* Copies *c (origin is duplicated) and returns its id, or -1 with err set
  * (invalid or duplicate name). */

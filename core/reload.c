@@ -241,15 +241,8 @@ keep_check(struct build *b, const struct check *old, const struct config_check *
 	struct check c = *old;
 	char why[256];
 
-	if (ck != NULL) {
-		c.origin = ck->origin;
-		c.in_defaults = ck->defaults;
-		c.timeout_ms = ck->timeout_ms;
-		c.cache_ms = ck->cache_ms;
-		c.interval_ms = ck->interval_ms;
-		c.failures_before_critical = ck->failures_before_critical;
-		c.successes_before_passing = ck->successes_before_passing;
-	}
+	if (ck != NULL)
+		registry_apply_config(&c, ck);
 	if (registry_add(b->reg, &c, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s: %s", c.origin, why);
 		return -1;
