@@ -1688,17 +1688,10 @@ executor_count(struct executor_set *s)
 	return n;
 }
 
-bool
-executor_info(struct executor_set *s, size_t i, struct executor_info *out)
+/* Under the lock. */
+static void
+info_locked(const struct exec_plugin *pl, struct executor_info *out)
 {
-	struct exec_plugin *pl;
-
-	pthread_mutex_lock(&s->lock);
-	if (i >= s->n) {
-		pthread_mutex_unlock(&s->lock);
-		return false;
-	}
-	pl = s->plugins[i];
 	*out = (struct executor_info){
 		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
 		.nchecks = pl->nchecks, .up = pl->cur != NULL,
@@ -1710,8 +1703,32 @@ executor_info(struct executor_set *s, size_t i, struct executor_info *out)
 	snprintf(out->description, sizeof(out->description), "%s", pl->description);
 	snprintf(out->file, sizeof(out->file), "%s", pl->path);
 	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
+}
+
+bool
+executor_info(struct executor_set *s, size_t i, struct executor_info *out)
+{
+	pthread_mutex_lock(&s->lock);
+	if (i >= s->n) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	info_locked(s->plugins[i], out);
 	pthread_mutex_unlock(&s->lock);
 	return true;
+}
+
+size_t
+executor_serving_info(struct executor_set *s, struct executor_info *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock); /* one look: a plugin freed meanwhile cannot hide another */
+	for (size_t i = 0; i < s->n && n < max; i++)
+		if (!s->plugins[i]->retired && s->plugins[i]->serving)
+			info_locked(s->plugins[i], &out[n++]);
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 /* ---- reload ------------------------------------------------------------- */

@@ -98,6 +98,9 @@ struct executor_info {
 size_t executor_count(struct executor_set *s);
 /* False if there is no plugin i (any more). */
 bool executor_info(struct executor_set *s, size_t i, struct executor_info *out);
+/* Every plugin the current configuration uses (none retired), in one look:
+ * at most max into out; returns how many. */
+size_t executor_serving_info(struct executor_set *s, struct executor_info *out, size_t max);
 
 /*
  * Reload (reload.c). A reload loads new and replaced plugins into a staging

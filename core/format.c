@@ -415,18 +415,14 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 
 	if (n + nin == 0)
 		return;
-	xi = calloc(n + 1, sizeof(*xi));
+	/* room for plugins a reload adds meanwhile */
+	xi = calloc(n + 16, sizeof(*xi));
 	if (xi == NULL) {
 		t->oom = true;
 		return;
 	}
-	/* a plugin a reload replaced or removed is left out until it is gone: one
-	 * series per plugin name */
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (executor_info(execs, i, &xi[k]) && !xi[k].retired)
-			k++;
-	n = k;
+	/* a plugin a reload replaced or removed is left out: one series per name */
+	n = execs != NULL ? executor_serving_info(execs, xi, n + 16) : 0;
 	text_add(t, "# HELP healthd_plugin_up Whether the plugin's executor process is up\n"
 	         "# TYPE healthd_plugin_up gauge\n");
 	for (size_t i = 0; i < nin; i++) {
