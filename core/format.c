@@ -451,7 +451,7 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 char *
 format_metrics(const struct registry *reg, struct runner *runner,
                const struct plugin_loader *loader, struct executor_set *execs,
-               const struct format_counter *counters, size_t ncounters, size_t *len)
+               const struct format_http *http, size_t *len)
 {
 	size_t count = registry_count(reg);
 	struct runner_stats *stats;
@@ -513,9 +513,26 @@ format_metrics(const struct registry *reg, struct runner *runner,
 	plugin_metrics(&t, loader, execs);
 	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
 	         "status code\n# TYPE healthd_http_requests_total counter\n");
-	for (size_t i = 0; i < ncounters; i++)
+	for (size_t i = 0; http != NULL && i < http->ncounters; i++)
 		text_add(&t, "healthd_http_requests_total{route=\"%s\",code=\"%u\"} %llu\n",
-		         counters[i].route, counters[i].code, (unsigned long long)counters[i].count);
+		         http->counters[i].route, http->counters[i].code,
+		         (unsigned long long)http->counters[i].count);
+	if (http != NULL)
+		text_add(&t, "# HELP healthd_http_connections Open HTTP connections\n"
+		         "# TYPE healthd_http_connections gauge\nhealthd_http_connections %u\n"
+		         "# HELP healthd_http_connections_max limits.max_connections: at it, a new "
+		         "connection reclaims an idle one or is refused\n"
+		         "# TYPE healthd_http_connections_max gauge\nhealthd_http_connections_max %u\n"
+		         "# HELP healthd_http_connections_closed_total Connections healthd ended to "
+		         "protect itself, by reason: refused (at a limit, nothing to reclaim), "
+		         "reclaimed (idle, ended at max_connections for a new one), timed_out (over "
+		         "a header, body or send time limit)\n"
+		         "# TYPE healthd_http_connections_closed_total counter\n"
+		         "healthd_http_connections_closed_total{reason=\"refused\"} %llu\n"
+		         "healthd_http_connections_closed_total{reason=\"reclaimed\"} %llu\n"
+		         "healthd_http_connections_closed_total{reason=\"timed_out\"} %llu\n",
+		         http->open, http->max, (unsigned long long)http->refused,
+		         (unsigned long long)http->reclaimed, (unsigned long long)http->timed_out);
 	text_add(&t, "# HELP healthd_reloads_total Reloads (SIGHUP), by result: ok, or failed "
 	         "and nothing changed\n# TYPE healthd_reloads_total counter\n"
 	         "healthd_reloads_total{result=\"ok\"} %llu\n"

@@ -719,8 +719,18 @@ serve_metrics(struct request *q)
 				rows[nrows++] = (struct format_counter){routes[r].label, codes[c], v};
 		}
 	}
+	int open = atomic_load_explicit(&h->nconns, memory_order_relaxed);
+	struct format_http counts = {
+		.counters = rows,
+		.ncounters = nrows,
+		.open = open > 0 ? (unsigned)open : 0,
+		.max = h->cfg->limits.max_connections,
+		.refused = atomic_load_explicit(&h->refused, memory_order_relaxed),
+		.reclaimed = atomic_load_explicit(&h->reclaimed, memory_order_relaxed),
+		.timed_out = atomic_load_explicit(&h->timed_out, memory_order_relaxed),
+	};
 	q->gen = gen_acquire(h->gens);
-	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, rows, nrows, &len);
+	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 

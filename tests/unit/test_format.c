@@ -342,6 +342,7 @@ DEF_TEST(metrics_counts_runs)
 {
 	static const char *const sel[] = {"false"};
 	struct format_counter rows[] = {{"ping", 200, 7}};
+	struct format_http http = {rows, 1, 3, 64, 5, 6, 7};
 	struct fixture f;
 	size_t len;
 	char *body;
@@ -349,7 +350,7 @@ DEF_TEST(metrics_counts_runs)
 	setup(&f);
 	free(seed_body(&f, sel, 1, false));
 	free(seed_body(&f, sel, 1, false));
-	body = format_metrics(f.reg, f.runner, NULL, NULL, rows, 1, &len);
+	body = format_metrics(f.reg, f.runner, NULL, NULL, &http, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("healthd_check_runs_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_failures_total{check=\"false\"} 2\n", body);
@@ -357,6 +358,11 @@ DEF_TEST(metrics_counts_runs)
 	EXPECT_CONTAINS("healthd_check_runs_total{check=\"true\"} 0\n", body);
 	EXPECT_TRUE(strstr(body, "healthd_check_up{check=\"true\"}") == NULL); /* never ran */
 	EXPECT_CONTAINS("healthd_http_requests_total{route=\"ping\",code=\"200\"} 7\n", body);
+	EXPECT_CONTAINS("\nhealthd_http_connections 3\n", body);
+	EXPECT_CONTAINS("\nhealthd_http_connections_max 64\n", body);
+	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"refused\"} 5\n", body);
+	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"reclaimed\"} 6\n", body);
+	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"timed_out\"} 7\n", body);
 	free(body);
 	teardown(&f);
 	return 0;
@@ -411,7 +417,7 @@ DEF_TEST(values_in_every_format)
 	                "\"observedValue\":77,", body);
 	free(body);
 
-	body = format_metrics(reg, runner, NULL, NULL, NULL, 0, &len);
+	body = format_metrics(reg, runner, NULL, NULL, NULL, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("# TYPE healthd_check_value gauge\n", body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"s\"} 1.5\n", body);
