@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -594,6 +595,17 @@ main(int argc, char **argv)
 		return plugin_test_main(self, opts.test_plugin, opts.plugin_opts, opts.nplugin_opts,
 		                        opts.test_check);
 	}
+	/*
+	 * Memory, before any thread starts (a thread keeps the arena it first
+	 * took). The connections' buffers come and go in bursts; the HTTP layer
+	 * keeps them while a burst may come back, then returns them with
+	 * malloc_trim(3) (http.c, trim_after_burst). That works only on the main
+	 * arena: malloc_trim() cannot shrink the top of a thread's arena, which
+	 * kept a burst's memory for good. Hence one arena, and no trimming by
+	 * free() itself, which would hand pages back in the middle of a burst.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	/* Before any thread starts, so that every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);

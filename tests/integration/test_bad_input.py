@@ -260,6 +260,8 @@ OVERLOAD = {"limits": OVERLOAD_LIMITS,
                       [{"name": "c%04d_%s" % (i, "x" * 40), "plugin": "dummy"} for i in range(1000)]}
 SLOW = dict(OVERLOAD, limits=SLOW_LIMITS)
 PING = b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+CLOSED = "healthd_http_connections_closed_total"
+OPEN = ("healthd_http_connections", frozenset())
 
 
 def read_answer(s):
@@ -364,6 +366,10 @@ class Overload(unittest.TestCase):
                 self.probe(h)
                 self.assertTrue(closed_within(held[0], 5 * TIME_SCALE),
                                 "the oldest idle connection was not reclaimed")
+                m = h.metrics()
+                self.assertGreaterEqual(m[(CLOSED, frozenset({("reason", "reclaimed")}))], 1)
+                self.assertEqual(m[(CLOSED, frozenset({("reason", "refused")}))], 0)
+                self.assertEqual(m[("healthd_http_connections_max", frozenset())], 8)
                 # the others were left alone
                 held[-1].sendall(PING)
                 self.assertEqual(read_answer(held[-1])[0], 200)
@@ -394,6 +400,8 @@ class Overload(unittest.TestCase):
                 extra.close()
                 for s in held:  # the held requests are answered all the same
                     self.assertEqual(read_answer(s)[0], 200)
+                m = h.metrics()
+                self.assertGreaterEqual(m[(CLOSED, frozenset({("reason", "refused")}))], 1)
             finally:
                 for s in held:
                     s.close()
@@ -420,6 +428,7 @@ class Overload(unittest.TestCase):
                 self.assertTrue(closed, "a trickling header was never closed")
                 self.assertGreaterEqual(took, SLOW_LIMITS["header_timeout_s"] - 0.5)
                 self.probe(h)
+                self.assertEqual(h.metrics()[(CLOSED, frozenset({("reason", "timed_out")}))], 1)
             finally:
                 s.close()
 
@@ -489,6 +498,74 @@ class Overload(unittest.TestCase):
                     self.assertTrue(closed_within(s, 5 * TIME_SCALE), req)
                 finally:
                     s.close()
+
+    def wait_open(self, h, want):
+        """Until healthd counts `want` open connections (this request's own
+        included); returns the count last seen."""
+        deadline = time.monotonic() + 10 * TIME_SCALE
+        while True:
+            n = h.metrics()[OPEN]
+            if n == want or time.monotonic() > deadline:
+                return n
+            time.sleep(0.05)
+
+    def test_open_connections_counted(self):
+        with running(self, OVERLOAD) as h:
+            held = []
+            try:
+                for _ in range(3):
+                    held.append(self.connect(h))
+                    held[-1].sendall(PING)
+                    self.assertEqual(read_answer(held[-1])[0], 200)
+                self.assertEqual(self.wait_open(h, 4), 4)  # the three, and /metrics' own
+            finally:
+                for s in held:
+                    s.close()
+            self.assertEqual(self.wait_open(h, 1), 1)
+
+    def test_burst_buffers_kept_a_while_then_handed_back(self):
+        """After a burst of connections, healthd keeps their buffers for a
+        while (a burst that comes back reuses them instead of taking every
+        page again by page faults), then hands them back to the system."""
+        if os.environ.get("HEALTHD_WRAPPER") or os.environ.get("HEALTHD_SANITIZED"):
+            self.skipTest("RSS means something only in a plain build")
+        burst = 500
+        config = {"limits": {"max_connections": 1024, "max_request_bytes": 16384},
+                  "checks": [{"name": "a", "plugin": "dummy"}]}
+        with running(self, config) as h:
+            pid = h.proc.pid
+            h.get("/health/ping")
+            base = rss_kb(pid)
+            held = []
+            try:
+                for _ in range(burst):
+                    held.append(self.connect(h))
+                    held[-1].sendall(PING)
+                # answered, so each connection's 16 KiB buffer has been cleared (touched)
+                for s in held:
+                    self.assertEqual(read_answer(s)[0], 200)
+                peak = rss_kb(pid)
+            finally:
+                for s in held:
+                    s.close()
+            grown = peak - base
+            self.assertGreater(grown, burst * 8, f"RSS {base} -> {peak} kB: the burst took no memory?")
+            self.assertEqual(self.wait_open(h, 1), 1)
+            # not at once: a second later the buffers are still there to reuse
+            time.sleep(1)
+            held_kb = rss_kb(pid)
+            self.assertGreater(held_kb, peak - grown // 4,
+                               f"RSS {base} -> {peak} -> {held_kb} kB: handed back at once")
+            # then to the system, about 10 s after the burst ended
+            deadline = time.monotonic() + 10 + 20 * TIME_SCALE
+            now_kb = held_kb
+            while time.monotonic() < deadline:
+                now_kb = rss_kb(pid)
+                if now_kb - base < grown // 4:
+                    break
+                time.sleep(0.2)
+            self.assertLess(now_kb - base, grown // 4,
+                            f"RSS {base} -> {peak} -> {now_kb} kB: never handed back")
 
     def test_keep_alive_header(self):
         with running(self, SLOW) as h:
