@@ -1280,8 +1280,8 @@ accept_from(struct worker *w, int lfd)
 /*
  * Worker 0, at each sweep: once a burst of connections is over, hand their
  * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
- * buffer from malloc, whose arenas keep freed memory; malloc_trim(3) returns
- * it. Not at once: a burst that comes back (clients reconnecting, the next
+ * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
+ * (all of it only because main() leaves malloc one arena). Not at once: a burst that comes back (clients reconnecting, the next
  * scrape of many targets) would take every page again by page faults, which
  * at 4,000 connections made the slowest 1 % of first answers 2x nginx's.
  */
