@@ -1161,20 +1161,23 @@ retry_parked(struct worker *w, int64_t now)
 /*
  * n connections are open: the peak since the last trim, seen here rather
  * than at a sweep, which a burst shorter than SWEEP_MS would slip between.
- * Worker 0, which trims, may be asleep with no connection of its own: a
- * burst's rise through TRIM_DROP wakes it, so that it watches for its end.
+ * Worker 0, which trims, may be asleep with no connection of its own: the
+ * peak's rise through TRIM_DROP wakes it, so that it watches for the end.
  */
 static void
 note_connections(struct http *h, int n)
 {
 	int peak = atomic_load_explicit(&h->conn_peak, memory_order_relaxed);
 
-	while (n > peak && !atomic_compare_exchange_weak_explicit(&h->conn_peak, &peak, n,
-	                                                          memory_order_relaxed,
-	                                                          memory_order_relaxed))
-		;
-	if (n == TRIM_DROP)
-		wake(&h->workers[0]);
+	while (n > peak) {
+		if (atomic_compare_exchange_weak_explicit(&h->conn_peak, &peak, n,
+		                                          memory_order_relaxed,
+		                                          memory_order_relaxed)) {
+			if (peak < TRIM_DROP && n >= TRIM_DROP)
+				wake(&h->workers[0]);
+			break;
+		}
+	}
 }
 
 static void
@@ -1296,9 +1299,10 @@ trim_after_burst(struct http *h, int64_t now)
 	} else if (h->trim_at == 0) {
 		h->trim_at = now + TRIM_QUIET_MS;
 	} else if (now >= h->trim_at) {
-		malloc_trim(0);
+		malloc_trim(0); /* may take a while: connections come and go meanwhile */
 		h->trim_at = 0;
 		/* the next burst is measured from here (unless one already began) */
+		n = atomic_load_explicit(&h->nconns, memory_order_relaxed);
 		atomic_compare_exchange_strong_explicit(&h->conn_peak, &peak, n,
 		                                        memory_order_relaxed, memory_order_relaxed);
 	}
@@ -1569,11 +1573,14 @@ http_stop(struct http *h)
 	         (unsigned long long)atomic_load(&h->timed_out));
 	if (h->stop_fd != -1 && write(h->stop_fd, &one, sizeof(one)) == -1)
 		log_warn("http: cannot stop the HTTP threads: %s", strerror(errno));
+	/* every thread first: a running one may still admit a connection,
+	 * which reaches into the others (reclaim, worker 0's wake) */
+	for (size_t i = 0; i < h->nworkers; i++)
+		if (h->workers[i].running)
+			pthread_join(h->workers[i].thread, NULL);
 	for (size_t i = 0; i < h->nworkers; i++) {
 		struct worker *w = &h->workers[i];
 
-		if (w->running)
-			pthread_join(w->thread, NULL);
 		for (size_t k = 0; k < w->nparked; k++)
 			close(w->parked[k].fd);
 		if (w->d != NULL)

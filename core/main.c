@@ -602,7 +602,11 @@ main(int argc, char **argv)
 	 * malloc_trim(3) (http.c, trim_after_burst). That works only on the main
 	 * arena: malloc_trim() cannot shrink the top of a thread's arena, which
 	 * kept a burst's memory for good. Hence one arena, and no trimming by
-	 * free() itself, which would hand pages back in the middle of a burst.
+	 * free() itself, which would hand pages back in the middle of a burst
+	 * (a reload trims once it has freed the old set: reload.c). Setting the
+	 * trim threshold also keeps the mmap threshold at 128 KiB (glibc stops
+	 * raising it): a larger block, e.g. a long /metrics body, is mapped and
+	 * given back at free().
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);

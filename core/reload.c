@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,9 +559,16 @@ server_collect(struct server *sv)
 	nlive = gen_live_registries(sv->gens, live, sizeof(live) / sizeof(live[0]));
 	if (nlive < sizeof(live) / sizeof(live[0]))
 		runner_retire_except(sv->runner, live, nlive);
-	/* ... and a generation is freed once no state or run points into it */
-	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL)
+	/* ... and a generation is freed once no state or run points into it;
+	 * its memory goes back to the system here, as free() does not trim
+	 * (main.c) */
+	size_t freed = 0;
+	while ((g = gen_collect(sv->gens, quiet, sv->runner)) != NULL) {
 		free_generation(g, true);
+		freed++;
+	}
+	if (freed > 0)
+		malloc_trim(0);
 	/* A run stuck in in-process code keeps its generation's checks, not its
 	 * plugins: replaced executors still close. */
 	for (g = gen_retired_idle(sv->gens, NULL); g != NULL; g = gen_retired_idle(sv->gens, g)) {

@@ -369,7 +369,7 @@ class Overload(unittest.TestCase):
                 m = h.metrics()
                 self.assertGreaterEqual(m[(CLOSED, frozenset({("reason", "reclaimed")}))], 1)
                 self.assertEqual(m[(CLOSED, frozenset({("reason", "refused")}))], 0)
-                self.assertEqual(m[("healthd_http_connections_max", frozenset())], 8)
+                self.assertEqual(m[("healthd_http_connections_limit", frozenset())], 8)
                 # the others were left alone
                 held[-1].sendall(PING)
                 self.assertEqual(read_answer(held[-1])[0], 200)

@@ -342,7 +342,8 @@ DEF_TEST(metrics_counts_runs)
 {
 	static const char *const sel[] = {"false"};
 	struct format_counter rows[] = {{"ping", 200, 7}};
-	struct format_http http = {rows, 1, 3, 64, 5, 6, 7};
+	struct format_http http = {.counters = rows, .ncounters = 1, .open = 3, .max = 64,
+	                           .refused = 5, .reclaimed = 6, .timed_out = 7};
 	struct fixture f;
 	size_t len;
 	char *body;
@@ -359,7 +360,7 @@ DEF_TEST(metrics_counts_runs)
 	EXPECT_TRUE(strstr(body, "healthd_check_up{check=\"true\"}") == NULL); /* never ran */
 	EXPECT_CONTAINS("healthd_http_requests_total{route=\"ping\",code=\"200\"} 7\n", body);
 	EXPECT_CONTAINS("\nhealthd_http_connections 3\n", body);
-	EXPECT_CONTAINS("\nhealthd_http_connections_max 64\n", body);
+	EXPECT_CONTAINS("\nhealthd_http_connections_limit 64\n", body);
 	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"refused\"} 5\n", body);
 	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"reclaimed\"} 6\n", body);
 	EXPECT_CONTAINS("healthd_http_connections_closed_total{reason=\"timed_out\"} 7\n", body);
