@@ -308,8 +308,12 @@ answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct run
 	effective_message(c, msg, sizeof(msg));
 	answer_waiters(c, c->effective, msg, c->last_duration,
 	               c->last_timed_out && !status_passes(c->effective), v, nv, done);
-	for (; s != NULL; s = s->next)
+	for (; s != NULL; s = s->next) {
 		s->res.run_status = c->last_status;
+		/* the run's one stamp, as its cached answers and /metrics give it;
+		 * the clock read again here could be a millisecond on */
+		s->res.measured_ms = c->last_wall_ms;
+	}
 }
 
 /* Outside the lock: each resume is MHD_resume_connection. */
