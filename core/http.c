@@ -1284,9 +1284,10 @@ accept_from(struct worker *w, int lfd)
  * Worker 0, at each sweep: once a burst of connections is over, hand their
  * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
  * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
- * (all of it only because main() leaves malloc one arena). Not at once: a burst that comes back (clients reconnecting, the next
- * scrape of many targets) would take every page again by page faults, which
- * at 4,000 connections made the slowest 1 % of first answers 2x nginx's.
+ * (all of it only because main() leaves malloc one arena). Not at once: a
+ * burst that comes back (clients reconnecting, the next scrape of many
+ * targets) would take every page again by page faults, which at 4,000
+ * connections made the slowest 1 % of first answers 2x nginx's.
  */
 static void
 trim_after_burst(struct http *h, int64_t now)
