@@ -25,6 +25,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "report.h"
+#include "timer.h"
 
 struct slot {
 	struct runner_job *job;
@@ -115,7 +116,7 @@ struct runner {
 	int executing_inline;    /* of which on HTTP threads */
 	int resuming;            /* threads resuming finished jobs outside the lock */
 	bool stopping;
-	int64_t timer_wake;      /* when the timer looks next; INT64_MAX: idle */
+	int64_t timer_wake;      /* when the timer looks next; TIMER_NONE: idle */
 	struct runner_job *budgets; /* unfinished jobs with an answer budget */
 	pthread_t timer;
 	bool timer_started;
@@ -604,7 +605,7 @@ timer_main(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping) {
 		struct runner_job *done = NULL;
-		int64_t now = clock_ms(), next = INT64_MAX;
+		int64_t now = clock_ms(), next = TIMER_NONE;
 
 		for (size_t i = 0; i < r->ncs; i++) {
 			struct cstate *c = r->cs[i];
@@ -616,27 +617,22 @@ timer_main(void *arg)
 				continue;
 			if (c->deadline + HEALTHD_DEADLINE_GRACE_MS <= now)
 				expire(r, c, now, &done);
-			else if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < next)
-				next = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
+			else
+				timer_min(&next, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
 		}
 		for (struct runner_job *job = r->budgets, *bnext; job != NULL; job = bnext) {
 			bnext = job->bnext;
 			if (job->budget_deadline <= now)
 				expire_budget(job, now, &done);
-			else if (job->budget_deadline < next)
-				next = job->budget_deadline;
+			else
+				timer_min(&next, job->budget_deadline);
 		}
 		r->timer_wake = next;
 		if (done != NULL) {
 			resume_unlocked(r, done);
 			continue;
 		}
-		if (next == INT64_MAX) {
-			pthread_cond_wait(&r->timer_cv, &r->lock);
-		} else {
-			struct timespec ts = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
-			pthread_cond_timedwait(&r->timer_cv, &r->lock, &ts);
-		}
+		timer_wait(&r->timer_cv, &r->lock, next);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -645,7 +641,6 @@ timer_main(void *arg)
 struct runner *
 runner_new(struct registry *reg, int workers)
 {
-	pthread_condattr_t attr;
 	struct runner *r;
 
 	r = calloc(1, sizeof(*r));
@@ -661,15 +656,13 @@ runner_new(struct registry *reg, int workers)
 		free(r);
 		return NULL;
 	}
-	r->timer_wake = INT64_MAX;
+	r->timer_wake = TIMER_NONE;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are monotonic */
-	pthread_cond_init(&r->work_cv, &attr);
-	pthread_cond_init(&r->timer_cv, &attr);
-	pthread_cond_init(&r->idle_cv, &attr);
-	pthread_cond_init(&r->sched_cv, &attr);
-	pthread_condattr_destroy(&attr);
+	/* deadlines are monotonic */
+	timer_cond_init(&r->work_cv);
+	timer_cond_init(&r->timer_cv);
+	timer_cond_init(&r->idle_cv);
+	timer_cond_init(&r->sched_cv);
 	r->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
 	if (runner_attach(r, reg) == -1) {
 		runner_free(r);
@@ -1068,11 +1061,9 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	pthread_mutex_lock(&r->lock);
 	until = clock_ms() + grace_ms;
 	while (r->live > 0 || r->executing > 0) {
-		int64_t now = clock_ms();
-		struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
-		if (now >= until)
+		if (clock_ms() >= until)
 			break;
-		pthread_cond_timedwait(&r->idle_cv, &r->lock, &ts);
+		timer_wait(&r->idle_cv, &r->lock, until);
 	}
 	/* Resumes never block: wait for every one, or the HTTP server could be
 	 * stopped with a connection still suspended. */
@@ -1242,7 +1233,7 @@ sched_main(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping) {
 		struct runner_job *done = NULL;
-		int64_t now = clock_ms(), next = INT64_MAX;
+		int64_t now = clock_ms(), next = TIMER_NONE;
 
 		for (size_t i = 0; i < r->ncs; i++) {
 			struct cstate *c = r->cs[i];
@@ -1255,20 +1246,13 @@ sched_main(void *arg)
 					background_start(r, c, now, &done);
 				c->next_run = now + interval - jitter_ms(r, interval);
 			}
-			if (c->next_run < next)
-				next = c->next_run;
+			timer_min(&next, c->next_run);
 		}
 		/* no job waits for a background run; a failed dispatch answers none */
 		resume_unlocked(r, done);
 		if (r->stopping)
 			break;
-		if (next == INT64_MAX) {
-			pthread_cond_wait(&r->sched_cv, &r->lock); /* none yet: a reload wakes it */
-		} else {
-			struct timespec ts = {.tv_sec = next / 1000,
-			                      .tv_nsec = (next % 1000) * 1000000L};
-			pthread_cond_timedwait(&r->sched_cv, &r->lock, &ts);
-		}
+		timer_wait(&r->sched_cv, &r->lock, next); /* TIMER_NONE: a reload wakes it */
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
