@@ -227,8 +227,19 @@ unwait(struct slot *s)
 	s->flight = NULL;
 }
 
-/* Puts a job on the budget list; returns whether the timer must wake sooner. */
-static bool
+/* The timer thread looks again by `at` at the latest. At most one wake-up per
+ * earlier deadline while it idles. */
+static void
+wake_timer(struct runner *r, int64_t at)
+{
+	if (at >= r->timer_wake)
+		return;
+	r->timer_wake = at;
+	pthread_cond_signal(&r->timer_cv);
+}
+
+/* Puts a job on the budget list, its deadline on the timer. */
+static void
 list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
 {
 	job->budget_deadline = deadline;
@@ -238,10 +249,7 @@ list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
 	if (r->budgets != NULL)
 		r->budgets->bprev = job;
 	r->budgets = job;
-	if (deadline >= r->timer_wake)
-		return false;
-	r->timer_wake = deadline;
-	return true;
+	wake_timer(r, deadline);
 }
 
 /* Takes a finished (or expiring) job off the budget list; idempotent. */
@@ -507,6 +515,40 @@ dispatch_remote(struct runner *r, struct cstate *c, int64_t now, struct runner_j
 	c->runs++;
 }
 
+/*
+ * Starts c's flight, the one way every run begins (a request's or the
+ * scheduler's): its deadline goes on the timer, then the run goes to its
+ * executor, to a worker, or, for an inline check when inl is not NULL, onto
+ * *inl for the caller to execute(). Waiters may already be on c. Its end is
+ * recorded by finish() or expire(), as every run's is.
+ */
+static void
+flight_start(struct runner *r, struct cstate *c, int64_t now, struct cstate **inl,
+             struct runner_job **done)
+{
+	c->busy = true;
+	c->queued_at = now;
+	c->deadline = now + c->check->timeout_ms;
+	c->flying = c->check;
+	/* inline flights too: one that hangs still answers its joiners at the deadline */
+	wake_timer(r, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
+	if (c->check->exec != NULL) {
+		dispatch_remote(r, c, now, done);
+	} else if (inl != NULL && (c->check->flags & HEALTHD_CHECK_INLINE)) {
+		c->inline_run = true;
+		c->qnext = *inl;
+		*inl = c;
+	} else {
+		c->qnext = NULL;
+		if (r->qtail != NULL)
+			r->qtail->qnext = c;
+		else
+			r->qhead = c;
+		r->qtail = c;
+		pthread_cond_signal(&r->work_cv); /* one worker per flight: side by side */
+	}
+}
+
 bool
 runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
                    const struct healthd_report *rep, int64_t dur_ms)
@@ -702,8 +744,6 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 {
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
-	bool wake_timer = false;
-	int queued = 0;
 	int64_t now;
 
 	job = calloc(1, sizeof(*job) + n * sizeof(struct slot));
@@ -742,50 +782,14 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 			         c->check->timeout_ms);
 			fill(s, HEALTHD_CRITICAL, msg, 0, false, true, &done);
 		} else {
-			if (!c->busy) {
-				/* a new flight; later requests for this check join it */
-				c->busy = true;
-				c->queued_at = now;
-				c->deadline = now + c->check->timeout_ms;
-				c->flying = c->check;
-				if (c->check->exec != NULL) {
-					wait_for(c, s);
-					if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
-						r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
-						wake_timer = true;
-					}
-					dispatch_remote(r, c, now, &done);
-					continue;
-				} else if (c->check->flags & HEALTHD_CHECK_INLINE) {
-					c->inline_run = true;
-					c->qnext = inl;
-					inl = c;
-				} else {
-					c->qnext = NULL;
-					if (r->qtail != NULL)
-						r->qtail->qnext = c;
-					else
-						r->qhead = c;
-					r->qtail = c;
-					queued++;
-				}
-				/* inline flights too: one that hangs still answers its
-				 * joiners at the deadline. At most one wake-up per
-				 * timeout while the timer idles. */
-				if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
-					r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
-					wake_timer = true;
-				}
-			}
+			/* waiting first: a flight that fails to start answers it */
 			wait_for(c, s);
+			if (!c->busy) /* a new flight; later requests for this check join it */
+				flight_start(r, c, now, &inl, &done);
 		}
 	}
 	if (budget_ms > 0 && job->pending > 0)
-		wake_timer |= list_budget(r, job, now + budget_ms);
-	while (queued-- > 0) /* one worker per flight: they run side by side */
-		pthread_cond_signal(&r->work_cv);
-	if (wake_timer)
-		pthread_cond_signal(&r->timer_cv);
+		list_budget(r, job, now + budget_ms);
 	while (inl != NULL) {
 		struct cstate *c = inl;
 		inl = c->qnext;
@@ -1195,33 +1199,6 @@ jitter_ms(struct runner *r, int interval_ms)
 	return span > 0 ? (int64_t)(r->rng % (uint64_t)(span + 1)) : 0;
 }
 
-/* A background run: a flight like a request's, with nobody waiting for it.
- * Its end is recorded by finish() or expire(), as every run's is. */
-static void
-background_start(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done)
-{
-	c->busy = true;
-	c->queued_at = now;
-	c->deadline = now + c->check->timeout_ms;
-	c->flying = c->check;
-	if (c->deadline + HEALTHD_DEADLINE_GRACE_MS < r->timer_wake) {
-		r->timer_wake = c->deadline + HEALTHD_DEADLINE_GRACE_MS;
-		pthread_cond_signal(&r->timer_cv);
-	}
-	if (c->check->exec != NULL) {
-		dispatch_remote(r, c, now, done);
-		return;
-	}
-	/* an inline check too: the scheduler never runs plugin code itself */
-	c->qnext = NULL;
-	if (r->qtail != NULL)
-		r->qtail->qnext = c;
-	else
-		r->qhead = c;
-	r->qtail = c;
-	pthread_cond_signal(&r->work_cv);
-}
-
 /* Starts each background check's run when it is due. A run still going (or
  * stuck past its timeout) is not doubled: that turn is skipped, and a result
  * that gets too old reads as stale. */
@@ -1242,8 +1219,8 @@ sched_main(void *arg)
 			if (c == NULL || c->dead || (interval = c->check->interval_ms) <= 0)
 				continue;
 			if (c->next_run <= now) {
-				if (!c->busy)
-					background_start(r, c, now, &done);
+				if (!c->busy) /* the scheduler never runs plugin code itself */
+					flight_start(r, c, now, NULL, &done);
 				c->next_run = now + interval - jitter_ms(r, interval);
 			}
 			timer_min(&next, c->next_run);
