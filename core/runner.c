@@ -25,6 +25,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "report.h"
+#include "thresholds.h"
 #include "timer.h"
 
 struct slot {
@@ -80,12 +81,11 @@ struct cstate {
 	struct report_value last_values[HEALTHD_VALUES_MAX];
 	uint64_t runs, failures, timeouts;
 	/* background checks (interval_ms) and thresholds: see sched_main() and
-	 * thresholds_count() */
+	 * thresholds.h */
 	bool last_timed_out;
 	int64_t last_wall_ms;          /* CLOCK_REALTIME when the last result came in */
 	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
-	enum healthd_status effective; /* what requests answer, once has_last */
-	uint32_t fail_streak, pass_streak; /* consecutive failed / passing runs */
+	struct thresholds th;          /* th.effective: what requests answer, once has_last */
 };
 
 /* A worker thread's slot. Workers are joined, never detached, so that their
@@ -132,15 +132,6 @@ static void *worker_main(void *arg);
 static void *timer_main(void *arg);
 static void unlist_budget(struct runner_job *job);
 static void *sched_main(void *arg);
-
-/* The seed's true: OK and WARNING pass (format_passed(), without the view). */
-static inline bool
-status_passes(enum healthd_status st)
-{
-	return st == HEALTHD_OK || st == HEALTHD_WARNING;
-}
-static void thresholds_count(struct cstate *c, enum healthd_status st);
-static void thresholds_recheck(struct cstate *c);
 static int64_t stale_after_ms(const struct check *k);
 static void fill_background(struct cstate *c, struct slot *s, int64_t now,
                             struct runner_job **done);
@@ -288,23 +279,12 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 	}
 }
 
-/*
- * The check's last result as requests read it: its effective status (after
- * thresholds) and message, noting a run that thresholds held back.
- */
+/* The check's last result as requests read it: the message that goes with
+ * its effective status (after thresholds). */
 static void
 effective_message(const struct cstate *c, char *buf, size_t len)
 {
-	bool held = status_passes(c->effective) != status_passes(c->last_status);
-
-	if (!held)
-		snprintf(buf, len, "%s", c->last_msg);
-	else if (status_passes(c->effective))
-		snprintf(buf, len, "%s (failure %u of %d before critical)", c->last_msg,
-		         c->fail_streak, c->check->failures_before_critical);
-	else
-		snprintf(buf, len, "%s (success %u of %d before passing)", c->last_msg,
-		         c->pass_streak, c->check->successes_before_passing);
+	thresholds_message(&c->th, c->check, c->last_status, c->last_msg, buf, len);
 }
 
 /* Answers the flight's waiters with the run just recorded, thresholds applied. */
@@ -315,8 +295,8 @@ answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct run
 	struct slot *s = c->waiters;
 
 	effective_message(c, msg, sizeof(msg));
-	answer_waiters(c, c->effective, msg, c->last_duration,
-	               c->last_timed_out && !status_passes(c->effective), v, nv, done);
+	answer_waiters(c, c->th.effective, msg, c->last_duration,
+	               c->last_timed_out && !thresholds_passes(c->th.effective), v, nv, done);
 	for (; s != NULL; s = s->next) {
 		s->res.run_status = c->last_status;
 		/* the run's one stamp, as its cached answers and /metrics give it;
@@ -374,7 +354,7 @@ unqueue(struct runner *r, struct cstate *c)
 static void
 record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
 {
-	thresholds_count(c, st); /* before has_last: the first run is taken as it is */
+	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
 	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
 	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
@@ -772,7 +752,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		           now - c->last_done < c->check->cache_ms) {
 			char msg[REPORT_MESSAGE_MAX + 64];
 			effective_message(c, msg, sizeof(msg));
-			fill(s, c->effective, msg, c->last_duration, true, false, &done);
+			fill(s, c->th.effective, msg, c->last_duration, true, false, &done);
 			fill_values(s, c->last_values, c->last_nvalues);
 			s->res.measured_ms = c->last_wall_ms;
 			s->res.run_status = c->last_status;
@@ -871,7 +851,7 @@ runner_summary(struct runner *r, size_t *count, size_t *failing)
 		if (c == NULL || c->dead)
 			continue;
 		(*count)++;
-		*failing += c->has_last && c->effective >= HEALTHD_CRITICAL; /* thresholds applied */
+		*failing += c->has_last && c->th.effective >= HEALTHD_CRITICAL; /* thresholds applied */
 	}
 	pthread_mutex_unlock(&r->lock);
 }
@@ -893,7 +873,7 @@ stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats
 		.running = c->busy,
 		.last_nvalues = c->last_nvalues,
 		.last_wall_ms = c->last_wall_ms,
-		.effective_status = c->effective,
+		.effective_status = c->th.effective,
 	};
 	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
 	    clock_ms() - c->last_done > stale_after_ms(c->check))
@@ -951,7 +931,8 @@ runner_attach(struct runner *r, struct registry *reg)
 		}
 		c->check = chk; /* a kept check reads its new timeout, cache, defaults */
 		c->dead = false;
-		thresholds_recheck(c);
+		if (c->has_last) /* its thresholds may have changed */
+			thresholds_recheck(&c->th, c->check, c->last_status);
 	}
 	free(fresh);
 	r->reg = reg;
@@ -1118,47 +1099,6 @@ stale_after_ms(const struct check *k)
 	return (int64_t)k->interval_ms + k->timeout_ms + HEALTHD_DEADLINE_GRACE_MS;
 }
 
-/*
- * Counts a run for the thresholds (Consul's semantics): the effective status
- * turns failing only after failures_before_critical failed runs in a row, and
- * back to passing only after successes_before_passing passing runs in a row.
- * Within the same side (OK and WARNING, or CRITICAL and UNKNOWN) it follows
- * the run at once. The first run ever sets it: there is nothing to damp yet.
- */
-static void
-thresholds_count(struct cstate *c, enum healthd_status st)
-{
-	bool passed = status_passes(st);
-	uint32_t need;
-
-	if (passed) {
-		c->pass_streak++;
-		c->fail_streak = 0;
-		need = (uint32_t)c->check->successes_before_passing;
-	} else {
-		c->fail_streak++;
-		c->pass_streak = 0;
-		need = (uint32_t)c->check->failures_before_critical;
-	}
-	if (!c->has_last || passed == status_passes(c->effective) ||
-	    (passed ? c->pass_streak : c->fail_streak) >= need)
-		c->effective = st;
-}
-
-/* A kept check's thresholds may have changed (a reload): one that the runs
- * held back already meet answers as they do. */
-static void
-thresholds_recheck(struct cstate *c)
-{
-	bool passed = status_passes(c->last_status);
-	uint32_t streak = passed ? c->pass_streak : c->fail_streak;
-	int need = passed ? c->check->successes_before_passing
-	                  : c->check->failures_before_critical;
-
-	if (c->has_last && passed != status_passes(c->effective) && streak >= (uint32_t)need)
-		c->effective = c->last_status;
-}
-
 /* A request's answer for a background check: its last result, never a run. */
 static void
 fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job **done)
@@ -1176,8 +1116,8 @@ fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job
 		s->res.measured_ms = c->last_wall_ms;
 	} else {
 		effective_message(c, msg, sizeof(msg));
-		fill(s, c->effective, msg, c->last_duration, false,
-		     c->last_timed_out && !status_passes(c->effective), done);
+		fill(s, c->th.effective, msg, c->last_duration, false,
+		     c->last_timed_out && !thresholds_passes(c->th.effective), done);
 		fill_values(s, c->last_values, c->last_nvalues);
 		s->res.run_status = c->last_status;
 		s->res.age_ms = age;
