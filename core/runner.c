@@ -2,13 +2,13 @@
  * runner.c - the worker pool, deadlines, single flight and cache.
  *
  * One lock guards everything here. Per check there is at most one flight:
- * a run that is queued or inside run(), with the list of request slots
+ * a run that is queued or inside run(), with the list of request answers
  * waiting for it. A flight ends in one of three ways, each through
  * answer_waiters(): the run returns (finish), its deadline passes first
  * (expire, from the timer thread; the run is abandoned and its late result
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
  * A job with an answer budget may leave its flights before they end: its
- * waiting slots are unlinked and answered (expire_budget, from the timer).
+ * waiting answers are unlinked and filled (expire_budget, from the timer).
  */
 #include "runner.h"
 
@@ -28,10 +28,12 @@
 #include "thresholds.h"
 #include "timer.h"
 
-struct slot {
+/* One check's answer in a job: filled at once, or by the flight it waits for.
+ * (In the runner a `slot` is only a check state's index: struct check.slot.) */
+struct answer {
 	struct runner_job *job;
-	struct slot *next; /* next waiter of the same flight */
-	struct slot *prev; /* ...and the one before, so that a budget can unlink it */
+	struct answer *next; /* next waiter of the same flight */
+	struct answer *prev; /* ...and the one before, so that a budget can unlink it */
 	struct cstate *flight; /* the flight it waits for; NULL once filled */
 	struct runner_result res;
 	char *msg;         /* owned; res.message points here */
@@ -50,7 +52,7 @@ struct runner_job {
 	int64_t submitted, budget_deadline;
 	bool budgeted;
 	struct runner_job *bprev, *bnext;
-	struct slot slots[];
+	struct answer answers[];
 };
 
 struct cstate {
@@ -70,7 +72,7 @@ struct cstate {
 	uint64_t token;
 	int64_t queued_at, deadline;
 	struct healthd_report *report; /* the executing run's, on its thread's stack */
-	struct slot *waiters;
+	struct answer *waiters;
 	struct cstate *qnext;
 	/* the last result, for the cache and /metrics */
 	bool has_last;
@@ -88,7 +90,7 @@ struct cstate {
 	struct thresholds th;          /* th.effective: what requests answer, once has_last */
 };
 
-/* A worker thread's slot. Workers are joined, never detached, so that their
+/* A worker thread's entry in runner.workers. Workers are joined, never detached, so that their
  * thread-local destructors (OpenSSL's error state, say) have run before
  * shutdown unloads the plugins that own them. */
 struct worker {
@@ -111,7 +113,7 @@ struct runner {
 	int active;              /* workers alive and not stuck in an abandoned run */
 	int live;                /* worker threads alive */
 	int max_threads;
-	struct worker *workers;  /* max_threads slots */
+	struct worker *workers;  /* max_threads entries */
 	int executing;           /* runs inside plugin code, inline ones included */
 	int executing_inline;    /* of which on HTTP threads */
 	int resuming;            /* threads resuming finished jobs outside the lock */
@@ -133,29 +135,29 @@ static void *timer_main(void *arg);
 static void unlist_budget(struct runner_job *job);
 static void *sched_main(void *arg);
 static int64_t stale_after_ms(const struct check *k);
-static void fill_background(struct cstate *c, struct slot *s, int64_t now,
+static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
 static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
 
 static void
-fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool cached,
+fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
      bool timed_out, struct runner_job **done)
 {
-	struct runner_job *job = s->job;
+	struct runner_job *job = a->job;
 
-	s->msg = (msg != NULL && msg[0] != '\0') ? strdup(msg) : NULL;
-	s->res = (struct runner_result){
+	a->msg = (msg != NULL && msg[0] != '\0') ? strdup(msg) : NULL;
+	a->res = (struct runner_result){
 		.status = st,
 		.cached = cached,
 		.timed_out = timed_out,
 		.duration_ms = dur,
-		.message = s->msg ? s->msg : "",
+		.message = a->msg ? a->msg : "",
 		.measured_ms = clock_wall_ms(),
 		.run_status = st,
 		.age_ms = -1,
 	};
-	s->flight = NULL;
+	a->flight = NULL;
 	if (--job->pending == 0)
 		unlist_budget(job);
 	if (job->pending == 0 && job->armed) {
@@ -164,15 +166,15 @@ fill(struct slot *s, enum healthd_status st, const char *msg, int64_t dur, bool 
 	}
 }
 
-/* Gives a filled slot its own copy of a run's values (none if out of memory). */
+/* Gives a filled answer its own copy of a run's values (none if out of memory). */
 static void
-fill_values(struct slot *s, const struct report_value *v, size_t n)
+fill_values(struct answer *a, const struct report_value *v, size_t n)
 {
-	if (n == 0 || (s->values = malloc(n * sizeof(*v))) == NULL)
+	if (n == 0 || (a->values = malloc(n * sizeof(*v))) == NULL)
 		return;
-	memcpy(s->values, v, n * sizeof(*v));
-	s->res.values = s->values;
-	s->res.nvalues = n;
+	memcpy(a->values, v, n * sizeof(*v));
+	a->res.values = a->values;
+	a->res.nvalues = n;
 }
 
 static void
@@ -180,42 +182,42 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
                bool timed_out, const struct report_value *v, size_t nv,
                struct runner_job **done)
 {
-	struct slot *s = c->waiters, *next;
+	struct answer *a = c->waiters, *next;
 
 	c->waiters = NULL;
-	for (; s != NULL; s = next) {
-		next = s->next;
-		s->flight = NULL;
-		fill(s, st, msg, dur, false, timed_out, done);
-		fill_values(s, v, nv);
+	for (; a != NULL; a = next) {
+		next = a->next;
+		a->flight = NULL;
+		fill(a, st, msg, dur, false, timed_out, done);
+		fill_values(a, v, nv);
 	}
 }
 
-/* s waits for c's flight (pushed at the head of its waiters). */
+/* The answer a waits for c's flight (pushed at the head of its waiters). */
 static void
-wait_for(struct cstate *c, struct slot *s)
+wait_for(struct cstate *c, struct answer *a)
 {
-	s->flight = c;
-	s->prev = NULL;
-	s->next = c->waiters;
+	a->flight = c;
+	a->prev = NULL;
+	a->next = c->waiters;
 	if (c->waiters != NULL)
-		c->waiters->prev = s;
-	c->waiters = s;
+		c->waiters->prev = a;
+	c->waiters = a;
 }
 
-/* Takes a waiting s off its flight's waiters; the flight goes on. */
+/* Takes a waiting answer off its flight's waiters; the flight goes on. */
 static void
-unwait(struct slot *s)
+unwait(struct answer *a)
 {
-	struct cstate *c = s->flight;
+	struct cstate *c = a->flight;
 
-	if (s->prev != NULL)
-		s->prev->next = s->next;
+	if (a->prev != NULL)
+		a->prev->next = a->next;
 	else
-		c->waiters = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->flight = NULL;
+		c->waiters = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
+	a->flight = NULL;
 }
 
 /* The timer thread looks again by `at` at the latest. At most one wake-up per
@@ -260,7 +262,7 @@ unlist_budget(struct runner_job *job)
 	job->budgeted = false;
 }
 
-/* The job's answer budget passed: every slot still waiting is answered as
+/* The job's answer budget passed: every answer still waiting is filled as
  * timed out now; the flights it leaves go on for their other waiters. */
 static void
 expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
@@ -270,12 +272,12 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 	snprintf(msg, sizeof(msg), "timeout after %d ms (group timeout_ms)", job->budget_ms);
 	unlist_budget(job);
 	for (size_t i = 0; i < job->n; i++) {
-		struct slot *s = &job->slots[i];
+		struct answer *a = &job->answers[i];
 
-		if (s->flight == NULL)
+		if (a->flight == NULL)
 			continue;
-		unwait(s);
-		fill(s, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
+		unwait(a);
+		fill(a, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
 	}
 }
 
@@ -292,16 +294,16 @@ static void
 answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct runner_job **done)
 {
 	char msg[REPORT_MESSAGE_MAX + 64];
-	struct slot *s = c->waiters;
+	struct answer *a = c->waiters;
 
 	effective_message(c, msg, sizeof(msg));
 	answer_waiters(c, c->th.effective, msg, c->last_duration,
 	               c->last_timed_out && !thresholds_passes(c->th.effective), v, nv, done);
-	for (; s != NULL; s = s->next) {
-		s->res.run_status = c->last_status;
+	for (; a != NULL; a = a->next) {
+		a->res.run_status = c->last_status;
 		/* the run's one stamp, as its cached answers and /metrics give it;
 		 * the clock read again here could be a millisecond on */
-		s->res.measured_ms = c->last_wall_ms;
+		a->res.measured_ms = c->last_wall_ms;
 	}
 }
 
@@ -726,7 +728,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 	struct cstate *inl = NULL;
 	int64_t now;
 
-	job = calloc(1, sizeof(*job) + n * sizeof(struct slot));
+	job = calloc(1, sizeof(*job) + n * sizeof(struct answer));
 	if (job == NULL)
 		return NULL;
 	job->r = r;
@@ -741,29 +743,29 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		reg = r->reg;
 	for (size_t i = 0; i < n; i++) {
 		struct cstate *c = r->cs[registry_at(reg, ids[i])->slot];
-		struct slot *s = &job->slots[i];
+		struct answer *a = &job->answers[i];
 
-		s->job = job;
+		a->job = job;
 		if (r->stopping) {
-			fill(s, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
+			fill(a, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
 		} else if (r->scheduled && c->check->interval_ms > 0) {
-			fill_background(c, s, now, &done); /* never runs it */
+			fill_background(c, a, now, &done); /* never runs it */
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
 			char msg[REPORT_MESSAGE_MAX + 64];
 			effective_message(c, msg, sizeof(msg));
-			fill(s, c->th.effective, msg, c->last_duration, true, false, &done);
-			fill_values(s, c->last_values, c->last_nvalues);
-			s->res.measured_ms = c->last_wall_ms;
-			s->res.run_status = c->last_status;
+			fill(a, c->th.effective, msg, c->last_duration, true, false, &done);
+			fill_values(a, c->last_values, c->last_nvalues);
+			a->res.measured_ms = c->last_wall_ms;
+			a->res.run_status = c->last_status;
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
 			         c->check->timeout_ms);
-			fill(s, HEALTHD_CRITICAL, msg, 0, false, true, &done);
+			fill(a, HEALTHD_CRITICAL, msg, 0, false, true, &done);
 		} else {
 			/* waiting first: a flight that fails to start answers it */
-			wait_for(c, s);
+			wait_for(c, a);
 			if (!c->busy) /* a new flight; later requests for this check join it */
 				flight_start(r, c, now, &inl, &done);
 		}
@@ -804,7 +806,7 @@ runner_job_arm(struct runner_job *job, void (*suspend)(void *), void (*resume)(v
 const struct runner_result *
 runner_job_result(const struct runner_job *job, size_t i)
 {
-	return &job->slots[i].res;
+	return &job->answers[i].res;
 }
 
 size_t
@@ -819,8 +821,8 @@ runner_job_free(struct runner_job *job)
 	if (job == NULL)
 		return;
 	for (size_t i = 0; i < job->n; i++) {
-		free(job->slots[i].msg);
-		free(job->slots[i].values);
+		free(job->answers[i].msg);
+		free(job->answers[i].values);
 	}
 	free(job);
 }
@@ -1101,29 +1103,29 @@ stale_after_ms(const struct check *k)
 
 /* A request's answer for a background check: its last result, never a run. */
 static void
-fill_background(struct cstate *c, struct slot *s, int64_t now, struct runner_job **done)
+fill_background(struct cstate *c, struct answer *a, int64_t now, struct runner_job **done)
 {
 	char msg[REPORT_MESSAGE_MAX + 64];
 	int64_t age = now - c->last_done;
 
 	if (!c->has_last) {
-		fill(s, HEALTHD_CRITICAL, "no result yet", 0, false, false, done);
+		fill(a, HEALTHD_CRITICAL, "no result yet", 0, false, false, done);
 	} else if (age > stale_after_ms(c->check)) {
 		snprintf(msg, sizeof(msg), "stale: last result %.1f s ago", (double)age / 1000.0);
-		fill(s, HEALTHD_CRITICAL, msg, c->last_duration, false, false, done);
-		s->res.run_status = c->last_status;
-		s->res.age_ms = age;
-		s->res.measured_ms = c->last_wall_ms;
+		fill(a, HEALTHD_CRITICAL, msg, c->last_duration, false, false, done);
+		a->res.run_status = c->last_status;
+		a->res.age_ms = age;
+		a->res.measured_ms = c->last_wall_ms;
 	} else {
 		effective_message(c, msg, sizeof(msg));
-		fill(s, c->th.effective, msg, c->last_duration, false,
+		fill(a, c->th.effective, msg, c->last_duration, false,
 		     c->last_timed_out && !thresholds_passes(c->th.effective), done);
-		fill_values(s, c->last_values, c->last_nvalues);
-		s->res.run_status = c->last_status;
-		s->res.age_ms = age;
-		s->res.measured_ms = c->last_wall_ms;
+		fill_values(a, c->last_values, c->last_nvalues);
+		a->res.run_status = c->last_status;
+		a->res.age_ms = age;
+		a->res.measured_ms = c->last_wall_ms;
 	}
-	s->res.background = true;
+	a->res.background = true;
 }
 
 /* Up to a tenth of the interval (1 s at most) earlier, so that checks with

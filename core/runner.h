@@ -2,9 +2,9 @@
  * runner.h - runs checks: a worker pool, deadlines, single flight, cache,
  * and the per-check counters that /metrics and ?verbose=1 show.
  *
- * Every outcome reaches a request through one door: the job's slot is
- * filled (by a worker, the timer, the cache or shutdown) and, when the last
- * slot is filled, the job's resume callback is called once. The HTTP layer
+ * Every outcome reaches a request through one door: the job's answer for a
+ * check is filled (by a worker, the timer, the cache or shutdown) and, when
+ * the last answer is filled, the job's resume callback is called once. The HTTP layer
  * starts jobs and reads finished ones; it never sees threads or flights.
  */
 #ifndef HEALTHD_RUNNER_H
