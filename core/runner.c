@@ -25,115 +25,13 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "report.h"
+#include "runner_impl.h"
 #include "thresholds.h"
 #include "timer.h"
-
-/* One check's answer in a job: filled at once, or by the flight it waits for.
- * (In the runner a `slot` is only a check state's index: struct check.slot.) */
-struct answer {
-	struct runner_job *job;
-	struct answer *next; /* next waiter of the same flight */
-	struct answer *prev; /* ...and the one before, so that a budget can unlink it */
-	struct cstate *flight; /* the flight it waits for; NULL once filled */
-	struct runner_result res;
-	char *msg;         /* owned; res.message points here */
-	struct report_value *values; /* owned; res.values points here */
-};
-
-struct runner_job {
-	struct runner *r;
-	size_t n, pending;
-	bool armed;
-	void (*resume)(void *);
-	void *arg;
-	struct runner_job *done_next;
-	/* an answer budget (runner_submit_budget): on r->budgets until finished */
-	int budget_ms;
-	int64_t submitted, budget_deadline;
-	bool budgeted;
-	struct runner_job *bprev, *bnext;
-	struct answer answers[];
-};
-
-struct cstate {
-	const struct check *check; /* in the newest registry attached that has it */
-	uint32_t slot;    /* its index in runner.cs; never reused */
-	bool dead;        /* no registry attached since has it: freed once idle */
-	/* the copy its flight runs with: a reload may point check at a newer one */
-	const struct check *flying;
-	/* the flight, while busy */
-	bool busy;        /* queued or running: never two runs at once */
-	bool executing;   /* inside run() now */
-	bool abandoned;   /* deadline passed, waiters answered; late result is discarded */
-	bool inline_run;  /* run by the submitting thread (HEALTHD_CHECK_INLINE) */
-	bool released;    /* its worker was counted out of `active` when it expired */
-	bool remote;      /* in an executor: no thread here waits for it */
-	uint32_t gen;     /* flights so far; with the slot, a remote run's token */
-	uint64_t token;
-	int64_t queued_at, deadline;
-	struct healthd_report *report; /* the executing run's, on its thread's stack */
-	struct answer *waiters;
-	struct cstate *qnext;
-	/* the last result, for the cache and /metrics */
-	bool has_last;
-	enum healthd_status last_status;
-	int64_t last_done, last_duration;
-	char last_msg[REPORT_MESSAGE_MAX];
-	size_t last_nvalues;
-	struct report_value last_values[HEALTHD_VALUES_MAX];
-	uint64_t runs, failures, timeouts;
-	/* background checks (interval_ms) and thresholds: see sched_main() and
-	 * thresholds.h */
-	bool last_timed_out;
-	int64_t last_wall_ms;          /* CLOCK_REALTIME when the last result came in */
-	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
-	struct thresholds th;          /* th.effective: what requests answer, once has_last */
-};
-
-/* A worker thread's entry in runner.workers. Workers are joined, never detached, so that their
- * thread-local destructors (OpenSSL's error state, say) have run before
- * shutdown unloads the plugins that own them. */
-struct worker {
-	struct runner *r;
-	pthread_t thread;
-	bool used;   /* a thread was started here and not joined yet */
-	bool exited; /* it left worker_main(); join it to finish it */
-};
-
-struct runner {
-	const struct registry *reg; /* the newest attached: runner_submit()'s ids */
-	pthread_mutex_t lock;
-	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
-	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
-	pthread_cond_t idle_cv;  /* shutdown: a worker left or a run returned */
-	struct cstate **cs;      /* by slot (struct check.slot); 0 and freed ones NULL */
-	size_t ncs, cscap;
-	struct cstate *qhead, *qtail;
-	int target;              /* workers wanted */
-	int active;              /* workers alive and not stuck in an abandoned run */
-	int live;                /* worker threads alive */
-	int max_threads;
-	struct worker *workers;  /* max_threads entries */
-	int executing;           /* runs inside plugin code, inline ones included */
-	int executing_inline;    /* of which on HTTP threads */
-	int resuming;            /* threads resuming finished jobs outside the lock */
-	bool stopping;
-	int64_t timer_wake;      /* when the timer looks next; TIMER_NONE: idle */
-	struct runner_job *budgets; /* unfinished jobs with an answer budget */
-	pthread_t timer;
-	bool timer_started;
-	/* the background schedule (runner_start) */
-	pthread_cond_t sched_cv; /* scheduler: stop */
-	pthread_t sched;
-	bool sched_started;
-	bool scheduled;          /* background checks answer from their last run */
-	uint64_t rng;            /* jitter (xorshift64), under the lock */
-};
 
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
 static void unlist_budget(struct runner_job *job);
-static void *sched_main(void *arg);
 static int64_t stale_after_ms(const struct check *k);
 static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
@@ -323,8 +221,8 @@ resume_all(struct runner_job *done)
  * Counted in `resuming`, so that shutdown waits for the last resume before
  * the HTTP server may be stopped (which must not find a connection suspended).
  */
-static void
-resume_unlocked(struct runner *r, struct runner_job *done)
+void
+runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
 	if (done == NULL)
 		return;
@@ -504,9 +402,9 @@ dispatch_remote(struct runner *r, struct cstate *c, int64_t now, struct runner_j
  * *inl for the caller to execute(). Waiters may already be on c. Its end is
  * recorded by finish() or expire(), as every run's is.
  */
-static void
-flight_start(struct runner *r, struct cstate *c, int64_t now, struct cstate **inl,
-             struct runner_job **done)
+void
+runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct cstate **inl,
+                    struct runner_job **done)
 {
 	c->busy = true;
 	c->queued_at = now;
@@ -545,7 +443,7 @@ runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_s
 		return false; /* not this flight's: stale or forged */
 	}
 	finish(r, c, rep, st, dur_ms, clock_ms(), &done);
-	resume_unlocked(r, done);
+	runner_resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	return true;
 }
@@ -585,7 +483,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	if (released)
 		r->active++; /* back from a stuck run; a surplus worker then leaves */
 	pthread_cond_broadcast(&r->idle_cv);
-	resume_unlocked(r, done);
+	runner_resume_unlocked(r, done);
 }
 
 static void *
@@ -653,7 +551,7 @@ timer_main(void *arg)
 		}
 		r->timer_wake = next;
 		if (done != NULL) {
-			resume_unlocked(r, done);
+			runner_resume_unlocked(r, done);
 			continue;
 		}
 		timer_wait(&r->timer_cv, &r->lock, next);
@@ -767,7 +665,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 			/* waiting first: a flight that fails to start answers it */
 			wait_for(c, a);
 			if (!c->busy) /* a new flight; later requests for this check join it */
-				flight_start(r, c, now, &inl, &done);
+				runner_flight_start(r, c, now, &inl, &done);
 		}
 	}
 	if (budget_ms > 0 && job->pending > 0)
@@ -778,7 +676,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		execute(r, c, false);
 	}
 	/* job is not armed yet, so done holds only other requests' jobs */
-	resume_unlocked(r, done);
+	runner_resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	return job;
 }
@@ -1036,7 +934,7 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	pthread_cond_broadcast(&r->work_cv);
 	pthread_cond_signal(&r->timer_cv);
 	pthread_cond_signal(&r->sched_cv);
-	resume_unlocked(r, done);
+	runner_resume_unlocked(r, done);
 	pthread_mutex_unlock(&r->lock);
 	if (r->timer_started)
 		pthread_join(r->timer, NULL);
@@ -1089,8 +987,8 @@ runner_free(struct runner *r)
 	free(r);
 }
 
-/* ---- background checks and thresholds (issue 13) ---- */
-
+/* ---- background checks (issue 13): how requests read them; runner_schedule.c
+ * runs them ---- */
 
 /* Runs start at most interval_ms apart and end by their timeout (plus the
  * grace the timer gives a run that stops at its deadline): a result older
@@ -1126,78 +1024,4 @@ fill_background(struct cstate *c, struct answer *a, int64_t now, struct runner_j
 		a->res.measured_ms = c->last_wall_ms;
 	}
 	a->res.background = true;
-}
-
-/* Up to a tenth of the interval (1 s at most) earlier, so that checks with
- * the same interval spread out instead of hitting their targets together. */
-static int64_t
-jitter_ms(struct runner *r, int interval_ms)
-{
-	int64_t span = interval_ms / 10 < 1000 ? interval_ms / 10 : 1000;
-
-	r->rng ^= r->rng << 13;
-	r->rng ^= r->rng >> 7;
-	r->rng ^= r->rng << 17;
-	return span > 0 ? (int64_t)(r->rng % (uint64_t)(span + 1)) : 0;
-}
-
-/* Starts each background check's run when it is due. A run still going (or
- * stuck past its timeout) is not doubled: that turn is skipped, and a result
- * that gets too old reads as stale. */
-static void *
-sched_main(void *arg)
-{
-	struct runner *r = arg;
-
-	pthread_mutex_lock(&r->lock);
-	while (!r->stopping) {
-		struct runner_job *done = NULL;
-		int64_t now = clock_ms(), next = TIMER_NONE;
-
-		for (size_t i = 0; i < r->ncs; i++) {
-			struct cstate *c = r->cs[i];
-			int interval;
-
-			if (c == NULL || c->dead || (interval = c->check->interval_ms) <= 0)
-				continue;
-			if (c->next_run <= now) {
-				if (!c->busy) /* the scheduler never runs plugin code itself */
-					flight_start(r, c, now, NULL, &done);
-				c->next_run = now + interval - jitter_ms(r, interval);
-			}
-			timer_min(&next, c->next_run);
-		}
-		/* no job waits for a background run; a failed dispatch answers none */
-		resume_unlocked(r, done);
-		if (r->stopping)
-			break;
-		timer_wait(&r->sched_cv, &r->lock, next); /* TIMER_NONE: a reload wakes it */
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
-}
-
-int
-runner_start(struct runner *r)
-{
-	int rc;
-
-	/* always, even without background checks yet: a reload may add some
-	 * (runner_attach() wakes it); idle, it only waits */
-	pthread_mutex_lock(&r->lock);
-	if (r->stopping || r->sched_started) {
-		pthread_mutex_unlock(&r->lock);
-		return 0;
-	}
-	r->scheduled = true;
-	rc = pthread_create(&r->sched, NULL, sched_main, r);
-	if (rc != 0) {
-		r->scheduled = false;
-		pthread_mutex_unlock(&r->lock);
-		log_err("runner: cannot start the background scheduler: %s", strerror(rc));
-		return -1;
-	}
-	r->sched_started = true;
-	pthread_mutex_unlock(&r->lock);
-	return 0;
 }
