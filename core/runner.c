@@ -44,6 +44,7 @@ fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, boo
 {
 	struct runner_job *job = a->job;
 
+	LOCK_HELD(&job->r->lock);
 	a->msg = (msg != NULL && msg[0] != '\0') ? strdup(msg) : NULL;
 	a->res = (struct runner_result){
 		.status = st,
@@ -68,6 +69,7 @@ fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, boo
 static void
 fill_values(struct answer *a, const struct report_value *v, size_t n)
 {
+	LOCK_HELD(&a->job->r->lock);
 	if (n == 0 || (a->values = malloc(n * sizeof(*v))) == NULL)
 		return;
 	memcpy(a->values, v, n * sizeof(*v));
@@ -76,12 +78,13 @@ fill_values(struct answer *a, const struct report_value *v, size_t n)
 }
 
 static void
-answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
-               bool timed_out, const struct report_value *v, size_t nv,
+answer_waiters(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
+               int64_t dur, bool timed_out, const struct report_value *v, size_t nv,
                struct runner_job **done)
 {
 	struct answer *a = c->waiters, *next;
 
+	LOCK_HELD(&r->lock);
 	c->waiters = NULL;
 	for (; a != NULL; a = next) {
 		next = a->next;
@@ -95,6 +98,7 @@ answer_waiters(struct cstate *c, enum healthd_status st, const char *msg, int64_
 static void
 wait_for(struct cstate *c, struct answer *a)
 {
+	LOCK_HELD(&a->job->r->lock);
 	a->flight = c;
 	a->prev = NULL;
 	a->next = c->waiters;
@@ -109,6 +113,7 @@ unwait(struct answer *a)
 {
 	struct cstate *c = a->flight;
 
+	LOCK_HELD(&a->job->r->lock);
 	if (a->prev != NULL)
 		a->prev->next = a->next;
 	else
@@ -123,6 +128,7 @@ unwait(struct answer *a)
 static void
 wake_timer(struct runner *r, int64_t at)
 {
+	LOCK_HELD(&r->lock);
 	if (at >= r->timer_wake)
 		return;
 	r->timer_wake = at;
@@ -133,6 +139,7 @@ wake_timer(struct runner *r, int64_t at)
 static void
 list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
 {
+	LOCK_HELD(&r->lock);
 	job->budget_deadline = deadline;
 	job->budgeted = true;
 	job->bprev = NULL;
@@ -149,6 +156,7 @@ unlist_budget(struct runner_job *job)
 {
 	struct runner *r = job->r;
 
+	LOCK_HELD(&r->lock);
 	if (!job->budgeted)
 		return;
 	if (job->bprev != NULL)
@@ -167,6 +175,7 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 {
 	char msg[64];
 
+	LOCK_HELD(&job->r->lock);
 	snprintf(msg, sizeof(msg), "timeout after %d ms (group timeout_ms)", job->budget_ms);
 	unlist_budget(job);
 	for (size_t i = 0; i < job->n; i++) {
@@ -182,20 +191,23 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 /* The check's last result as requests read it: the message that goes with
  * its effective status (after thresholds). */
 static void
-effective_message(const struct cstate *c, char *buf, size_t len)
+effective_message(const struct runner *r, const struct cstate *c, char *buf, size_t len)
 {
+	LOCK_HELD(&r->lock);
 	thresholds_message(&c->th, c->check, c->last_status, c->last_msg, buf, len);
 }
 
 /* Answers the flight's waiters with the run just recorded, thresholds applied. */
 static void
-answer_run(struct cstate *c, const struct report_value *v, size_t nv, struct runner_job **done)
+answer_run(struct runner *r, struct cstate *c, const struct report_value *v, size_t nv,
+           struct runner_job **done)
 {
 	char msg[REPORT_MESSAGE_MAX + 64];
 	struct answer *a = c->waiters;
 
-	effective_message(c, msg, sizeof(msg));
-	answer_waiters(c, c->th.effective, msg, c->last_duration,
+	LOCK_HELD(&r->lock);
+	effective_message(r, c, msg, sizeof(msg));
+	answer_waiters(r, c, c->th.effective, msg, c->last_duration,
 	               c->last_timed_out && !thresholds_passes(c->th.effective), v, nv, done);
 	for (; a != NULL; a = a->next) {
 		a->res.run_status = c->last_status;
@@ -224,6 +236,7 @@ resume_all(struct runner_job *done)
 void
 runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
+	LOCK_HELD(&r->lock);
 	if (done == NULL)
 		return;
 	r->resuming++;
@@ -240,6 +253,7 @@ unqueue(struct runner *r, struct cstate *c)
 {
 	struct cstate **p = &r->qhead, *prev = NULL;
 
+	LOCK_HELD(&r->lock);
 	while (*p != NULL && *p != c) {
 		prev = *p;
 		p = &(*p)->qnext;
@@ -252,8 +266,10 @@ unqueue(struct runner *r, struct cstate *c)
 }
 
 static void
-record(struct cstate *c, enum healthd_status st, const char *msg, int64_t dur, int64_t now)
+record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
+       int64_t now)
 {
+	LOCK_HELD(&r->lock);
 	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
 	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
 	c->last_timed_out = false; /* the caller sets it */
@@ -275,6 +291,7 @@ spawn_worker(struct runner *r)
 	struct worker *w = NULL;
 	int rc;
 
+	LOCK_HELD(&r->lock);
 	for (int i = 0; i < r->max_threads; i++) {
 		if (r->workers[i].used && r->workers[i].exited) {
 			/* it left already; joining only waits for its thread exit */
@@ -303,14 +320,15 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 {
 	char msg[64];
 
+	LOCK_HELD(&r->lock);
 	snprintf(msg, sizeof(msg), "timeout after %d ms", c->check->timeout_ms);
 	c->abandoned = true;
 	c->timeouts++;
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
-	record(c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
+	record(r, c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	c->last_timed_out = true;
-	answer_run(c, NULL, 0, done);
+	answer_run(r, c, NULL, 0, done);
 	if (c->remote) {
 		/* the executor tells the plugin; if the run never reached one, it is
 		 * over, else its executor reports its end (or is retired) */
@@ -346,6 +364,7 @@ static void
 finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
        enum healthd_status st, int64_t dur, int64_t now, struct runner_job **done)
 {
+	LOCK_HELD(&r->lock);
 	/* late, though the timer had not seen it yet; a run that stopped at its
 	 * deadline has HEALTHD_DEADLINE_GRACE_MS to be heard (ABI 1.2) */
 	if (!c->abandoned && now > c->deadline + HEALTHD_DEADLINE_GRACE_MS)
@@ -362,11 +381,11 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 		bool timed_out = report->timed_out && st >= HEALTHD_CRITICAL;
 		if (timed_out)
 			c->timeouts++;
-		record(c, st, report->message, dur, now);
+		record(r, c, st, report->message, dur, now);
 		c->last_timed_out = timed_out;
 		c->last_nvalues = report->nvalues;
 		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
-		answer_run(c, c->last_values, c->last_nvalues, done);
+		answer_run(r, c, c->last_values, c->last_nvalues, done);
 	}
 	c->busy = false;
 	c->abandoned = false;
@@ -382,6 +401,7 @@ dispatch_remote(struct runner *r, struct cstate *c, int64_t now, struct runner_j
 {
 	struct healthd_report rep = {0};
 
+	LOCK_HELD(&r->lock);
 	c->remote = true;
 	c->executing = true;
 	/* slots are never reused, so a token is unique across reloads too */
@@ -406,6 +426,7 @@ void
 runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct cstate **inl,
                     struct runner_job **done)
 {
+	LOCK_HELD(&r->lock);
 	c->busy = true;
 	c->queued_at = now;
 	c->deadline = now + c->check->timeout_ms;
@@ -461,6 +482,7 @@ execute(struct runner *r, struct cstate *c, bool on_worker)
 	int64_t started, ended;
 	bool released;
 
+	LOCK_HELD(&r->lock);
 	c->flying = chk;
 	c->executing = true;
 	c->report = &report;
@@ -651,7 +673,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
 			char msg[REPORT_MESSAGE_MAX + 64];
-			effective_message(c, msg, sizeof(msg));
+			effective_message(r, c, msg, sizeof(msg));
 			fill(a, c->th.effective, msg, c->last_duration, true, false, &done);
 			fill_values(a, c->last_values, c->last_nvalues);
 			a->res.measured_ms = c->last_wall_ms;
@@ -759,6 +781,7 @@ runner_summary(struct runner *r, size_t *count, size_t *failing)
 static void
 stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats *out)
 {
+	LOCK_HELD(&r->lock);
 	if (c == NULL) {
 		*out = (struct runner_stats){0};
 		return;
@@ -847,6 +870,7 @@ runner_attach(struct runner *r, struct registry *reg)
 static void
 sweep(struct runner *r)
 {
+	LOCK_HELD(&r->lock);
 	for (size_t i = 1; i < r->ncs; i++) {
 		struct cstate *c = r->cs[i];
 		if (c != NULL && c->dead && !c->busy) {
@@ -913,7 +937,7 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 		struct cstate *c = r->cs[i];
 		if (c == NULL || !c->busy || c->abandoned)
 			continue;
-		answer_waiters(c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
+		answer_waiters(r, c, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, NULL, 0,
 		               &done);
 		if (c->remote) {
 			c->abandoned = true; /* executor_shutdown() ends it */
@@ -1005,7 +1029,9 @@ fill_background(struct cstate *c, struct answer *a, int64_t now, struct runner_j
 {
 	char msg[REPORT_MESSAGE_MAX + 64];
 	int64_t age = now - c->last_done;
+	struct runner *r = a->job->r;
 
+	LOCK_HELD(&r->lock);
 	if (!c->has_last) {
 		fill(a, HEALTHD_CRITICAL, "no result yet", 0, false, false, done);
 	} else if (age > stale_after_ms(c->check)) {
@@ -1015,7 +1041,7 @@ fill_background(struct cstate *c, struct answer *a, int64_t now, struct runner_j
 		a->res.age_ms = age;
 		a->res.measured_ms = c->last_wall_ms;
 	} else {
-		effective_message(c, msg, sizeof(msg));
+		effective_message(r, c, msg, sizeof(msg));
 		fill(a, c->th.effective, msg, c->last_duration, false,
 		     c->last_timed_out && !thresholds_passes(c->th.effective), done);
 		fill_values(a, c->last_values, c->last_nvalues);

@@ -4,8 +4,15 @@
  *
  * Every outcome reaches a request through one door: the job's answer for a
  * check is filled (by a worker, the timer, the cache or shutdown) and, when
- * the last answer is filled, the job's resume callback is called once. The HTTP layer
- * starts jobs and reads finished ones; it never sees threads or flights.
+ * the last answer is filled, the job's resume callback is called once. The
+ * HTTP layer starts jobs and reads finished ones; it never sees threads or
+ * flights.
+ *
+ * Lock order: runner, then executors. The runner's one lock is held while it
+ * takes the executor set's (a flight started, expired or cancelled at
+ * shutdown: runner_submit*(), the timer, the scheduler, runner_shutdown());
+ * an executor reports a run's end (runner_remote_done()) without its own lock
+ * held, so that the runner can take its lock then.
  */
 #ifndef HEALTHD_RUNNER_H
 #define HEALTHD_RUNNER_H

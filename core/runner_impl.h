@@ -12,6 +12,7 @@
 
 #include <healthd/plugin.h>
 
+#include "lock.h"
 #include "registry.h"
 #include "report.h"
 #include "runner.h"
@@ -91,7 +92,7 @@ struct worker {
 
 struct runner {
 	const struct registry *reg; /* the newest attached: runner_submit()'s ids */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;    /* guards all of the runner; taken before executors' (runner.h) */
 	pthread_cond_t work_cv;  /* workers: a flight was queued, or stop */
 	pthread_cond_t timer_cv; /* timer: an earlier deadline, or stop */
 	pthread_cond_t idle_cv;  /* shutdown: a worker left or a run returned */

@@ -20,6 +20,7 @@ jitter_ms(struct runner *r, int interval_ms)
 {
 	int64_t span = interval_ms / 10 < 1000 ? interval_ms / 10 : 1000;
 
+	LOCK_HELD(&r->lock);
 	r->rng ^= r->rng << 13;
 	r->rng ^= r->rng >> 7;
 	r->rng ^= r->rng << 17;
