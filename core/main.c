@@ -563,6 +563,28 @@ server_stop(struct server *sv)
 	config_free(&sv->cfg);
 }
 
+/* How log lines start (log.h): a server's are stamped, or carry priorities for
+ * the journal; the one-shot modes print bare lines for the person or script
+ * that runs them. The choice goes to the executors through the environment,
+ * so their lines look the same; before any thread starts (setenv). */
+static void
+log_style_choose(bool one_shot)
+{
+	static const char *const names[] = {
+		[LOG_STYLE_JOURNAL] = "journal",
+		[LOG_STYLE_TIMESTAMP] = "timestamp",
+		[LOG_STYLE_PLAIN] = "plain",
+	};
+	const char *want = getenv("HEALTHD_LOG_FORMAT");
+
+	if (log_init(want != NULL || !one_shot ? want : "plain") == -1) {
+		log_init(NULL);
+		log_warn("HEALTHD_LOG_FORMAT=%s: not auto, journal, timestamp or plain; using auto",
+		         want);
+	}
+	setenv("HEALTHD_LOG_FORMAT", names[log_get_style()], 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -572,9 +594,12 @@ main(int argc, char **argv)
 	sigset_t set;
 	int rc = 1;
 
-	/* An executor: one plugin's code, started by a healthd server. */
-	if (argc >= 2 && strcmp(argv[1], "--executor") == 0)
+	/* An executor: one plugin's code, started by a healthd server, which
+	 * set HEALTHD_LOG_FORMAT to the style it chose. */
+	if (argc >= 2 && strcmp(argv[1], "--executor") == 0) {
+		log_init(getenv("HEALTHD_LOG_FORMAT"));
 		return executor_process_main(argc, argv);
+	}
 	/* One step of --test-plugin, started by the harness below. */
 	if (argc >= 2 && strcmp(argv[1], "--test-plugin-step") == 0)
 		return plugin_test_step_main(argc, argv);
@@ -610,6 +635,7 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	log_style_choose(opts.check_config || opts.run_check != NULL);
 	/* Before any thread starts, so that every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
