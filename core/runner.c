@@ -37,6 +37,8 @@ static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
 static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
+static void queue_line(struct runner *r, int level, const char *text);
+static void write_lines(struct runner_line *line);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -217,6 +219,38 @@ answer_run(struct runner *r, struct cstate *c, const struct report_value *v, siz
 	}
 }
 
+/* A line for runner_resume_unlocked() to write; dropped if out of memory. */
+static void
+queue_line(struct runner *r, int level, const char *text)
+{
+	size_t len = strlen(text) + 1;
+	struct runner_line *line;
+
+	LOCK_HELD(&r->lock);
+	if ((line = malloc(sizeof(*line) + len)) == NULL)
+		return;
+	line->next = NULL;
+	line->level = level;
+	memcpy(line->text, text, len);
+	if (r->lines_tail != NULL)
+		r->lines_tail->next = line;
+	else
+		r->lines = line;
+	r->lines_tail = line;
+}
+
+/* Outside the lock: writes and frees the lines, in the order they came. */
+static void
+write_lines(struct runner_line *line)
+{
+	while (line != NULL) {
+		struct runner_line *next = line->next;
+		log_msg(line->level, "%s", line->text);
+		free(line);
+		line = next;
+	}
+}
+
 /* Outside the lock: each resume is MHD_resume_connection. */
 static void
 resume_all(struct runner_job *done)
@@ -229,19 +263,25 @@ resume_all(struct runner_job *done)
 }
 
 /*
- * Resumes the jobs in done outside the lock; called and returns with it held.
- * Counted in `resuming`, so that shutdown waits for the last resume before
- * the HTTP server may be stopped (which must not find a connection suspended).
+ * Resumes the jobs in done outside the lock, then writes the lines waiting;
+ * called and returns with it held. Counted in `resuming`, so that shutdown
+ * waits for the last resume before the HTTP server may be stopped (which
+ * must not find a connection suspended).
  */
 void
 runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
+	struct runner_line *lines;
+
 	LOCK_HELD(&r->lock);
-	if (done == NULL)
+	lines = r->lines;
+	if (done == NULL && lines == NULL)
 		return;
+	r->lines = r->lines_tail = NULL;
 	r->resuming++;
 	pthread_mutex_unlock(&r->lock);
 	resume_all(done);
+	write_lines(lines);
 	pthread_mutex_lock(&r->lock);
 	r->resuming--;
 	pthread_cond_broadcast(&r->idle_cv);
@@ -269,8 +309,17 @@ static void
 record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
        int64_t now)
 {
+	char line[REPORT_MESSAGE_MAX + 256];
+	int level;
+
 	LOCK_HELD(&r->lock);
 	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
+	/* every run ends here, whoever asked for it: the one place to see a change */
+	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, line,
+	                         sizeof(line));
+	if (level != 0)
+		queue_line(r, level, line);
+	wake_timer(r, transitions_due(&c->tr)); /* a flapping check's summary */
 	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
 	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
@@ -553,8 +602,16 @@ timer_main(void *arg)
 
 		for (size_t i = 0; i < r->ncs; i++) {
 			struct cstate *c = r->cs[i];
+			char line[256];
+			int level;
+
 			if (c == NULL)
 				continue;
+			/* the end of a flapping check's window: its summary line */
+			level = transitions_tick(&c->tr, c->check->name, now, line, sizeof(line));
+			if (level != 0)
+				queue_line(r, level, line);
+			timer_min(&next, transitions_due(&c->tr));
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
 			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
@@ -572,7 +629,7 @@ timer_main(void *arg)
 				timer_min(&next, job->budget_deadline);
 		}
 		r->timer_wake = next;
-		if (done != NULL) {
+		if (done != NULL || r->lines != NULL) {
 			runner_resume_unlocked(r, done);
 			continue;
 		}
@@ -1005,6 +1062,7 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
+	write_lines(r->lines); /* a run that ended after the last resume */
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);
