@@ -664,7 +664,8 @@ read_group_checks(struct reader *rd, const char *where, struct json_object *v,
 	return 0;
 }
 
-/* "groups": {"live": ["app"], "ready": {"checks": ["app", "db"], "timeout_ms": 900}} */
+/* "groups": {"live": ["app"], "ready": {"checks": ["app", "db"], "timeout_ms": 900,
+ *            "max_result_age_ms": 60000}} */
 static int
 key_groups(struct reader *rd, const char *key, struct json_object *v)
 {
@@ -693,6 +694,7 @@ key_groups(struct reader *rd, const char *key, struct json_object *v)
 		if ((g->name = strdup(name)) == NULL)
 			return fail(rd, where, "out of memory");
 		c->ngroups++;
+		g->max_result_age_ms = CONFIG_DEFAULT_MAX_RESULT_AGE_MS;
 		if (!json_object_is_type(val, json_type_object)) {
 			if (read_group_checks(rd, where, val, g) == -1)
 				return -1;
@@ -706,8 +708,12 @@ key_groups(struct reader *rd, const char *key, struct json_object *v)
 			} else if (strcmp(k, "timeout_ms") == 0) {
 				if (want_int(rd, sub, kv, 1, 3600000, &g->timeout_ms) == -1)
 					return -1;
+			} else if (strcmp(k, "max_result_age_ms") == 0) {
+				if (want_int(rd, sub, kv, 0, 86400000, &g->max_result_age_ms) == -1)
+					return -1;
 			} else {
-				return fail(rd, sub, "unknown key (known: checks, timeout_ms)");
+				return fail(rd, sub, "unknown key (known: checks, timeout_ms, "
+				            "max_result_age_ms)");
 			}
 		}
 		if (g->checks == NULL)

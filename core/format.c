@@ -142,7 +142,7 @@ format_seed(const struct registry *reg, const uint32_t *ids, const struct runner
 			struct json_object *d = json_object_new_object();
 			if (d == NULL)
 				goto oom;
-			if (res->background && res->age_ms >= 0)
+			if (res->age_ms >= 0) /* a background or earlier run's result */
 				json_object_object_add(d, "age_ms", json_object_new_int64(res->age_ms));
 			json_object_object_add(d, "cached", json_object_new_boolean(res->cached));
 			json_object_object_add(d, "duration_ms",

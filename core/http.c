@@ -480,7 +480,8 @@ serve_health(struct request *q)
 	free(mark);
 	if (excess)
 		return reply_canned(q, 400, CANNED_TOO_MANY_NAMES);
-	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0);
+	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0,
+	                          g != NULL ? g->max_result_age_ms : 0);
 	if (q->job == NULL)
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	set_phase(q->hc, PHASE_RUN);

@@ -32,6 +32,9 @@
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
 static void unlist_budget(struct runner_job *job);
+static void fill_last(struct cstate *c, struct answer *a, int64_t now, struct runner_job **done);
+static void effective_message(const struct runner *r, const struct cstate *c, char *buf,
+                              size_t len);
 static int64_t stale_after_ms(const struct check *k);
 static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
@@ -170,8 +173,12 @@ unlist_budget(struct runner_job *job)
 	job->budgeted = false;
 }
 
-/* The job's answer budget passed: every answer still waiting is filled as
- * timed out now; the flights it leaves go on for their other waiters. */
+/*
+ * The job's answer budget passed: every answer still waiting is filled now
+ * with its check's last result if that is at most max_age_ms old, else as
+ * timed out. So a probe's verdict is the newest result at its budget's end,
+ * whether it joined a run or started one. The flights go on for the others.
+ */
 static void
 expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 {
@@ -182,12 +189,32 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 	unlist_budget(job);
 	for (size_t i = 0; i < job->n; i++) {
 		struct answer *a = &job->answers[i];
+		struct cstate *c = a->flight;
 
-		if (a->flight == NULL)
+		if (c == NULL)
 			continue;
 		unwait(a);
-		fill(a, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
+		if (job->max_age_ms > 0 && c->has_last && now - c->last_done <= job->max_age_ms)
+			fill_last(c, a, now, done);
+		else
+			fill(a, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
 	}
+}
+
+/* Answers a with c's last result, cached; now >= 0 also gives its age. */
+static void
+fill_last(struct cstate *c, struct answer *a, int64_t now, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+
+	LOCK_HELD(&a->job->r->lock);
+	effective_message(a->job->r, c, msg, sizeof(msg));
+	fill(a, c->th.effective, msg, c->last_duration, true, false, done);
+	fill_values(a, c->last_values, c->last_nvalues);
+	a->res.measured_ms = c->last_wall_ms;
+	a->res.run_status = c->last_status;
+	if (now >= 0)
+		a->res.age_ms = now - c->last_done;
 }
 
 /* The check's last result as requests read it: the message that goes with
@@ -688,18 +715,18 @@ runner_new(struct registry *reg, int workers)
 struct runner_job *
 runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
-	return runner_submit_in(r, NULL, ids, n, 0);
+	return runner_submit_in(r, NULL, ids, n, 0, 0);
 }
 
 struct runner_job *
 runner_submit_budget(struct runner *r, const uint32_t *ids, size_t n, int budget_ms)
 {
-	return runner_submit_in(r, NULL, ids, n, budget_ms);
+	return runner_submit_in(r, NULL, ids, n, budget_ms, 0);
 }
 
 struct runner_job *
 runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n,
-                 int budget_ms)
+                 int budget_ms, int max_age_ms)
 {
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
@@ -714,6 +741,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 	now = clock_ms();
 	job->submitted = now;
 	job->budget_ms = budget_ms;
+	job->max_age_ms = max_age_ms;
 
 	pthread_mutex_lock(&r->lock);
 	if (reg == NULL)
@@ -729,12 +757,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 			fill_background(c, a, now, &done); /* never runs it */
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
-			char msg[REPORT_MESSAGE_MAX + 64];
-			effective_message(r, c, msg, sizeof(msg));
-			fill(a, c->th.effective, msg, c->last_duration, true, false, &done);
-			fill_values(a, c->last_values, c->last_nvalues);
-			a->res.measured_ms = c->last_wall_ms;
-			a->res.run_status = c->last_status;
+			fill_last(c, a, -1, &done);
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",

@@ -40,6 +40,7 @@ struct runner_job {
 	struct runner_job *done_next;
 	/* an answer budget (runner_submit_budget): on r->budgets until finished */
 	int budget_ms;
+	int max_age_ms;       /* past the budget, a last result up to this old */
 	int64_t submitted, budget_deadline;
 	bool budgeted;
 	struct runner_job *bprev, *bnext;
