@@ -21,7 +21,7 @@
 
 #include <microhttpd.h>
 
-#include "accept.h"
+#include "accept_header.h"
 #include "auth.h"
 #include "clock.h"
 #include "format.h"
