@@ -29,12 +29,12 @@
 #include "log.h"
 
 #define MAX_LISTEN 64
-#define MAX_WORKERS 16
+#define MAX_THREADS 16
 #define ACCEPT_BATCH 32       /* accepts per wake-up, so one thread cannot starve its connections */
-#define SWEEP_MS 100          /* how often a worker checks its connections' phase deadlines */
+#define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
-#define PARK_MAX 64           /* per worker: new connections waiting for a slot at the limit */
+#define PARK_MAX 64           /* per thread: new connections waiting for a slot at the limit */
 #define PARK_MS 500           /* ...for at most this long, then closed */
 #define PARK_RETRY_MS 5       /* ...trying again this often */
 #define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
@@ -62,7 +62,7 @@ enum canned {
  * Where a connection is; each phase but RUN has a total-time limit (see
  * phase_limit_us), counted from `since`, that trickling bytes never extends.
  */
-enum phase {
+enum conn_phase {
 	PHASE_WAIT,   /* no request line yet: new, or idle between keep-alive requests */
 	PHASE_HEADER, /* request line read, header not complete */
 	PHASE_BODY,   /* reading a body we accepted */
@@ -73,13 +73,13 @@ enum phase {
 
 /*
  * One open connection, from libmicrohttpd's STARTED to its CLOSED notice.
- * Owned by its worker's thread, which alone changes the links (under
- * w->lock, so that a reclaiming worker can walk the list) and the phase
+ * Owned by its HTTP thread, which alone changes the links (under t->lock,
+ * so that a reclaiming thread can walk the list) and the phase
  * (atomics, read by reclaimers without the lock).
  */
 struct hconn {
 	struct hconn *prev, *next;
-	struct worker *w;
+	struct http_thread *t;
 	int fd;
 	struct sockaddr_storage addr;   /* the client, for max_connections_per_ip */
 	atomic_int phase;
@@ -101,7 +101,7 @@ struct parked {
  * socket) and the event loop around it, which accepts from its own listen
  * sockets and hands each connection to its daemon with MHD_add_connection.
  */
-struct worker {
+struct http_thread {
 	struct http *h;
 	struct MHD_Daemon *d;
 	pthread_t thread;
@@ -122,17 +122,17 @@ struct http {
 	struct runner *runner;
 	struct executor_set *execs; /* isolated plugins, for /metrics */
 	const struct plugin_loader *loader; /* in-process ones */
-	struct worker workers[MAX_WORKERS];
-	size_t nworkers;
-	/* per address, one socket per worker (SO_REUSEPORT): the kernel spreads
-	 * new connections evenly over the workers */
-	int listen_fds[MAX_LISTEN][MAX_WORKERS];
+	struct http_thread threads[MAX_THREADS];
+	size_t nthreads;
+	/* per address, one socket per thread (SO_REUSEPORT): the kernel spreads
+	 * new connections evenly over the threads */
+	int listen_fds[MAX_LISTEN][MAX_THREADS];
 	size_t nlisten;
-	int stop_fd;                    /* eventfd: written once, wakes every worker to exit */
+	int stop_fd;                    /* eventfd: written once, wakes every thread to exit */
 	atomic_bool quiesced;
-	atomic_int nconns;              /* open connections, all workers */
+	atomic_int nconns;              /* open connections, all threads */
 	atomic_int conn_peak;           /* most open at once since the last trim */
-	int64_t trim_at;                /* worker 0 only: when to trim if it stays quiet; 0: not due */
+	int64_t trim_at;                /* thread 0 only: when to trim if it stays quiet; 0: not due */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
 	int keep_alive_s;
 	size_t prefix_len;
@@ -163,7 +163,7 @@ struct request {
 	struct query qa;        /* parsed for routes that need auth (they read it) */
 	bool authorized;        /* auth passed once: a resumed request is not asked again */
 	struct hconn *hc;       /* the connection's tracking, NULL if it has none */
-	struct worker *w;       /* the thread whose daemon has the connection */
+	struct http_thread *t;  /* the thread whose daemon has the connection */
 	size_t body_bytes;
 	enum route route;
 	bool verbose;           /* ?verbose=1: add details */
@@ -241,7 +241,7 @@ now_us(void)
 }
 
 static void
-set_phase(struct hconn *hc, enum phase phase)
+set_phase(struct hconn *hc, enum conn_phase phase)
 {
 	if (hc == NULL)
 		return;
@@ -392,27 +392,27 @@ suspend_request(void *arg)
 
 /* Wakes an HTTP thread from its epoll_wait. */
 static void
-wake(struct worker *w)
+wake(struct http_thread *t)
 {
 	uint64_t one = 1;
 
-	if (write(w->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+	if (write(t->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
 		log_warn("http: cannot wake an HTTP thread: %s", strerror(errno));
 }
 
 /*
  * From a runner thread. Without its own thread libmicrohttpd has no wake-up
- * channel (it drops MHD_USE_ITC), so the worker is woken here; it runs the
+ * channel (it drops MHD_USE_ITC), so the thread is woken here; it runs the
  * daemon, which picks the resumed connection up.
  */
 static void
 resume_request(void *arg)
 {
 	struct request *q = arg;
-	struct worker *w = q->w; /* q may be gone once resumed */
+	struct http_thread *t = q->t; /* q may be gone once resumed */
 
 	MHD_resume_connection(q->conn);
-	wake(w);
+	wake(t);
 }
 
 /* GET P/ once its job is finished. */
@@ -761,13 +761,13 @@ serve_metrics(struct request *q)
 	return rc;
 }
 
-static struct worker *
-worker_of(struct http *h, struct MHD_Daemon *d)
+static struct http_thread *
+thread_of(struct http *h, struct MHD_Daemon *d)
 {
-	for (size_t i = 0; i < h->nworkers; i++)
-		if (h->workers[i].d == d)
-			return &h->workers[i];
-	return &h->workers[0]; /* not reached: every daemon is a worker's */
+	for (size_t i = 0; i < h->nthreads; i++)
+		if (h->threads[i].d == d)
+			return &h->threads[i];
+	return &h->threads[0]; /* not reached: every daemon is a thread's */
 }
 
 static struct hconn *
@@ -797,7 +797,7 @@ uri_callback(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->h = h;
 	q->conn = conn;
 	q->hc = conn_tracking(conn);
-	q->w = worker_of(h, MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon);
+	q->t = thread_of(h, MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon);
 	/* the header's time keeps running from the connection's start or its
 	 * previous answer: a request line does not restart it */
 	if (q->hc != NULL) {
@@ -917,18 +917,18 @@ make_canned(struct http *h)
 }
 
 static unsigned
-http_threads(const struct config *cfg)
+thread_count(const struct config *cfg)
 {
 	long n = cfg->http_threads > 0 ? cfg->http_threads : sysconf(_SC_NPROCESSORS_ONLN);
 
-	return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
 /* ---- connections: admission, reclaim, total-time limits ------------------ */
 
 /* The total time a phase may take, in µs; 0: no limit. */
 static int64_t
-phase_limit_us(const struct config_limits *l, enum phase phase)
+phase_limit_us(const struct config_limits *l, enum conn_phase phase)
 {
 	switch (phase) {
 	case PHASE_WAIT:
@@ -946,9 +946,9 @@ phase_limit_us(const struct config_limits *l, enum phase phase)
 }
 
 /*
- * Ends a connection from any thread: shutdown(2) wakes its worker, where
+ * Ends a connection from any thread: shutdown(2) wakes its thread, where
  * libmicrohttpd sees the end and closes it (the descriptor stays valid until
- * then: its CLOSED notice needs the worker's lock, which the caller holds or,
+ * then: its CLOSED notice needs the thread's lock, which the caller holds or,
  * for the owner itself, is not needed). `abort`: the close resets the
  * connection, dropping what the kernel still holds for a slow reader.
  * Returns false if it was ending already.
@@ -966,16 +966,16 @@ end_connection(struct hconn *hc, bool abort)
 	return true;
 }
 
-/* Closes this worker's connections that are over their phase's total time. */
+/* Closes this thread's connections that are over their phase's total time. */
 static void
-sweep(struct worker *w)
+conn_sweep(struct http_thread *t)
 {
 	int64_t now = now_us();
 
-	const struct config_limits *l = &w->h->cfg->limits;
+	const struct config_limits *l = &t->h->cfg->limits;
 
-	for (struct hconn *hc = w->head; hc != NULL; hc = hc->next) {
-		enum phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
+	for (struct hconn *hc = t->head; hc != NULL; hc = hc->next) {
+		enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
 		int64_t limit = phase_limit_us(l, ph);
 		int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
 		int unsent = 0;
@@ -985,7 +985,7 @@ sweep(struct worker *w)
 			continue;
 		}
 		if (limit > 0 && now - since >= limit && end_connection(hc, true)) {
-			atomic_fetch_add_explicit(&w->h->timed_out, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&t->h->timed_out, 1, memory_order_relaxed);
 			log_debug("http: closed a connection over its %s time limit",
 			          ph == PHASE_SEND ? "send" : ph == PHASE_BODY ? "body" : "header");
 		}
@@ -1000,7 +1000,7 @@ sweep(struct worker *w)
  * body, for STALLED_MS already. A connection younger than that (a fresh
  * probe), a request being answered and one running its checks are never
  * taken. Returns whether one was ended (its slot comes free as soon as its
- * worker closes it).
+ * thread closes it).
  */
 static bool
 reclaim(struct http *h)
@@ -1012,11 +1012,11 @@ reclaim(struct http *h)
 	bool ok = false;
 
 	/* every list held at once, always in the same order */
-	for (size_t i = 0; i < h->nworkers; i++)
-		pthread_mutex_lock(&h->workers[i].lock);
-	for (size_t i = 0; i < h->nworkers; i++) {
-		for (struct hconn *hc = h->workers[i].head; hc != NULL; hc = hc->next) {
-			enum phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
+	for (size_t i = 0; i < h->nthreads; i++)
+		pthread_mutex_lock(&h->threads[i].lock);
+	for (size_t i = 0; i < h->nthreads; i++) {
+		for (struct hconn *hc = h->threads[i].head; hc != NULL; hc = hc->next) {
+			enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
 			int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
 			int rank;
 
@@ -1040,8 +1040,8 @@ reclaim(struct http *h)
 		atomic_fetch_add_explicit(&h->reclaimed, 1, memory_order_relaxed);
 		ok = true;
 	}
-	for (size_t i = h->nworkers; i-- > 0;)
-		pthread_mutex_unlock(&h->workers[i].lock);
+	for (size_t i = h->nthreads; i-- > 0;)
+		pthread_mutex_unlock(&h->threads[i].lock);
 	return ok;
 }
 
@@ -1059,17 +1059,17 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return false;
 }
 
-/* Connections open from the address of `addr`, all workers. */
+/* Connections open from the address of `addr`, all threads. */
 static int
 count_from(struct http *h, const struct sockaddr_storage *addr)
 {
 	int n = 0;
 
-	for (size_t i = 0; i < h->nworkers; i++) {
-		pthread_mutex_lock(&h->workers[i].lock);
-		for (struct hconn *hc = h->workers[i].head; hc != NULL; hc = hc->next)
+	for (size_t i = 0; i < h->nthreads; i++) {
+		pthread_mutex_lock(&h->threads[i].lock);
+		for (struct hconn *hc = h->threads[i].head; hc != NULL; hc = hc->next)
 			n += same_host(&hc->addr, addr);
-		pthread_mutex_unlock(&h->workers[i].lock);
+		pthread_mutex_unlock(&h->threads[i].lock);
 	}
 	return n;
 }
@@ -1082,14 +1082,14 @@ refuse(struct http *h, int fd)
 }
 
 /*
- * Hands a new connection to this worker's daemon, or closes it (over
+ * Hands a new connection to this thread's daemon, or closes it (over
  * max_connections_per_ip). Returns false, keeping fd, when it is at
  * max_connections and no other connection can be reclaimed.
  */
 static bool
-try_admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
 {
-	struct http *h = w->h;
+	struct http *h = t->h;
 	const struct config_limits *l = &h->cfg->limits;
 	bool per_ip = l->max_connections_per_ip > 0;
 
@@ -1097,7 +1097,7 @@ try_admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t add
 	    !reclaim(h))
 		return false;
 	if (per_ip) {
-		/* the count and the add under one lock, so that two workers cannot
+		/* the count and the add under one lock, so that two threads cannot
 		 * both admit the address's last allowed connection */
 		pthread_mutex_lock(&h->admit_lock);
 		if (count_from(h, addr) >= l->max_connections_per_ip) {
@@ -1107,7 +1107,7 @@ try_admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t add
 		}
 	}
 	/* on failure libmicrohttpd closes fd itself */
-	if (MHD_add_connection(w->d, fd, (struct sockaddr *)addr, addrlen) != MHD_YES)
+	if (MHD_add_connection(t->d, fd, (struct sockaddr *)addr, addrlen) != MHD_YES)
 		log_debug("http: could not add a connection: %s", strerror(errno));
 	if (per_ip)
 		pthread_mutex_unlock(&h->admit_lock);
@@ -1121,17 +1121,17 @@ try_admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t add
  * the client sees the connection closed before any answer, never a hang.
  */
 static void
-admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
 {
 	struct parked *p;
 
-	if (try_admit(w, fd, addr, addrlen))
+	if (try_admit(t, fd, addr, addrlen))
 		return;
-	if (w->nparked == PARK_MAX) {
-		refuse(w->h, fd);
+	if (t->nparked == PARK_MAX) {
+		refuse(t->h, fd);
 		return;
 	}
-	p = &w->parked[w->nparked++];
+	p = &t->parked[t->nparked++];
 	p->fd = fd;
 	p->addrlen = addrlen;
 	memcpy(&p->addr, addr, sizeof(*addr));
@@ -1140,28 +1140,28 @@ admit(struct worker *w, int fd, struct sockaddr_storage *addr, socklen_t addrlen
 
 /* The waiting connections, oldest first: admitted, still waiting, or closed. */
 static void
-retry_parked(struct worker *w, int64_t now)
+retry_parked(struct http_thread *t, int64_t now)
 {
 	size_t kept = 0;
 
-	for (size_t i = 0; i < w->nparked; i++) {
-		struct parked *p = &w->parked[i];
+	for (size_t i = 0; i < t->nparked; i++) {
+		struct parked *p = &t->parked[i];
 
-		if (try_admit(w, p->fd, &p->addr, p->addrlen))
+		if (try_admit(t, p->fd, &p->addr, p->addrlen))
 			continue;
 		if (now >= p->until) {
-			refuse(w->h, p->fd);
+			refuse(t->h, p->fd);
 			continue;
 		}
-		w->parked[kept++] = *p;
+		t->parked[kept++] = *p;
 	}
-	w->nparked = kept;
+	t->nparked = kept;
 }
 
 /*
  * n connections are open: the peak since the last trim, seen here rather
  * than at a sweep, which a burst shorter than SWEEP_MS would slip between.
- * Worker 0, which trims, may be asleep with no connection of its own: the
+ * Thread 0, which trims, may be asleep with no connection of its own: the
  * peak's rise through TRIM_DROP wakes it, so that it watches for the end.
  */
 static void
@@ -1174,7 +1174,7 @@ note_connections(struct http *h, int n)
 		                                          memory_order_relaxed,
 		                                          memory_order_relaxed)) {
 			if (peak < TRIM_DROP && n >= TRIM_DROP)
-				wake(&h->workers[0]);
+				wake(&h->threads[0]);
 			break;
 		}
 	}
@@ -1184,18 +1184,18 @@ static void
 notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                   enum MHD_ConnectionNotificationCode code)
 {
-	struct worker *w = cls;
+	struct http_thread *t = cls;
 	struct hconn *hc;
 	const union MHD_ConnectionInfo *ci;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		note_connections(w->h, atomic_fetch_add_explicit(&w->h->nconns, 1,
+		note_connections(t->h, atomic_fetch_add_explicit(&t->h->nconns, 1,
 		                                                 memory_order_relaxed) + 1);
 		hc = calloc(1, sizeof(*hc));
 		*socket_context = hc;
 		if (hc == NULL) /* untracked: still counted, bounded by the idle timeout */
 			return;
-		hc->w = w;
+		hc->t = t;
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		hc->fd = ci != NULL ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1206,29 +1206,29 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		set_phase(hc, PHASE_WAIT);
 		if (hc->fd == -1)
 			atomic_store(&hc->closing, true); /* cannot be shut down: never chosen */
-		pthread_mutex_lock(&w->lock);
-		hc->next = w->head;
-		if (w->head != NULL)
-			w->head->prev = hc;
-		w->head = hc;
-		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_lock(&t->lock);
+		hc->next = t->head;
+		if (t->head != NULL)
+			t->head->prev = hc;
+		t->head = hc;
+		pthread_mutex_unlock(&t->lock);
 		return;
 	}
 	/* CLOSED comes before libmicrohttpd closes the descriptor */
 	hc = *socket_context;
 	if (hc != NULL) {
-		pthread_mutex_lock(&w->lock);
+		pthread_mutex_lock(&t->lock);
 		if (hc->prev != NULL)
 			hc->prev->next = hc->next;
 		else
-			w->head = hc->next;
+			t->head = hc->next;
 		if (hc->next != NULL)
 			hc->next->prev = hc->prev;
-		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_unlock(&t->lock);
 		free(hc);
 		*socket_context = NULL;
 	}
-	atomic_fetch_sub_explicit(&w->h->nconns, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&t->h->nconns, 1, memory_order_relaxed);
 }
 
 /* ---- the event loop: one per HTTP thread --------------------------------- */
@@ -1242,21 +1242,21 @@ watch(int epfd, int fd, uint32_t events, void *ptr)
 }
 
 static void
-watch_listeners(struct worker *w, bool on)
+watch_listeners(struct http_thread *t, bool on)
 {
-	struct http *h = w->h;
-	size_t k = (size_t)(w - h->workers);
+	struct http *h = t->h;
+	size_t k = (size_t)(t - h->threads);
 
 	for (size_t i = 0; i < h->nlisten; i++) {
 		if (on)
-			watch(w->epfd, h->listen_fds[i][k], EPOLLIN, &h->listen_fds[i][k]);
+			watch(t->epfd, h->listen_fds[i][k], EPOLLIN, &h->listen_fds[i][k]);
 		else
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, h->listen_fds[i][k], NULL);
+			epoll_ctl(t->epfd, EPOLL_CTL_DEL, h->listen_fds[i][k], NULL);
 	}
 }
 
 static void
-accept_from(struct worker *w, int lfd)
+accept_from(struct http_thread *t, int lfd)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage addr;
@@ -1268,20 +1268,20 @@ accept_from(struct worker *w, int lfd)
 				/* level-triggered: without a pause this would spin */
 				log_warn("http: cannot accept a connection: %s (raise the open-files "
 				         "limit, or lower limits.max_connections)", strerror(errno));
-				w->accept_paused_until = clock_ms() + ACCEPT_PAUSE_MS;
-				watch_listeners(w, false);
+				t->accept_paused_until = clock_ms() + ACCEPT_PAUSE_MS;
+				watch_listeners(t, false);
 			}
-			return; /* EAGAIN: another worker took it; or the client already left */
+			return; /* EAGAIN: another thread took it; or the client already left */
 		}
 		/* libmicrohttpd sets this itself only on sockets it accepted: without
 		 * it a header and body sent apart wait for the client's delayed ACK */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-		admit(w, fd, &addr, len);
+		admit(t, fd, &addr, len);
 	}
 }
 
 /*
- * Worker 0, at each sweep: once a burst of connections is over, hand their
+ * Thread 0, at each sweep: once a burst of connections is over, hand their
  * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
  * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
  * (all of it only because main() leaves malloc one arena). Not at once: a
@@ -1311,21 +1311,21 @@ trim_after_burst(struct http *h, int64_t now)
 
 /* How long epoll_wait may sleep: libmicrohttpd's next timeout, our next sweep. */
 static int
-wait_ms(struct worker *w, int64_t now)
+wait_ms(struct http_thread *t, int64_t now)
 {
 	MHD_UNSIGNED_LONG_LONG mhd;
 	int64_t ms = -1;
 
-	if (MHD_get_timeout(w->d, &mhd) == MHD_YES)
+	if (MHD_get_timeout(t->d, &mhd) == MHD_YES)
 		ms = mhd > INT32_MAX ? INT32_MAX : (int64_t)mhd;
-	if ((w->head != NULL ||
-	     (w == w->h->workers &&
-	      atomic_load_explicit(&w->h->conn_peak, memory_order_relaxed) >= TRIM_DROP)) &&
-	    (ms < 0 || ms > w->next_sweep - now))
-		ms = w->next_sweep > now ? w->next_sweep - now : 0;
-	if (w->accept_paused_until != 0 && (ms < 0 || ms > w->accept_paused_until - now))
-		ms = w->accept_paused_until > now ? w->accept_paused_until - now : 0;
-	if (w->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
+	if ((t->head != NULL ||
+	     (t == t->h->threads &&
+	      atomic_load_explicit(&t->h->conn_peak, memory_order_relaxed) >= TRIM_DROP)) &&
+	    (ms < 0 || ms > t->next_sweep - now))
+		ms = t->next_sweep > now ? t->next_sweep - now : 0;
+	if (t->accept_paused_until != 0 && (ms < 0 || ms > t->accept_paused_until - now))
+		ms = t->accept_paused_until > now ? t->accept_paused_until - now : 0;
+	if (t->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
 		ms = PARK_RETRY_MS;
 	return (int)ms;
 }
@@ -1338,16 +1338,16 @@ wait_ms(struct worker *w, int64_t now)
  * epoll descriptor, the listen sockets and the stop event.
  */
 static void *
-worker_main(void *arg)
+http_thread_main(void *arg)
 {
-	struct worker *w = arg;
-	struct http *h = w->h;
+	struct http_thread *t = arg;
+	struct http *h = t->h;
 	struct epoll_event ev[16];
 	bool stop = false;
 
 	while (!stop) {
 		int64_t now = clock_ms();
-		int n = epoll_wait(w->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), wait_ms(w, now));
+		int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), wait_ms(t, now));
 
 		if (n == -1 && errno != EINTR) {
 			log_warn("http: epoll_wait: %s", strerror(errno));
@@ -1358,32 +1358,32 @@ worker_main(void *arg)
 
 			if (ev[i].data.ptr == &h->stop_fd)
 				stop = true;
-			else if (ev[i].data.ptr == &w->wake_fd)
-				(void)!read(w->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
+			else if (ev[i].data.ptr == &t->wake_fd)
+				(void)!read(t->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
 			else if (ev[i].data.ptr != NULL && !atomic_load(&h->quiesced))
-				accept_from(w, *(int *)ev[i].data.ptr);
+				accept_from(t, *(int *)ev[i].data.ptr);
 		}
-		MHD_run(w->d);
+		MHD_run(t->d);
 		now = clock_ms();
-		if (w->nparked > 0)
-			retry_parked(w, now);
-		if (now >= w->next_sweep) {
-			sweep(w);
-			if (w == h->workers)
+		if (t->nparked > 0)
+			retry_parked(t, now);
+		if (now >= t->next_sweep) {
+			conn_sweep(t);
+			if (t == h->threads)
 				trim_after_burst(h, now);
-			w->next_sweep = now + SWEEP_MS;
+			t->next_sweep = now + SWEEP_MS;
 		}
-		if (w->accept_paused_until != 0 && now >= w->accept_paused_until) {
-			w->accept_paused_until = 0;
+		if (t->accept_paused_until != 0 && now >= t->accept_paused_until) {
+			t->accept_paused_until = 0;
 			if (!atomic_load(&h->quiesced))
-				watch_listeners(w, true);
+				watch_listeners(t, true);
 		}
 	}
 	return NULL;
 }
 
 /*
- * A socket bound to ss; `shared`: SO_REUSEPORT, so that each worker has its
+ * A socket bound to ss; `shared`: SO_REUSEPORT, so that each thread has its
  * own, and listening. Unshared, it only proves that no other process holds
  * the address (which SO_REUSEPORT alone would let another healthd share).
  */
@@ -1426,7 +1426,7 @@ listen_on(struct http *h, const char *addr, char *err, size_t errlen)
 	probe = bound_socket(&ss, &sslen, false);
 	if (probe != -1)
 		close(probe);
-	for (size_t k = 0; k < h->nworkers && probe != -1; k++) {
+	for (size_t k = 0; k < h->nthreads && probe != -1; k++) {
 		fds[k] = bound_socket(&ss, &sslen, true); /* the port the probe got */
 		if (fds[k] == -1)
 			probe = -1;
@@ -1449,14 +1449,14 @@ listen_on(struct http *h, const char *addr, char *err, size_t errlen)
 }
 
 static int
-start_worker(struct http *h, struct worker *w, char *err, size_t errlen)
+start_thread(struct http *h, struct http_thread *t, char *err, size_t errlen)
 {
 	const struct config *cfg = h->cfg;
 	int mhd_fd;
 
 	/* libmicrohttpd's own limit stays out of the way (the reclaim may go over
 	 * by the connections being closed); healthd decides in admit() */
-	w->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	t->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
 	                        MHD_USE_ERROR_LOG, 0, NULL, NULL, access_handler, h,
 	                        MHD_OPTION_CONNECTION_LIMIT,
 	                        (unsigned)cfg->limits.max_connections * 2u + 64u,
@@ -1467,29 +1467,29 @@ start_worker(struct http *h, struct worker *w, char *err, size_t errlen)
 	                        MHD_OPTION_STRICT_FOR_CLIENT, 1,
 	                        MHD_OPTION_URI_LOG_CALLBACK, uri_callback, h,
 	                        MHD_OPTION_NOTIFY_COMPLETED, completed_callback, h,
-	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, w,
+	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, t,
 	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
 	                        MHD_OPTION_END);
-	if (w->d == NULL) {
+	if (t->d == NULL) {
 		snprintf(err, errlen, "http: cannot start libmicrohttpd");
 		return -1;
 	}
-	mhd_fd = MHD_get_daemon_info(w->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->epfd == -1 || w->wake_fd == -1 || watch(w->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
-	    watch(w->epfd, h->stop_fd, EPOLLIN, &h->stop_fd) == -1 ||
-	    watch(w->epfd, w->wake_fd, EPOLLIN, &w->wake_fd) == -1) {
+	mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
+	    watch(t->epfd, h->stop_fd, EPOLLIN, &h->stop_fd) == -1 ||
+	    watch(t->epfd, t->wake_fd, EPOLLIN, &t->wake_fd) == -1) {
 		snprintf(err, errlen, "http: epoll: %s", strerror(errno));
 		return -1;
 	}
-	watch_listeners(w, true);
-	w->next_sweep = clock_ms() + SWEEP_MS;
-	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+	watch_listeners(t, true);
+	t->next_sweep = clock_ms() + SWEEP_MS;
+	if (pthread_create(&t->thread, NULL, http_thread_main, t) != 0) {
 		snprintf(err, errlen, "http: cannot start a thread");
 		return -1;
 	}
-	w->running = true;
+	t->running = true;
 	return 0;
 }
 
@@ -1520,14 +1520,14 @@ http_start(const struct http_env *env, char *err, size_t errlen)
 	h->keep_alive_s = l->idle_timeout_s < l->header_timeout_s ? l->idle_timeout_s
 	                                                          : l->header_timeout_s;
 	pthread_mutex_init(&h->admit_lock, NULL);
-	/* every worker set up before any runs: a reclaim walks them all */
+	/* every thread set up before any runs: a reclaim walks them all */
 	memset(h->listen_fds, -1, sizeof(h->listen_fds));
-	h->nworkers = http_threads(cfg);
-	for (size_t i = 0; i < h->nworkers; i++) {
-		h->workers[i].h = h;
-		h->workers[i].epfd = -1;
-		h->workers[i].wake_fd = -1;
-		pthread_mutex_init(&h->workers[i].lock, NULL);
+	h->nthreads = thread_count(cfg);
+	for (size_t i = 0; i < h->nthreads; i++) {
+		h->threads[i].h = h;
+		h->threads[i].epfd = -1;
+		h->threads[i].wake_fd = -1;
+		pthread_mutex_init(&h->threads[i].lock, NULL);
 	}
 	h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (h->stop_fd == -1) {
@@ -1541,8 +1541,8 @@ http_start(const struct http_env *env, char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->nlisten; i++)
 		if (listen_on(h, cfg->listen[i], err, errlen) == -1)
 			goto fail;
-	for (size_t i = 0; i < h->nworkers; i++)
-		if (start_worker(h, &h->workers[i], err, errlen) == -1)
+	for (size_t i = 0; i < h->nthreads; i++)
+		if (start_thread(h, &h->threads[i], err, errlen) == -1)
 			goto fail;
 	return h;
 fail:
@@ -1553,11 +1553,11 @@ fail:
 void
 http_quiesce(struct http *h)
 {
-	/* Not closed here: a worker may be accepting from it right now. */
+	/* Not closed here: a thread may be accepting from it right now. */
 	atomic_store(&h->quiesced, true);
-	for (size_t i = 0; i < h->nworkers; i++)
-		if (h->workers[i].epfd != -1)
-			watch_listeners(&h->workers[i], false);
+	for (size_t i = 0; i < h->nthreads; i++)
+		if (h->threads[i].epfd != -1)
+			watch_listeners(&h->threads[i], false);
 }
 
 void
@@ -1575,25 +1575,25 @@ http_stop(struct http *h)
 	if (h->stop_fd != -1 && write(h->stop_fd, &one, sizeof(one)) == -1)
 		log_warn("http: cannot stop the HTTP threads: %s", strerror(errno));
 	/* every thread first: a running one may still admit a connection,
-	 * which reaches into the others (reclaim, worker 0's wake) */
-	for (size_t i = 0; i < h->nworkers; i++)
-		if (h->workers[i].running)
-			pthread_join(h->workers[i].thread, NULL);
-	for (size_t i = 0; i < h->nworkers; i++) {
-		struct worker *w = &h->workers[i];
+	 * which reaches into the others (reclaim, thread 0's wake) */
+	for (size_t i = 0; i < h->nthreads; i++)
+		if (h->threads[i].running)
+			pthread_join(h->threads[i].thread, NULL);
+	for (size_t i = 0; i < h->nthreads; i++) {
+		struct http_thread *t = &h->threads[i];
 
-		for (size_t k = 0; k < w->nparked; k++)
-			close(w->parked[k].fd);
-		if (w->d != NULL)
-			MHD_stop_daemon(w->d);
-		if (w->epfd != -1)
-			close(w->epfd);
-		if (w->wake_fd != -1)
-			close(w->wake_fd);
-		pthread_mutex_destroy(&w->lock);
+		for (size_t k = 0; k < t->nparked; k++)
+			close(t->parked[k].fd);
+		if (t->d != NULL)
+			MHD_stop_daemon(t->d);
+		if (t->epfd != -1)
+			close(t->epfd);
+		if (t->wake_fd != -1)
+			close(t->wake_fd);
+		pthread_mutex_destroy(&t->lock);
 	}
 	for (size_t i = 0; i < h->nlisten; i++)
-		for (size_t k = 0; k < h->nworkers; k++)
+		for (size_t k = 0; k < h->nthreads; k++)
 			if (h->listen_fds[i][k] != -1)
 				close(h->listen_fds[i][k]);
 	if (h->stop_fd != -1)
