@@ -169,11 +169,14 @@ reply_canned(struct request *q, unsigned code, enum canned k)
 	return reply(q, code, q->h->canned[k][q->keep_alive]);
 }
 
-/* Sends a body made for this request, and lets go of it. vary: the request
- * header the body was chosen by, or NULL. */
+/*
+ * Queues a body made for this request, and lets go of it; `counted`: the
+ * answer is in the counters already, else it is counted here. vary: the
+ * request header the body was chosen by, or NULL.
+ */
 static enum MHD_Result
-reply_owned(struct request *q, unsigned code, char *body, size_t len, const char *type,
-            const char *vary)
+send_owned(struct request *q, unsigned code, bool counted, char *body, size_t len,
+           const char *type, const char *vary)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
@@ -191,9 +194,17 @@ reply_owned(struct request *q, unsigned code, char *body, size_t len, const char
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
 	add_keep_alive(q, resp);
 	q->large = true;
-	rc = reply(q, code, resp);
+	rc = counted ? queue(q, code, resp) : reply(q, code, resp);
 	MHD_destroy_response(resp);
 	return rc;
+}
+
+/* Sends a body made for this request, and lets go of it. */
+static enum MHD_Result
+reply_owned(struct request *q, unsigned code, char *body, size_t len, const char *type,
+            const char *vary)
+{
+	return send_owned(q, code, false, body, len, type, vary);
 }
 
 static enum MHD_Result
@@ -614,24 +625,9 @@ serve_metrics(struct request *q)
 	};
 	q->gen = gen_acquire(h->gens);
 	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
-	struct MHD_Response *resp;
-	enum MHD_Result rc;
 
-	if (body == NULL)
-		return reply_canned(q, 500, CANNED_NO_MEMORY);
-	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return reply_canned(q, 500, CANNED_NO_MEMORY);
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                        "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-	add_keep_alive(q, resp);
-	q->large = true;
-	rc = queue(q, 200, resp);
-	MHD_destroy_response(resp);
-	return rc;
+	return send_owned(q, 200, true, body, len, "text/plain; version=0.0.4; charset=utf-8",
+	                  NULL);
 }
 
 /*
