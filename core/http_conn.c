@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "lock.h"
 #include "log.h"
 
 #define MAX_LISTEN 64
@@ -357,12 +358,14 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return false;
 }
 
-/* Connections open from the address of `addr`, all threads. */
+/* Connections open from the address of `addr`, all threads. Under
+ * admit_lock, which makes the count and the admission one step (try_admit). */
 static int
 count_from(struct http_conns *c, const struct sockaddr_storage *addr)
 {
 	int n = 0;
 
+	LOCK_HELD(&c->admit_lock);
 	for (size_t i = 0; i < c->nthreads; i++) {
 		pthread_mutex_lock(&c->threads[i].lock);
 		for (struct hconn *hc = c->threads[i].head; hc != NULL; hc = hc->next)
