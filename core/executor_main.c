@@ -1,6 +1,6 @@
 /*
- * executor_proc.c - the executor process: one plugin's code, away from the
- * server.
+ * executor_main.c - the executor process's own main (not the server's
+ * struct exec_proc): one plugin's code, away from the server.
  *
  * healthd starts it from its own binary as `healthd --executor PPID THREADS`
  * with its socket on fd 3. It loads the plugin with the same loader the
