@@ -67,7 +67,7 @@ struct exec_proc {
 	size_t nruns, cap;
 	int64_t kill_at;   /* INT64_MAX: not yet */
 	bool lost;         /* socket gone: dead or dying */
-	atomic_bool killed; /* we sent SIGKILL (a starter thread reads it in proc_reap) */
+	atomic_bool killed; /* we sent SIGKILL (a starter thread reads it in exec_proc_reap) */
 	bool stuck;        /* retired with a run stuck in plugin code */
 	bool exited;       /* its pidfd said so: reap it */
 	bool unresponsive; /* its socket was full: it stopped reading */
@@ -140,7 +140,7 @@ struct executor_set {
 };
 
 /* A run's end, delivered to the runner once the lock is released. */
-struct done {
+struct exec_done {
 	uint32_t check_id;
 	uint64_t token;
 	enum healthd_status status;
@@ -148,13 +148,13 @@ struct done {
 	struct healthd_report rep; /* message, timed_out and values */
 };
 
-struct done_list {
-	struct done *v;
+struct exec_done_list {
+	struct exec_done *v;
 	size_t n, cap;
 };
 
-static void *supervisor_main(void *arg);
-static void read_proc(struct exec_proc *p, unsigned char *buf, struct done_list *d, int64_t now);
+static void *exec_supervisor_main(void *arg);
+static void read_proc(struct exec_proc *p, unsigned char *buf, struct exec_done_list *d, int64_t now);
 static void start_replacement(struct exec_plugin *pl);
 
 static const char *const reason_names[EXEC_REASON_COUNT] = {
@@ -173,7 +173,7 @@ executor_reason_name(enum exec_reason r)
 /* ---- small helpers ------------------------------------------------------ */
 
 static void
-describe_status(int status, char *buf, size_t len)
+exec_describe_status(int status, char *buf, size_t len)
 {
 	if (WIFSIGNALED(status)) {
 		const char *abbrev = sigabbrev_np(WTERMSIG(status));
@@ -189,19 +189,19 @@ describe_status(int status, char *buf, size_t len)
 }
 
 static void
-done_add(struct done_list *d, const struct exec_run *run, enum healthd_status st,
+done_add(struct exec_done_list *d, const struct exec_run *run, enum healthd_status st,
          bool timed_out, int64_t dur_ms, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static void
-done_add(struct done_list *d, const struct exec_run *run, enum healthd_status st,
+done_add(struct exec_done_list *d, const struct exec_run *run, enum healthd_status st,
          bool timed_out, int64_t dur_ms, const char *fmt, ...)
 {
-	struct done *x;
+	struct exec_done *x;
 	va_list ap;
 
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct done *grown = realloc(d->v, cap * sizeof(*grown));
+		struct exec_done *grown = realloc(d->v, cap * sizeof(*grown));
 		if (grown == NULL) {
 			log_err("executor: out of memory: a run's end is lost");
 			return;
@@ -223,18 +223,18 @@ done_add(struct done_list *d, const struct exec_run *run, enum healthd_status st
 
 /* Without the lock: every end reaches the runner through its one door. */
 static void
-done_deliver(struct executor_set *s, struct done_list *d)
+exec_done_deliver(struct executor_set *s, struct exec_done_list *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
-		struct done *x = &d->v[i];
+		struct exec_done *x = &d->v[i];
 		runner_remote_done(s->runner, x->check_id, x->token, x->status, &x->rep, x->dur_ms);
 	}
 	free(d->v);
-	*d = (struct done_list){0};
+	*d = (struct exec_done_list){0};
 }
 
 static int
-runs_push(struct exec_run **v, size_t *n, size_t *cap, const struct exec_run *run)
+exec_runs_push(struct exec_run **v, size_t *n, size_t *cap, const struct exec_run *run)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 8;
@@ -249,7 +249,7 @@ runs_push(struct exec_run **v, size_t *n, size_t *cap, const struct exec_run *ru
 }
 
 static void
-wake(struct executor_set *s)
+exec_wake(struct executor_set *s)
 {
 	char c = 1;
 
@@ -258,7 +258,7 @@ wake(struct executor_set *s)
 }
 
 static bool
-send_msg(int fd, struct exec_buf *b, int flags)
+exec_send_msg(int fd, struct exec_buf *b, int flags)
 {
 	ssize_t n;
 
@@ -303,7 +303,7 @@ pidfd_of(pid_t pid)
  * code started and left there). Only while the executor is not reaped yet,
  * so its id cannot name another group. */
 static void
-proc_kill(struct exec_proc *p)
+exec_proc_kill(struct exec_proc *p)
 {
 	if (kill(-p->pid, SIGKILL) == -1)
 		kill(p->pid, SIGKILL);
@@ -313,7 +313,7 @@ proc_kill(struct exec_proc *p)
 /* Reaps p if it has exited: first the rest of its group is killed, while the
  * unreaped executor still holds the group's id. */
 static bool
-proc_try_reap(struct exec_proc *p, int *status)
+exec_proc_try_reap(struct exec_proc *p, int *status)
 {
 	siginfo_t si = {0};
 	pid_t r;
@@ -332,7 +332,7 @@ proc_try_reap(struct exec_proc *p, int *status)
 }
 
 static struct exec_proc *
-proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
+exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 {
 	struct executor_set *s = pl->set;
 	posix_spawn_file_actions_t fa;
@@ -404,14 +404,14 @@ proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 /* Waits up to ms for p to exit; SIGKILLs it (and its group) after that.
  * Returns its status. */
 static int
-proc_reap(struct exec_proc *p, int ms)
+exec_proc_reap(struct exec_proc *p, int ms)
 {
 	int64_t until = clock_ms() + ms;
 	int status = 0;
 
-	while (!proc_try_reap(p, &status)) {
+	while (!exec_proc_try_reap(p, &status)) {
 		if (clock_ms() >= until && !p->killed)
-			proc_kill(p);
+			exec_proc_kill(p);
 		if (p->pidfd >= 0) {
 			struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
 			int64_t left = p->killed ? 100 : until - clock_ms();
@@ -425,7 +425,7 @@ proc_reap(struct exec_proc *p, int ms)
 }
 
 static void
-proc_free(struct exec_proc *p)
+exec_proc_free(struct exec_proc *p)
 {
 	if (p == NULL)
 		return;
@@ -443,7 +443,7 @@ proc_free(struct exec_proc *p)
  * a timeout, the executor's death (reaped, cause named) or a malformed reply.
  */
 static int
-proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct exec_msg *reply,
+exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct exec_msg *reply,
           const char *what, char *err, size_t errlen)
 {
 	int64_t until = clock_ms() + BOOT_TIMEOUT_MS;
@@ -451,7 +451,7 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 	char why[256], cause[96];
 	ssize_t n = -1;
 
-	if (!send_msg(p->fd, b, 0)) {
+	if (!exec_send_msg(p->fd, b, 0)) {
 		n = 0; /* treat like a closed socket: reap and say why */
 		goto dead;
 	}
@@ -467,8 +467,8 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 
 		if (left <= 0) {
 			free(buf);
-			proc_kill(p);
-			proc_reap(p, 0);
+			exec_proc_kill(p);
+			exec_proc_reap(p, 0);
 			snprintf(err, errlen, "its executor did not finish %s within %d s", what,
 			         BOOT_TIMEOUT_MS / 1000);
 			return -1;
@@ -499,28 +499,28 @@ proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct e
 			snprintf(why, sizeof(why), "a message of type %u instead of the answer",
 			         reply->type);
 		}
-		proc_kill(p);
-		proc_reap(p, 0);
+		exec_proc_kill(p);
+		exec_proc_reap(p, 0);
 		snprintf(err, errlen, "its executor sent a malformed message during %s: %s", what,
 		         why);
 		return -1;
 	}
 	free(buf);
 dead:
-	describe_status(proc_reap(p, LOST_GRACE_MS), cause, sizeof(cause));
+	exec_describe_status(exec_proc_reap(p, LOST_GRACE_MS), cause, sizeof(cause));
 	snprintf(err, errlen, "its executor %s during %s", cause, what);
 	return -1;
 }
 
 static void
-msg_load(struct exec_buf *b, const char *path)
+exec_buf_load(struct exec_buf *b, const char *path)
 {
 	exec_buf_start(b, EXEC_LOAD, 0);
 	exec_buf_str(b, path, 0);
 }
 
 static void
-msg_instantiate(struct exec_buf *b, const struct exec_instance *in)
+exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in)
 {
 	exec_buf_start(b, EXEC_INSTANTIATE, 0);
 	exec_buf_str(b, in->name, 0);
@@ -535,7 +535,7 @@ msg_instantiate(struct exec_buf *b, const struct exec_instance *in)
 /* Loads, instantiates and seals a fresh executor the way the first one was:
  * same plugin, same fixed checks, same instances at the same indexes. */
 static int
-proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
+exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 {
 	struct exec_buf *b = malloc(sizeof(*b));
 	struct exec_msg m;
@@ -545,8 +545,8 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	msg_load(b, pl->path);
-	if (proc_call(p, b, EXEC_LOADED, &m, "load()", err, errlen) == -1)
+	exec_buf_load(b, pl->path);
+	if (exec_proc_call(p, b, EXEC_LOADED, &m, "load()", err, errlen) == -1)
 		goto out;
 	if (!m.ok || strcmp(m.name, pl->name) != 0 || m.nfixed != pl->nfixed) {
 		snprintf(err, errlen, "it no longer loads as before: %.400s",
@@ -564,12 +564,12 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 	}
 	exec_msg_free(&m);
 	for (size_t i = 0; i < pl->ninst; i++) {
-		msg_instantiate(b, &pl->inst[i]);
+		exec_buf_instantiate(b, &pl->inst[i]);
 		if (!exec_buf_finish(b)) {
 			snprintf(err, errlen, "%s: options too large", pl->inst[i].origin);
 			goto killit;
 		}
-		if (proc_call(p, b, EXEC_INSTANTIATED, &m, "instantiate()", err, errlen) == -1)
+		if (exec_proc_call(p, b, EXEC_INSTANTIATED, &m, "instantiate()", err, errlen) == -1)
 			goto out;
 		if (!m.ok || m.index != pl->inst[i].index) {
 			snprintf(err, errlen, "check %s: %.400s", pl->inst[i].name,
@@ -578,39 +578,31 @@ proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen)
 		}
 	}
 	exec_buf_start(b, EXEC_SEAL, 0);
-	if (proc_call(p, b, EXEC_SEALED, &m, "seal", err, errlen) == -1)
+	if (exec_proc_call(p, b, EXEC_SEALED, &m, "seal", err, errlen) == -1)
 		goto out;
 	rc = 0;
 	goto out;
 killit:
-	proc_kill(p);
-	proc_reap(p, 0);
+	exec_proc_kill(p);
+	exec_proc_reap(p, 0);
 out:
 	free(b);
 	return rc;
 }
 
-/* ---- startup ------------------------------------------------------------ */
-
-struct executor_set *
-executor_set_new(const struct config *cfg, const char *self)
+/* What executors are started with: the environment without the server's own
+ * secrets, and a test setup's wrapper words. Returns 0, or -1 out of memory. */
+static int
+exec_spawn_env(struct executor_set *s)
 {
-	struct executor_set *s = calloc(1, sizeof(*s));
 	const char *wrap = getenv("HEALTHD_EXECUTOR_WRAPPER");
 	size_t n = 0, k = 0;
 
-	if (s == NULL)
-		return NULL;
-	pthread_mutex_init(&s->lock, NULL);
-	s->iso = cfg->isolation;
-	s->self = strdup(self);
-	s->wake[0] = s->wake[1] = -1;
-	s->wake_at = INT64_MAX;
 	while (environ[n] != NULL)
 		n++;
 	s->envp = calloc(n + 1, sizeof(*s->envp));
-	if (s->self == NULL || s->envp == NULL)
-		goto oom;
+	if (s->envp == NULL)
+		return -1;
 	/* never the secret; nor systemd's notify and watchdog: those are the server's */
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "HEALTH_URL_SECRET=", 18) != 0 &&
@@ -628,7 +620,7 @@ executor_set_new(const struct config *cfg, const char *self)
 		s->wrapper = calloc(24, sizeof(*s->wrapper));
 		if (copy == NULL || s->wrapper == NULL) {
 			free(copy);
-			goto oom;
+			return -1;
 		}
 		for (char *t = strtok_r(copy, " ", &save); t != NULL && w < 23;
 		     t = strtok_r(NULL, " ", &save))
@@ -636,10 +628,28 @@ executor_set_new(const struct config *cfg, const char *self)
 		if (w == 0)
 			free(copy);
 	}
+	return 0;
+}
+
+/* ---- startup ------------------------------------------------------------ */
+
+struct executor_set *
+executor_set_new(const struct config *cfg, const char *self)
+{
+	struct executor_set *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	s->iso = cfg->isolation;
+	s->self = strdup(self);
+	s->wake[0] = s->wake[1] = -1;
+	s->wake_at = INT64_MAX;
+	if (s->self == NULL || exec_spawn_env(s) == -1) {
+		executor_set_free(s);
+		return NULL;
+	}
 	return s;
-oom:
-	executor_set_free(s);
-	return NULL;
 }
 
 static struct exec_plugin *
@@ -674,13 +684,13 @@ executor_has_plugin(const struct executor_set *s, const char *name)
 }
 
 static void
-plugin_free(struct exec_plugin *pl)
+exec_plugin_free(struct exec_plugin *pl)
 {
 	if (pl == NULL)
 		return;
 	for (struct exec_proc *p = pl->procs, *next; p != NULL; p = next) {
 		next = p->next;
-		proc_free(p);
+		exec_proc_free(p);
 	}
 	for (size_t i = 0; i < pl->ninst; i++) {
 		struct exec_instance *in = &pl->inst[i];
@@ -735,21 +745,21 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	if (grown == NULL || pl == NULL || b == NULL || (pl->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "plugin %s: out of memory", path);
 		free(b);
-		plugin_free(pl);
+		exec_plugin_free(pl);
 		return -1;
 	}
 	pl->set = s;
 	pl->serving = true; /* a reload's merge says otherwise */
 	if (stat(path, &pl->file) == -1)
 		memset(&pl->file, 0, sizeof(pl->file));
-	p = proc_spawn(pl, err, errlen);
+	p = exec_proc_spawn(pl, err, errlen);
 	if (p == NULL) {
 		free(b);
-		plugin_free(pl);
+		exec_plugin_free(pl);
 		return -1;
 	}
-	msg_load(b, path);
-	if (proc_call(p, b, EXEC_LOADED, &m, "load()", why, sizeof(why)) == -1) {
+	exec_buf_load(b, path);
+	if (exec_proc_call(p, b, EXEC_LOADED, &m, "load()", why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "plugin %s: refused: %s", path, why);
 		goto fail;
 	}
@@ -802,11 +812,11 @@ fail:
 	if (p->fd >= 0) {
 		close(p->fd); /* the executor exits on its own */
 		p->fd = -1;
-		proc_reap(p, REAP_GRACE_MS);
+		exec_proc_reap(p, REAP_GRACE_MS);
 	}
-	proc_free(p);
+	exec_proc_free(p);
 	free(b);
-	plugin_free(pl);
+	exec_plugin_free(pl);
 	return -1;
 }
 
@@ -873,13 +883,13 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 		tmp.keys[i] = ck->options.v[i].key;
 		tmp.values[i] = ck->options.v[i].value;
 	}
-	msg_instantiate(b, &tmp);
+	exec_buf_instantiate(b, &tmp);
 	if (!exec_buf_finish(b)) {
 		snprintf(err, errlen, "%s: the check's options are larger than %d bytes", ck->origin,
 		         EXEC_MSG_MAX);
 		goto out;
 	}
-	if (proc_call(pl->cur, b, EXEC_INSTANTIATED, &m, "instantiate()", why, sizeof(why)) == -1) {
+	if (exec_proc_call(pl->cur, b, EXEC_INSTANTIATED, &m, "instantiate()", why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s (plugin %s): %s", ck->origin, ck->plugin, why);
 		pl->cur->lost = true;
 		goto out;
@@ -924,7 +934,7 @@ executor_seal(struct executor_set *s, char *err, size_t errlen)
 		struct exec_plugin *pl = s->plugins[i];
 		char why[512];
 		exec_buf_start(b, EXEC_SEAL, 0);
-		if (proc_call(pl->cur, b, EXEC_SEALED, &m, "seal", why, sizeof(why)) == -1) {
+		if (exec_proc_call(pl->cur, b, EXEC_SEALED, &m, "seal", why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "plugin %s: %s", pl->path, why);
 			pl->cur->lost = true;
 			free(b);
@@ -949,7 +959,7 @@ executor_start(struct executor_set *s, struct runner *runner, char *err, size_t 
 	}
 	s->started = true;
 	s->next_rss = clock_ms() + RSS_POLL_MS;
-	rc = pthread_create(&s->thread, NULL, supervisor_main, s);
+	rc = pthread_create(&s->thread, NULL, exec_supervisor_main, s);
 	if (rc != 0) {
 		s->started = false;
 		snprintf(err, errlen, "executor: cannot start the supervisor thread: %s",
@@ -962,7 +972,7 @@ executor_start(struct executor_set *s, struct runner *runner, char *err, size_t 
 /* ---- runs --------------------------------------------------------------- */
 
 static bool
-send_run(struct exec_proc *p, const struct exec_run *run, int64_t timeout_ms)
+exec_send_run(struct exec_proc *p, const struct exec_run *run, int64_t timeout_ms)
 {
 	struct exec_buf b;
 
@@ -970,7 +980,7 @@ send_run(struct exec_proc *p, const struct exec_run *run, int64_t timeout_ms)
 	exec_buf_u32(&b, run->index);
 	exec_buf_i64(&b, run->deadline);
 	exec_buf_i64(&b, timeout_ms);
-	return send_msg(p->fd, &b, MSG_DONTWAIT);
+	return exec_send_msg(p->fd, &b, MSG_DONTWAIT);
 }
 
 int
@@ -997,10 +1007,10 @@ executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t d
 		struct exec_proc *p = pl->cur;
 		/* A full socket means an executor that stopped reading: its runs
 		 * fail now, and the deadline check retires it. */
-		if (runs_push(&p->runs, &p->nruns, &p->cap, &run) == -1) {
+		if (exec_runs_push(&p->runs, &p->nruns, &p->cap, &run) == -1) {
 			snprintf(msg, msglen, "out of memory");
 			rc = -1;
-		} else if (!send_run(p, &run, timeout_ms) && errno == EAGAIN) {
+		} else if (!exec_send_run(p, &run, timeout_ms) && errno == EAGAIN) {
 			p->nruns--;
 			snprintf(msg, msglen, "plugin %s: its executor is not taking runs", pl->name);
 			rc = -1;
@@ -1009,13 +1019,13 @@ executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t d
 			if (!p->unresponsive) {
 				p->unresponsive = true;
 				s->wake_at = 0;
-				wake(s);
+				exec_wake(s);
 			}
 		}
 		/* any other send error: the executor is dying; the supervisor fails
 		 * the run with the cause once it is reaped */
 	} else if (pl->starting) {
-		if (runs_push(&pl->pending, &pl->npending, &pl->pcap, &run) == -1) {
+		if (exec_runs_push(&pl->pending, &pl->npending, &pl->pcap, &run) == -1) {
 			snprintf(msg, msglen, "out of memory");
 			rc = -1;
 		}
@@ -1027,7 +1037,7 @@ executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t d
 	}
 	if (rc == 0 && kill_time < s->wake_at) {
 		s->wake_at = kill_time;
-		wake(s);
+		exec_wake(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
@@ -1052,7 +1062,7 @@ executor_cancel(struct exec_plugin *pl, uint64_t token)
 			if (p->runs[i].token == token) {
 				struct exec_buf b;
 				exec_buf_start(&b, EXEC_CANCEL, token);
-				send_msg(p->fd, &b, MSG_DONTWAIT);
+				exec_send_msg(p->fd, &b, MSG_DONTWAIT);
 				break;
 			}
 		}
@@ -1103,7 +1113,7 @@ plugin_down(struct exec_plugin *pl, enum exec_reason reason, const char *why, in
 /* The executor is gone (status from waitpid): end its runs, and if it was the
  * current one, schedule a restart with backoff. */
 static void
-proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
+proc_dead(struct exec_proc *p, int status, struct exec_done_list *d, int64_t now)
 {
 	struct exec_plugin *pl = p->pl;
 	struct executor_set *s = pl->set;
@@ -1121,7 +1131,7 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 	if (p->lost_why[0] != '\0')
 		snprintf(cause, sizeof(cause), "%s", p->lost_why);
 	else
-		describe_status(status, cause, sizeof(cause));
+		exec_describe_status(status, cause, sizeof(cause));
 	/* every run in flight there fails, naming the check whose code did it
 	 * when the executor could tell (a fatal signal, or exit() in run()) */
 	for (size_t i = 0; i < p->nruns; i++)
@@ -1147,7 +1157,7 @@ proc_dead(struct exec_proc *p, int status, struct done_list *d, int64_t now)
 		log_err("plugin %s (%s): retired executor pid %ld %s", pl->name, pl->path,
 		        (long)p->pid, why);
 	}
-	proc_free(p);
+	exec_proc_free(p);
 }
 
 /* Socket closed or broken: the executor is dead or dying. */
@@ -1171,7 +1181,7 @@ proc_end(struct exec_proc *p, enum exec_reason reason, const char *why, int64_t 
 {
 	p->reason = reason;
 	snprintf(p->lost_why, sizeof(p->lost_why), "%.255s", why);
-	proc_kill(p);
+	exec_proc_kill(p);
 	proc_lost(p, now);
 }
 
@@ -1191,7 +1201,7 @@ proc_retire(struct exec_proc *p, enum exec_reason reason)
 }
 
 static void
-handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct done_list *d,
+handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct exec_done_list *d,
                int64_t now)
 {
 	struct executor_set *s = p->pl->set;
@@ -1234,7 +1244,7 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct d
 }
 
 static void
-read_proc(struct exec_proc *p, unsigned char *buf, struct done_list *d, int64_t now)
+read_proc(struct exec_proc *p, unsigned char *buf, struct exec_done_list *d, int64_t now)
 {
 	/* bounded, so one chatty executor cannot starve the others */
 	for (int i = 0; i < 256 && p->fd >= 0; i++) {
@@ -1251,7 +1261,7 @@ read_proc(struct exec_proc *p, unsigned char *buf, struct done_list *d, int64_t 
 }
 
 static uint64_t
-rss_of(pid_t pid)
+exec_rss_of(pid_t pid)
 {
 	char path[64];
 	unsigned long long size = 0, resident = 0;
@@ -1274,7 +1284,7 @@ check_rss(struct exec_proc *p)
 	int cap = pl->set->iso.max_rss_mb;
 	unsigned long long mb;
 
-	pl->rss_bytes = rss_of(p->pid);
+	pl->rss_bytes = exec_rss_of(p->pid);
 	if (pl->rss_bytes <= (uint64_t)cap << 20)
 		return;
 	mb = (pl->rss_bytes + (1u << 20) - 1) >> 20;
@@ -1285,7 +1295,7 @@ check_rss(struct exec_proc *p)
 
 /* A starter thread is through: install its executor, or back off. */
 static void
-boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
+boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 {
 	struct exec_proc *p = pl->booting;
 
@@ -1297,7 +1307,7 @@ boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
 	if (pl->boot_rc != 0) {
 		char why[600];
 		if (p != NULL)
-			proc_free(p); /* proc_boot reaped it */
+			exec_proc_free(p); /* exec_proc_boot reaped it */
 		snprintf(why, sizeof(why), "restart failed: %.500s", pl->boot_err);
 		plugin_down(pl, EXEC_REASON_CRASH, why, now);
 		log_err("plugin %s (%s): restart failed: %s; next try in %d ms", pl->name, pl->path,
@@ -1313,7 +1323,7 @@ boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
 	pl->cur = p;
 	pl->down = false;
 	p->ready_at = now;
-	pl->rss_bytes = rss_of(p->pid);
+	pl->rss_bytes = exec_rss_of(p->pid);
 	if (pl->rss_bytes > (uint64_t)pl->set->iso.max_rss_mb << 20) {
 		/* above the cap before any run: replacing it would loop; back off */
 		char why[200];
@@ -1327,8 +1337,8 @@ boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
 	log_info("plugin %s: executor pid %ld ready", pl->name, (long)p->pid);
 	for (size_t i = 0; i < pl->npending; i++) {
 		struct exec_run *run = &pl->pending[i];
-		if (runs_push(&p->runs, &p->nruns, &p->cap, run) == -1 ||
-		    (!send_run(p, run, run->deadline - now) && errno == EAGAIN)) {
+		if (exec_runs_push(&p->runs, &p->nruns, &p->cap, run) == -1 ||
+		    (!exec_send_run(p, run, run->deadline - now) && errno == EAGAIN)) {
 			if (p->nruns > 0 && p->runs[p->nruns - 1].token == run->token)
 				p->nruns--;
 			done_add(d, run, HEALTHD_CRITICAL, false, 0,
@@ -1343,7 +1353,7 @@ boot_finished(struct exec_plugin *pl, struct done_list *d, int64_t now)
  * and close once their runs are over (timers() then reaps them) ...
  */
 static void
-retire_mark(struct exec_plugin *pl, struct done_list *d)
+retire_mark(struct exec_plugin *pl, struct exec_done_list *d)
 {
 	for (size_t k = 0; k < pl->npending; k++)
 		done_add(d, &pl->pending[k], HEALTHD_CRITICAL, false, 0,
@@ -1365,14 +1375,14 @@ retired_gone(struct executor_set *s, size_t i)
 	if (pl->procs != NULL || pl->starting)
 		return false; /* a restart in load(): boot_finished() installs it first */
 	log_info("plugin %s %s (%s): retired", pl->name, pl->version, pl->path);
-	plugin_free(pl);
+	exec_plugin_free(pl);
 	s->plugins[i] = s->plugins[--s->n];
 	return true;
 }
 
 /* Runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS. */
 static int64_t
-timers(struct executor_set *s, struct done_list *d, int64_t now)
+timers(struct executor_set *s, struct exec_done_list *d, int64_t now)
 {
 	int64_t next = INT64_MAX;
 	bool rss_due = now >= s->next_rss;
@@ -1421,7 +1431,7 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 				}
 			}
 			if (p->kill_at <= now && !p->killed)
-				proc_kill(p);
+				exec_proc_kill(p);
 			if (p->unresponsive && p->state == PROC_READY && !p->lost) {
 				log_warn("plugin %s: executor pid %ld does not read its socket; replacing "
 				         "it", pl->name, (long)p->pid);
@@ -1433,7 +1443,7 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
 			 * whatever we expect to end */
 			if (p->exited || p->lost || p->killed || p->fd < 0 || p->pidfd < 0) {
 				int status;
-				if (proc_try_reap(p, &status)) {
+				if (exec_proc_try_reap(p, &status)) {
 					proc_dead(p, status, d, now);
 					continue;
 				}
@@ -1467,7 +1477,7 @@ timers(struct executor_set *s, struct done_list *d, int64_t now)
  * Called with the lock held; returns with it held.
  */
 static void
-stop_all(struct executor_set *s, struct done_list *d)
+exec_stop_all(struct executor_set *s, struct exec_done_list *d)
 {
 	int64_t until = clock_ms() + s->grace_ms;
 	bool any;
@@ -1476,7 +1486,7 @@ stop_all(struct executor_set *s, struct done_list *d)
 	for (size_t i = 0; i < s->n; i++) {
 		struct exec_plugin *pl = s->plugins[i];
 		if (pl->booting != NULL && !pl->booting->killed)
-			proc_kill(pl->booting);
+			exec_proc_kill(pl->booting);
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct exec_plugin *pl = s->plugins[i];
@@ -1495,7 +1505,7 @@ stop_all(struct executor_set *s, struct done_list *d)
 				p->next = pl->procs;
 				pl->procs = p;
 			} else {
-				proc_free(p);
+				exec_proc_free(p);
 			}
 		}
 		for (size_t k = 0; k < pl->npending; k++)
@@ -1517,8 +1527,8 @@ stop_all(struct executor_set *s, struct done_list *d)
 				int status = 0;
 				next = p->next;
 				if (clock_ms() >= until && !p->killed)
-					proc_kill(p);
-				if (proc_try_reap(p, &status))
+					exec_proc_kill(p);
+				if (exec_proc_try_reap(p, &status))
 					proc_dead(p, status, d, clock_ms());
 				else
 					any = true;
@@ -1534,13 +1544,13 @@ stop_all(struct executor_set *s, struct done_list *d)
 }
 
 static void *
-supervisor_main(void *arg)
+exec_supervisor_main(void *arg)
 {
 	struct executor_set *s = arg;
 	struct pollfd *pfd = calloc(MAX_POLL, sizeof(*pfd));
 	struct exec_proc **who = calloc(MAX_POLL, sizeof(*who));
 	unsigned char *buf = malloc(EXEC_MSG_MAX + 1);
-	struct done_list d = {0};
+	struct exec_done_list d = {0};
 
 	if (pfd == NULL || who == NULL || buf == NULL) {
 		log_err("executor: out of memory: no supervisor");
@@ -1573,7 +1583,7 @@ supervisor_main(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&s->lock);
-		done_deliver(s, &d);
+		exec_done_deliver(s, &d);
 
 		timeout = next == INT64_MAX ? -1 : next <= now ? 0 :
 		          next - now > INT_MAX ? INT_MAX : (int)(next - now);
@@ -1599,12 +1609,12 @@ supervisor_main(void *arg)
 			read_proc(p, buf, &d, now);
 		}
 		pthread_mutex_unlock(&s->lock);
-		done_deliver(s, &d);
+		exec_done_deliver(s, &d);
 		pthread_mutex_lock(&s->lock);
 	}
-	stop_all(s, &d);
+	exec_stop_all(s, &d);
 	pthread_mutex_unlock(&s->lock);
-	done_deliver(s, &d);
+	exec_done_deliver(s, &d);
 	free(pfd);
 	free(who);
 	free(buf);
@@ -1623,13 +1633,13 @@ starter_main(void *arg)
 	char err[512];
 	int rc;
 
-	rc = proc_boot(pl, pl->booting, err, sizeof(err));
+	rc = exec_proc_boot(pl, pl->booting, err, sizeof(err));
 	pthread_mutex_lock(&s->lock);
 	pl->boot_rc = rc;
 	if (rc != 0)
 		snprintf(pl->boot_err, sizeof(pl->boot_err), "%s", err);
 	pl->boot_done = true;
-	wake(s);
+	exec_wake(s);
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
@@ -1648,7 +1658,7 @@ start_replacement(struct exec_plugin *pl)
 		return;
 	/* Spawned here, on the supervisor thread, which lives as long as the
 	 * executors: PR_SET_PDEATHSIG fires when the thread that forked exits. */
-	pl->booting = proc_spawn(pl, err, sizeof(err));
+	pl->booting = exec_proc_spawn(pl, err, sizeof(err));
 	if (pl->booting == NULL) {
 		plugin_down(pl, EXEC_REASON_CRASH, err, clock_ms());
 		log_err("plugin %s: cannot restart its executor: %s; next try in %d ms", pl->name,
@@ -1660,9 +1670,9 @@ start_replacement(struct exec_plugin *pl)
 	pl->boot_done = false;
 	rc = pthread_create(&pl->starter, NULL, starter_main, pl);
 	if (rc != 0) {
-		proc_kill(pl->booting);
-		proc_reap(pl->booting, 0);
-		proc_free(pl->booting);
+		exec_proc_kill(pl->booting);
+		exec_proc_reap(pl->booting, 0);
+		exec_proc_free(pl->booting);
 		pl->booting = NULL;
 		pl->starting = false;
 		snprintf(err, sizeof(err), "cannot start a thread: %s", strerror(rc));
@@ -1696,7 +1706,7 @@ info_locked(const struct exec_plugin *pl, struct executor_info *out)
 		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
 		.nchecks = pl->nchecks, .up = pl->cur != NULL,
 		.retired = pl->retired || !pl->serving,
-		.rss_bytes = pl->cur != NULL ? rss_of(pl->cur->pid) : 0,
+		.rss_bytes = pl->cur != NULL ? exec_rss_of(pl->cur->pid) : 0,
 	};
 	snprintf(out->name, sizeof(out->name), "%s", pl->name);
 	snprintf(out->version, sizeof(out->version), "%s", pl->version);
@@ -1867,7 +1877,7 @@ executor_merge(struct executor_set *live, struct executor_set *staging)
 	}
 	staging->n = 0;
 	live->wake_at = 0;
-	wake(live);
+	exec_wake(live);
 	pthread_mutex_unlock(&live->lock);
 	return 0;
 }
@@ -1917,7 +1927,7 @@ executor_release(struct exec_plugin *pl)
 	if (--pl->refs == 0) {
 		pl->retired = true;
 		s->wake_at = 0;
-		wake(s);
+		exec_wake(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -1925,14 +1935,14 @@ executor_release(struct exec_plugin *pl)
 void
 executor_shutdown(struct executor_set *s, int grace_ms)
 {
-	struct done_list d = {0};
+	struct exec_done_list d = {0};
 
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->grace_ms = grace_ms;
 	s->stopping = true;
-	wake(s);
+	exec_wake(s);
 	pthread_mutex_unlock(&s->lock);
 	if (s->started) {
 		/* the supervisor stops what it spawned, then returns */
@@ -1942,9 +1952,9 @@ executor_shutdown(struct executor_set *s, int grace_ms)
 	/* Not started (startup failed, --check-config): this thread spawned them.
 	 * After the supervisor: nothing is left, and this does nothing. */
 	pthread_mutex_lock(&s->lock);
-	stop_all(s, &d);
+	exec_stop_all(s, &d);
 	pthread_mutex_unlock(&s->lock);
-	done_deliver(s, &d);
+	exec_done_deliver(s, &d);
 }
 
 void
@@ -1953,7 +1963,7 @@ executor_set_free(struct executor_set *s)
 	if (s == NULL)
 		return;
 	for (size_t i = 0; i < s->n; i++)
-		plugin_free(s->plugins[i]);
+		exec_plugin_free(s->plugins[i]);
 	free(s->plugins);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
