@@ -97,8 +97,10 @@ struct executor_set {
 	char **envp;          /* the environment without HEALTH_URL_SECRET */
 	struct exec_plugin **plugins;
 	size_t n;
-	struct runner *runner;
-	pthread_mutex_t lock;
+	executor_done_fn *done;  /* where every run ends (executor_start) ... */
+	void *done_arg;
+	pthread_mutex_t lock;  /* taken after the runner's, never before: done()
+	                        * is called without it */
 	int wake[2];
 	pthread_t thread;
 	bool started, stopping;

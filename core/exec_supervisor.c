@@ -22,7 +22,6 @@
 #include "clock.h"
 #include "exec_internal.h"
 #include "log.h"
-#include "runner.h"
 
 #define CRASH_RESET_MS 60000    /* a minute without a crash resets the backoff */
 #define MAX_POLL 1024
@@ -69,7 +68,7 @@ exec_done_deliver(struct executor_set *s, struct exec_done_list *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
 		struct exec_done *x = &d->v[i];
-		runner_remote_done(s->runner, x->check_id, x->token, x->status, &x->rep, x->dur_ms);
+		s->done(s->done_arg, x->check_id, x->token, x->status, &x->rep, x->dur_ms);
 	}
 	free(d->v);
 	*d = (struct exec_done_list){0};

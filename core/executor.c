@@ -10,8 +10,8 @@
  * starts. The supervisor thread polls every executor's socket and pidfd and
  * acts on four timers: a run's deadline + kill_after_ms, a retired executor's
  * kill time, a restart's backoff, and the RSS poll. Every run ends through
- * runner_remote_done(), called without this lock (lock order: runner, then
- * executors).
+ * the callback executor_start() was given, called without this lock (lock
+ * order: runner, then executors).
  */
 #include "executor.h"
 
@@ -28,7 +28,6 @@
 #include "clock.h"
 #include "exec_internal.h"
 #include "log.h"
-#include "runner.h"
 
 static const char *const reason_names[EXEC_REASON_COUNT] = {
 	[EXEC_REASON_CRASH] = "crash",
@@ -358,11 +357,13 @@ executor_seal(struct executor_set *s, char *err, size_t errlen)
 }
 
 int
-executor_start(struct executor_set *s, struct runner *runner, char *err, size_t errlen)
+executor_start(struct executor_set *s, executor_done_fn *done, void *arg, char *err,
+               size_t errlen)
 {
 	int rc;
 
-	s->runner = runner;
+	s->done = done;
+	s->done_arg = arg;
 	if (executor_seal(s, err, errlen) == -1)
 		return -1;
 	if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) == -1) {
