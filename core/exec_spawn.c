@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "exec_internal.h"
+#include "lock.h"
 
 #define BOOT_TIMEOUT_MS 30000   /* load() + instantiate() of one plugin, at most */
 
@@ -252,6 +253,7 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 	char why[256], cause[96];
 	ssize_t n = -1;
 
+	LOCK_NOT_HELD(&p->pl->set->lock);
 	if (!exec_send_msg(p->fd, b, 0)) {
 		n = 0; /* treat like a closed socket: reap and say why */
 		goto dead;

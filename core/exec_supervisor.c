@@ -21,6 +21,7 @@
 
 #include "clock.h"
 #include "exec_internal.h"
+#include "lock.h"
 #include "log.h"
 
 #define CRASH_RESET_MS 60000    /* a minute without a crash resets the backoff */
@@ -66,6 +67,7 @@ done_add(struct exec_done_list *d, const struct exec_run *run, enum healthd_stat
 void
 exec_done_deliver(struct executor_set *s, struct exec_done_list *d)
 {
+	LOCK_NOT_HELD(&s->lock);
 	for (size_t i = 0; i < d->n; i++) {
 		struct exec_done *x = &d->v[i];
 		s->done(s->done_arg, x->check_id, x->token, x->status, &x->rep, x->dur_ms);
@@ -79,6 +81,7 @@ exec_wake(struct executor_set *s)
 {
 	char c = 1;
 
+	LOCK_HELD(&s->lock);
 	if (s->started && write(s->wake[1], &c, 1) == -1 && errno != EAGAIN)
 		log_warn("executor: cannot wake the supervisor: %s", strerror(errno));
 }
@@ -94,6 +97,7 @@ check_name_of(const struct exec_run *run)
 static void
 unlink_proc(struct exec_plugin *pl, struct exec_proc *p)
 {
+	LOCK_HELD(&pl->set->lock);
 	for (struct exec_proc **pp = &pl->procs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
@@ -110,6 +114,7 @@ plugin_down(struct exec_plugin *pl, enum exec_reason reason, const char *why, in
 {
 	struct executor_set *s = pl->set;
 
+	LOCK_HELD(&s->lock);
 	if (pl->backoff_ms == 0 || now - pl->last_crash >= CRASH_RESET_MS)
 		pl->backoff_ms = s->iso.restart_min_ms;
 	else
@@ -132,6 +137,7 @@ proc_dead(struct exec_proc *p, int status, struct exec_done_list *d, int64_t now
 	bool was_current = pl->cur == p;
 	char cause[320], why[400];
 
+	LOCK_HELD(&s->lock);
 	/* What it sent before it died counts: results, and which check's code
 	 * ended it (without a pidfd we can reap before we read). */
 	if (p->fd >= 0) {
@@ -176,6 +182,7 @@ proc_dead(struct exec_proc *p, int status, struct exec_done_list *d, int64_t now
 static void
 proc_lost(struct exec_proc *p, int64_t now)
 {
+	LOCK_HELD(&p->pl->set->lock);
 	if (p->fd >= 0) {
 		close(p->fd);
 		p->fd = -1;
@@ -191,6 +198,7 @@ proc_lost(struct exec_proc *p, int64_t now)
 static void
 proc_end(struct exec_proc *p, enum exec_reason reason, const char *why, int64_t now)
 {
+	LOCK_HELD(&p->pl->set->lock);
 	p->reason = reason;
 	snprintf(p->lost_why, sizeof(p->lost_why), "%.255s", why);
 	exec_proc_kill(p);
@@ -203,6 +211,7 @@ proc_retire(struct exec_proc *p, enum exec_reason reason)
 {
 	struct exec_plugin *pl = p->pl;
 
+	LOCK_HELD(&pl->set->lock);
 	if (p->state == PROC_RETIRING)
 		return;
 	p->state = PROC_RETIRING;
@@ -220,6 +229,7 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct e
 	struct exec_msg m;
 	char why[256], what[320];
 
+	LOCK_HELD(&s->lock);
 	if (exec_decode(buf, n, &m, why, sizeof(why)) == -1 ||
 	    (m.type != EXEC_RESULT && m.type != EXEC_DYING)) {
 		if (m.type != 0) {
@@ -258,6 +268,7 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct e
 static void
 read_proc(struct exec_proc *p, unsigned char *buf, struct exec_done_list *d, int64_t now)
 {
+	LOCK_HELD(&p->pl->set->lock);
 	/* bounded, so one chatty executor cannot starve the others */
 	for (int i = 0; i < 256 && p->fd >= 0; i++) {
 		ssize_t n = recv(p->fd, buf, EXEC_MSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
@@ -279,6 +290,7 @@ check_rss(struct exec_proc *p)
 	int cap = pl->set->iso.max_rss_mb;
 	unsigned long long mb;
 
+	LOCK_HELD(&pl->set->lock);
 	pl->rss_bytes = exec_rss_of(p->pid);
 	if (pl->rss_bytes <= (uint64_t)cap << 20)
 		return;
@@ -294,6 +306,7 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 {
 	struct exec_proc *p = pl->booting;
 
+	LOCK_HELD(&pl->set->lock);
 	pthread_join(pl->starter, NULL); /* it returned, or is about to: nothing after */
 	pl->starter_joinable = false;
 	pl->boot_done = false;
@@ -350,6 +363,7 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 static void
 retire_mark(struct exec_plugin *pl, struct exec_done_list *d)
 {
+	LOCK_HELD(&pl->set->lock);
 	for (size_t k = 0; k < pl->npending; k++)
 		done_add(d, &pl->pending[k], HEALTHD_CRITICAL, false, 0,
 		         "plugin %s was removed by a reload", pl->name);
@@ -367,6 +381,7 @@ retired_gone(struct executor_set *s, size_t i)
 {
 	struct exec_plugin *pl = s->plugins[i];
 
+	LOCK_HELD(&s->lock);
 	if (pl->procs != NULL || pl->starting)
 		return false; /* a restart in load(): boot_finished() installs it first */
 	log_info("plugin %s %s (%s): retired", pl->name, pl->version, pl->path);
@@ -382,6 +397,7 @@ timers(struct executor_set *s, struct exec_done_list *d, int64_t now)
 	int64_t next = INT64_MAX;
 	bool rss_due = now >= s->next_rss;
 
+	LOCK_HELD(&s->lock);
 	if (rss_due)
 		s->next_rss = now + RSS_POLL_MS;
 	for (size_t i = 0; i < s->n; i++) {
@@ -477,6 +493,7 @@ exec_stop_all(struct executor_set *s, struct exec_done_list *d)
 	int64_t until = clock_ms() + s->grace_ms;
 	bool any;
 
+	LOCK_HELD(&s->lock);
 	/* a restart still in load() is not waited for: its end unblocks the starter */
 	for (size_t i = 0; i < s->n; i++) {
 		struct exec_plugin *pl = s->plugins[i];
@@ -628,6 +645,7 @@ starter_main(void *arg)
 	char err[512];
 	int rc;
 
+	LOCK_NOT_HELD(&s->lock);
 	rc = exec_proc_boot(pl, pl->booting, err, sizeof(err));
 	pthread_mutex_lock(&s->lock);
 	pl->boot_rc = rc;
@@ -649,6 +667,7 @@ start_replacement(struct exec_plugin *pl)
 	char err[512];
 	int rc;
 
+	LOCK_HELD(&s->lock);
 	if (pl->starting || s->stopping)
 		return;
 	/* Spawned here, on the supervisor thread, which lives as long as the

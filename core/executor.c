@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "exec_internal.h"
+#include "lock.h"
 #include "log.h"
 
 static const char *const reason_names[EXEC_REASON_COUNT] = {
@@ -404,6 +405,7 @@ exec_send_run(struct exec_proc *p, const struct exec_run *run, int64_t timeout_m
 {
 	struct exec_buf b;
 
+	LOCK_HELD(&p->pl->set->lock);
 	exec_buf_start(&b, EXEC_RUN, run->token);
 	exec_buf_u32(&b, run->index);
 	exec_buf_i64(&b, run->deadline);
@@ -518,6 +520,7 @@ executor_count(struct executor_set *s)
 static void
 info_locked(const struct exec_plugin *pl, struct executor_info *out)
 {
+	LOCK_HELD(&pl->set->lock);
 	*out = (struct executor_info){
 		.abi_major = pl->abi_major, .abi_minor = pl->abi_minor,
 		.nchecks = pl->nchecks, .up = pl->cur != NULL,
