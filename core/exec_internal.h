@@ -44,7 +44,7 @@ struct exec_proc {
 	bool unresponsive; /* its socket was full: it stopped reading */
 	enum exec_reason reason; /* why it ended, when we ended it (crash otherwise) */
 	int64_t ready_at;
-	char lost_why[256]; /* when we ended it on purpose: why */
+	char lost_why[ERR_SIZE]; /* when we ended it on purpose: why */
 	char culprit[EXEC_NAME_MAX]; /* the check it said it was dying in */
 	struct exec_proc *next;
 };
@@ -64,7 +64,9 @@ struct exec_plugin {
 	int refs;                  /* configurations using it (reload) */
 	bool retired;              /* none does any more: close it after its runs */
 	bool serving;              /* the current configuration's: /metrics shows it */
-	char name[33], version[64], description[256];
+	char name[PLUGIN_NAME_SIZE];
+	char version[PLUGIN_VERSION_SIZE];
+	char description[PLUGIN_DESCRIPTION_SIZE];
 	unsigned abi_major, abi_minor;
 	struct exec_fixed *fixed;
 	size_t nfixed;

@@ -250,7 +250,7 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 {
 	int64_t until = clock_ms() + BOOT_TIMEOUT_MS;
 	unsigned char *buf;
-	char why[256], cause[96];
+	char why[ERR_SIZE], cause[96];
 	ssize_t n = -1;
 
 	LOCK_NOT_HELD(&p->pl->set->lock);

@@ -227,7 +227,7 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct e
 {
 	struct executor_set *s = p->pl->set;
 	struct exec_msg m;
-	char why[256], what[320];
+	char why[ERR_SIZE], what[320];
 
 	LOCK_HELD(&s->lock);
 	if (exec_decode(buf, n, &m, why, sizeof(why)) == -1 ||

@@ -647,7 +647,7 @@ int
 executor_register(struct exec_plugin *pl, struct registry *reg, const struct registry *old,
                   const struct config *cfg, char *err, size_t errlen)
 {
-	char why[256];
+	char why[ERR_SIZE];
 	size_t k = 0;
 
 	for (size_t i = 0; i < pl->nfixed; i++) {

@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "registry.h"
+#include "sizes.h"
 
 struct executor_set;
 struct exec_plugin;
@@ -100,7 +101,10 @@ bool executor_cancel(struct exec_plugin *p, uint64_t token);
 /* For --check-config, the startup line and /metrics: copies, as a reload may
  * free the plugin meanwhile. */
 struct executor_info {
-	char name[33], version[64], description[256], file[512];
+	char name[PLUGIN_NAME_SIZE];
+	char version[PLUGIN_VERSION_SIZE];
+	char description[PLUGIN_DESCRIPTION_SIZE];
+	char file[512];
 	unsigned abi_major, abi_minor;
 	size_t nchecks;
 	bool up;
