@@ -25,7 +25,7 @@
 #include "log.h"
 
 #define CRASH_RESET_MS 60000    /* a minute without a crash resets the backoff */
-#define MAX_POLL 1024
+#define POLL_START 64   /* fds polled at first; the set grows with the executors */
 
 static void read_proc(struct exec_proc *p, unsigned char *buf, struct exec_done_list *d, int64_t now);
 static void start_replacement(struct exec_plugin *pl);
@@ -555,66 +555,115 @@ exec_stop_all(struct executor_set *s, struct exec_done_list *d)
 	} while (any);
 }
 
+/* What the supervisor polls: its wake pipe at 0, then every executor's socket
+ * and pidfd, who[i] owning pfd[i]. It grows with the executors. */
+struct poll_set {
+	struct pollfd *pfd;
+	struct exec_proc **who;
+	size_t cap;
+	bool short_logged; /* out of memory once: some fds were left out */
+};
+
+static bool
+poll_grow(struct poll_set *ps, size_t want)
+{
+	size_t cap = ps->cap ? ps->cap : POLL_START;
+	struct pollfd *pfd;
+	struct exec_proc **who;
+
+	while (cap < want)
+		cap *= 2;
+	pfd = realloc(ps->pfd, cap * sizeof(*pfd));
+	if (pfd == NULL)
+		return false;
+	ps->pfd = pfd;
+	who = realloc(ps->who, cap * sizeof(*who));
+	if (who == NULL)
+		return false;
+	ps->who = who;
+	ps->cap = cap;
+	return true;
+}
+
+/* Fills ps with every executor's fds, growing it as needed; only out of
+ * memory does it leave some out, and says so once. Returns how many. */
+static size_t
+poll_fill(struct executor_set *s, struct poll_set *ps)
+{
+	size_t n = 1, want = 1;
+
+	LOCK_HELD(&s->lock);
+	for (size_t i = 0; i < s->n; i++)
+		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next)
+			want += 2;
+	if (want > ps->cap && !poll_grow(ps, want) && !ps->short_logged) {
+		log_err("executor: out of memory: polling only %zu of %zu executor fds",
+		        ps->cap - 1, want - 1);
+		ps->short_logged = true;
+	}
+	ps->pfd[0] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+	for (size_t i = 0; i < s->n; i++) {
+		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next) {
+			if (n + 2 > ps->cap)
+				return n;
+			if (p->fd >= 0) {
+				ps->who[n] = p;
+				ps->pfd[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN};
+			}
+			if (p->pidfd >= 0) {
+				ps->who[n] = p;
+				ps->pfd[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
+			}
+		}
+	}
+	return n;
+}
+
 void *
 exec_supervisor_main(void *arg)
 {
 	struct executor_set *s = arg;
-	struct pollfd *pfd = calloc(MAX_POLL, sizeof(*pfd));
-	struct exec_proc **who = calloc(MAX_POLL, sizeof(*who));
+	struct poll_set ps = {0};
 	unsigned char *buf = malloc(EXEC_MSG_MAX + 1);
 	struct exec_done_list d = {0};
 
-	if (pfd == NULL || who == NULL || buf == NULL) {
+	if (!poll_grow(&ps, POLL_START) || buf == NULL) {
 		log_err("executor: out of memory: no supervisor");
-		free(pfd);
-		free(who);
+		free(ps.pfd);
+		free(ps.who);
 		free(buf);
 		return NULL;
 	}
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		int64_t now = clock_ms(), next;
-		size_t n = 1;
+		size_t n;
 		int timeout, rc;
 
 		next = timers(s, &d, now);
 		s->wake_at = next;
-		pfd[0] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
-		for (size_t i = 0; i < s->n; i++) {
-			for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next) {
-				if (n + 2 > MAX_POLL)
-					break;
-				if (p->fd >= 0) {
-					who[n] = p;
-					pfd[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN};
-				}
-				if (p->pidfd >= 0) {
-					who[n] = p;
-					pfd[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
-				}
-			}
-		}
+		n = poll_fill(s, &ps);
 		pthread_mutex_unlock(&s->lock);
 		exec_done_deliver(s, &d);
 
 		timeout = next == INT64_MAX ? -1 : next <= now ? 0 :
 		          next - now > INT_MAX ? INT_MAX : (int)(next - now);
-		rc = poll(pfd, n, timeout);
+		rc = poll(ps.pfd, n, timeout);
 
 		pthread_mutex_lock(&s->lock);
 		if (rc <= 0)
 			continue;
-		if (pfd[0].revents & POLLIN) {
+		if (ps.pfd[0].revents & POLLIN) {
 			char drain[64];
 			while (read(s->wake[0], drain, sizeof(drain)) > 0)
 				;
 		}
 		now = clock_ms();
 		for (size_t i = 1; i < n; i++) {
-			struct exec_proc *p = who[i];
-			if (pfd[i].revents == 0)
+			struct exec_proc *p = ps.who[i];
+			if (ps.pfd[i].revents == 0)
 				continue;
-			if (pfd[i].fd != p->fd) {
+			if (ps.pfd[i].fd != p->fd) {
 				p->exited = true; /* its pidfd: timers() reaps it */
 				continue;
 			}
@@ -627,8 +676,8 @@ exec_supervisor_main(void *arg)
 	exec_stop_all(s, &d);
 	pthread_mutex_unlock(&s->lock);
 	exec_done_deliver(s, &d);
-	free(pfd);
-	free(who);
+	free(ps.pfd);
+	free(ps.who);
 	free(buf);
 	return NULL;
 }
