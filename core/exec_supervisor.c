@@ -24,7 +24,6 @@
 #include "lock.h"
 #include "log.h"
 
-#define CRASH_RESET_MS 60000    /* a minute without a crash resets the backoff */
 #define POLL_START 64   /* fds polled at first; the set grows with the executors */
 
 static void read_proc(struct exec_proc *p, unsigned char *buf, struct exec_done_list *d, int64_t now);
@@ -115,7 +114,7 @@ plugin_down(struct exec_plugin *pl, enum exec_reason reason, const char *why, in
 	struct executor_set *s = pl->set;
 
 	LOCK_HELD(&s->lock);
-	if (pl->backoff_ms == 0 || now - pl->last_crash >= CRASH_RESET_MS)
+	if (pl->backoff_ms == 0 || now - pl->last_crash >= s->iso.crash_reset_ms)
 		pl->backoff_ms = s->iso.restart_min_ms;
 	else
 		pl->backoff_ms = pl->backoff_ms * 2 > s->iso.restart_max_ms ? s->iso.restart_max_ms
@@ -390,6 +389,25 @@ retired_gone(struct executor_set *s, size_t i)
 	return true;
 }
 
+/* crash_reset_ms after pl's last crash, its restarts back off from
+ * restart_min_ms again (plugin_down() would see the window itself; this says
+ * when it passes). Returns next, or the window's end if sooner. */
+static int64_t
+backoff_reset(struct exec_plugin *pl, int64_t now, int64_t next)
+{
+	int64_t at = pl->last_crash + pl->set->iso.crash_reset_ms;
+
+	LOCK_HELD(&pl->set->lock);
+	if (pl->backoff_ms == 0)
+		return next;
+	if (now < at)
+		return at < next ? at : next;
+	pl->backoff_ms = 0;
+	log_info("plugin %s: no crash for %d ms: its restarts back off from %d ms again", pl->name,
+	         pl->set->iso.crash_reset_ms, pl->set->iso.restart_min_ms);
+	return next;
+}
+
 /* Runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS. */
 static int64_t
 timers(struct executor_set *s, struct exec_done_list *d, int64_t now)
@@ -469,6 +487,7 @@ timers(struct executor_set *s, struct exec_done_list *d, int64_t now)
 				i--; /* freed: the next one moved here */
 			continue;
 		}
+		next = backoff_reset(pl, now, next);
 		if (pl->down && !pl->starting && !s->stopping) {
 			if (now >= pl->restart_at)
 				start_replacement(pl);
