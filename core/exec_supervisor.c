@@ -357,7 +357,7 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 
 /*
  * A plugin no configuration uses (reload): its executors take no new runs
- * and close once their runs are over (timers() then reaps them) ...
+ * and close once their runs are over (supervisor_step() then reaps them) ...
  */
 static void
 retire_mark(struct exec_plugin *pl, struct exec_done_list *d)
@@ -408,9 +408,11 @@ backoff_reset(struct exec_plugin *pl, int64_t now, int64_t next)
 	return next;
 }
 
-/* Runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS. */
+/* One step of the supervisor, under the lock: finished restarts, retirement,
+ * runs past deadline + kill_after_ms, kill times, reaps, restarts, RSS.
+ * Returns when it must look next. */
 static int64_t
-timers(struct executor_set *s, struct exec_done_list *d, int64_t now)
+supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 {
 	int64_t next = INT64_MAX;
 	bool rss_due = now >= s->next_rss;
@@ -659,7 +661,7 @@ exec_supervisor_main(void *arg)
 		size_t n;
 		int timeout, rc;
 
-		next = timers(s, &d, now);
+		next = supervisor_step(s, &d, now);
 		s->wake_at = next;
 		n = poll_fill(s, &ps);
 		pthread_mutex_unlock(&s->lock);
@@ -683,7 +685,7 @@ exec_supervisor_main(void *arg)
 			if (ps.pfd[i].revents == 0)
 				continue;
 			if (ps.pfd[i].fd != p->fd) {
-				p->exited = true; /* its pidfd: timers() reaps it */
+				p->exited = true; /* its pidfd: supervisor_step() reaps it */
 				continue;
 			}
 			read_proc(p, buf, &d, now);
