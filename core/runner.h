@@ -6,11 +6,6 @@
  * filled (by a worker, the timer, the cache or shutdown) and, when the last
  * slot is filled, the job's resume callback is called once. The HTTP layer
  * starts jobs and reads finished ones; it never sees threads or flights.
- *
- * Lock order: the runner's lock, then an executor set's. The runner calls
- * executor_run() and executor_cancel() holding its own; executors call back
- * (runner_remote_done) without theirs, so the two are never taken the other
- * way round.
  */
 #ifndef HEALTHD_RUNNER_H
 #define HEALTHD_RUNNER_H
