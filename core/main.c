@@ -485,7 +485,7 @@ server_start(struct server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the runner");
 		return -1;
 	}
-	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
+	if (executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1)
 		return -1;
 	/* background checks start now, so that most have a result when the
 	 * first probe comes */
@@ -520,7 +520,8 @@ static int
 run_one_check(struct server *sv, const char *name, char *err, size_t errlen)
 {
 	sv->runner = runner_new(sv->reg, sv->cfg.workers);
-	if (sv->runner == NULL || executor_start(sv->execs, sv->runner, err, errlen) == -1) {
+	if (sv->runner == NULL ||
+	    executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1) {
 		printf("UNKNOWN - %s\n", sv->runner ? err : "cannot start the runner");
 		return 3;
 	}
