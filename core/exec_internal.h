@@ -13,6 +13,7 @@
 
 #include "exec_proto.h"
 #include "executor.h"
+#include "timer.h"
 
 #define REAP_GRACE_MS 1000      /* a closed executor gets this long to exit */
 #define LOST_GRACE_MS 500       /* socket gone, process not yet: then SIGKILL */

@@ -151,7 +151,7 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 		return NULL;
 	}
 	*p = (struct exec_proc){.pl = pl, .pid = pid, .fd = sv[0], .pidfd = pidfd_of(pid),
-	                        .state = PROC_READY, .kill_at = INT64_MAX};
+	                        .state = PROC_READY, .kill_at = TIMER_NONE};
 	return p;
 }
 
@@ -168,8 +168,8 @@ exec_proc_reap(struct exec_proc *p, int ms)
 			exec_proc_kill(p);
 		if (p->pidfd >= 0) {
 			struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-			int64_t left = p->killed ? 100 : until - clock_ms();
-			poll(&pfd, 1, left > 0 ? (int)left : 0);
+			int64_t now = clock_ms();
+			poll(&pfd, 1, timer_poll_timeout(p->killed ? now + 100 : until, now));
 		} else {
 			struct timespec ts = {0, 5 * 1000000L}; /* no pidfd: look again soon */
 			nanosleep(&ts, NULL);
@@ -265,10 +265,10 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 	}
 	for (;;) {
 		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		int64_t left = until - clock_ms();
+		int64_t now = clock_ms();
 		int rc;
 
-		if (left <= 0) {
+		if (now >= until) {
 			free(buf);
 			exec_proc_kill(p);
 			exec_proc_reap(p, 0);
@@ -276,7 +276,7 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 			         BOOT_TIMEOUT_MS / 1000);
 			return -1;
 		}
-		rc = poll(&pfd, 1, (int)left);
+		rc = poll(&pfd, 1, timer_poll_timeout(until, now));
 		if (rc == -1 && errno == EINTR)
 			continue;
 		if (rc <= 0)

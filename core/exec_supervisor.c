@@ -400,8 +400,10 @@ backoff_reset(struct exec_plugin *pl, int64_t now, int64_t next)
 	LOCK_HELD(&pl->set->lock);
 	if (pl->backoff_ms == 0)
 		return next;
-	if (now < at)
-		return at < next ? at : next;
+	if (now < at) {
+		timer_min(&next, at);
+		return next;
+	}
 	pl->backoff_ms = 0;
 	log_info("plugin %s: no crash for %d ms: its restarts back off from %d ms again", pl->name,
 	         pl->set->iso.crash_reset_ms, pl->set->iso.restart_min_ms);
@@ -414,7 +416,7 @@ backoff_reset(struct exec_plugin *pl, int64_t now, int64_t next)
 static int64_t
 supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 {
-	int64_t next = INT64_MAX;
+	int64_t next = TIMER_NONE;
 	bool rss_due = now >= s->next_rss;
 
 	LOCK_HELD(&s->lock);
@@ -432,8 +434,7 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 				struct exec_run *run = &p->runs[k];
 				int64_t limit = run->deadline + s->iso.kill_after_ms;
 				if (now < limit) {
-					if (limit < next)
-						next = limit;
+					timer_min(&next, limit);
 					k++;
 					continue;
 				}
@@ -454,7 +455,7 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 			if (p->state == PROC_RETIRING && p->nruns == 0 && !p->lost) {
 				/* its last run is over: close it; it unloads, or is killed
 				 * (at once if a thread is stuck: nothing graceful is left) */
-				if (p->kill_at == INT64_MAX)
+				if (p->kill_at == TIMER_NONE)
 					p->kill_at = p->stuck ? now : now + REAP_GRACE_MS;
 				if (p->fd >= 0) {
 					close(p->fd);
@@ -479,10 +480,10 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 					continue;
 				}
 			}
-			if (p->kill_at != INT64_MAX && !p->killed && p->kill_at < next)
-				next = p->kill_at;
-			if ((p->lost || p->killed || p->fd < 0) && p->pidfd < 0 && now + 10 < next)
-				next = now + 10; /* no pidfd: look for its exit soon */
+			if (!p->killed)
+				timer_min(&next, p->kill_at);
+			if ((p->lost || p->killed || p->fd < 0) && p->pidfd < 0)
+				timer_min(&next, now + 10); /* no pidfd: look for its exit soon */
 		}
 		if (pl->retired) {
 			if (retired_gone(s, i))
@@ -493,12 +494,11 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 		if (pl->down && !pl->starting && !s->stopping) {
 			if (now >= pl->restart_at)
 				start_replacement(pl);
-			else if (pl->restart_at < next)
-				next = pl->restart_at;
+			else
+				timer_min(&next, pl->restart_at);
 		}
 	}
-	if (s->next_rss < next)
-		next = s->next_rss;
+	timer_min(&next, s->next_rss);
 	return next;
 }
 
@@ -659,7 +659,7 @@ exec_supervisor_main(void *arg)
 	while (!s->stopping) {
 		int64_t now = clock_ms(), next;
 		size_t n;
-		int timeout, rc;
+		int rc;
 
 		next = supervisor_step(s, &d, now);
 		s->wake_at = next;
@@ -667,9 +667,7 @@ exec_supervisor_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		exec_done_deliver(s, &d);
 
-		timeout = next == INT64_MAX ? -1 : next <= now ? 0 :
-		          next - now > INT_MAX ? INT_MAX : (int)(next - now);
-		rc = poll(ps.pfd, n, timeout);
+		rc = poll(ps.pfd, n, timer_poll_timeout(next, now));
 
 		pthread_mutex_lock(&s->lock);
 		if (rc <= 0)

@@ -56,7 +56,7 @@ executor_set_new(const struct config *cfg, const char *self)
 	s->iso = cfg->isolation;
 	s->self = strdup(self);
 	s->wake[0] = s->wake[1] = -1;
-	s->wake_at = INT64_MAX;
+	s->wake_at = TIMER_NONE;
 	if (s->self == NULL || exec_spawn_env(s) == -1) {
 		executor_set_free(s);
 		return NULL;
