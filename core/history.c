@@ -67,6 +67,12 @@ history_count(const struct history *h)
 	return h->n;
 }
 
+const char *
+history_name(const struct history *h, size_t i)
+{
+	return i < h->n ? h->checks[i].s.name : NULL;
+}
+
 long
 history_find(const struct history *h, const char *name)
 {

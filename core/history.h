@@ -81,6 +81,8 @@ struct history;
 struct history *history_new(const char *const *names, size_t n);
 void history_free(struct history *h);
 size_t history_count(const struct history *h);
+/* Check i's name (fixed at history_new(): no lock), or NULL. */
+const char *history_name(const struct history *h, size_t i);
 /* Index of the check named name, or -1. */
 long history_find(const struct history *h, const char *name);
 
