@@ -4,7 +4,7 @@
  * 24 h and 7 d computed from the transitions, and Nagios' flap detection.
  *
  * Memory: a fixed budget per check, allocated once by history_new():
- * HISTORY_CHECK_BYTES (about 9.9 KB), so 200 checks cost about 2 MB, all of
+ * HISTORY_CHECK_BYTES (9,584 bytes on x86-64), so 200 checks cost 1.9 MB, all of
  * it zero pages until results arrive. Nothing grows after history_new().
  *
  * Threads and locks: every check has its own mutex, a leaf lock: no history_*
