@@ -1,6 +1,7 @@
 /* Unit tests: history rings, transitions, availability, flap detection, and
  * the P/history JSON body. */
 #include <malloc.h>
+#include <pthread.h>
 
 #include <json-c/json.h>
 
@@ -317,6 +318,52 @@ DEF_TEST(json_body)
 	return 0;
 }
 
+/* Writers on their own check and on a shared one, a reader snapshotting the
+ * shared one meanwhile: every snapshot's transitions chain (from = the
+ * previous to), however the writers interleave. Run under TSan too. */
+static struct history *shared_h;
+
+static void *
+writer(void *arg)
+{
+	size_t own = (size_t)(uintptr_t)arg;
+
+	for (int k = 0; k < 2000; k++) {
+		history_record(shared_h, own, T0 + k, 0, 1, "own", NULL);
+		history_record(shared_h, 0, T0 + k, (int)own % 2 ? 2 : 0, 1, "shared", NULL);
+	}
+	return NULL;
+}
+
+DEF_TEST(concurrent_record_and_snapshot)
+{
+	static const char *const many[] = {"shared", "a", "b", "c"};
+	static struct history_snapshot s2;
+	pthread_t th[3];
+	int broken = 0;
+
+	shared_h = history_new(many, 4);
+	for (size_t i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, writer, (void *)(uintptr_t)(i + 1));
+	for (int r = 0; r < 200; r++) {
+		history_snapshot(shared_h, 0, &s2);
+		for (uint32_t k = 1; k < s2.ntransitions; k++)
+			broken += s2.transitions[k].from != s2.transitions[k - 1].to;
+	}
+	for (size_t i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	EXPECT_EQ_INT(0, broken);
+	history_snapshot(shared_h, 0, &s2);
+	EXPECT_EQ_INT(HISTORY_RESULTS, s2.nresults);
+	for (size_t i = 1; i < 4; i++) {
+		history_snapshot(shared_h, i, &s2);
+		EXPECT_EQ_INT(HISTORY_RESULTS, s2.nresults);
+		EXPECT_EQ_INT(1, s2.ntransitions);
+	}
+	history_free(shared_h);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -331,5 +378,6 @@ main(void)
 	RUN_TEST(flap_thresholds_configurable);
 	RUN_TEST(restore_keeps_order_and_ignores_old);
 	RUN_TEST(json_body);
+	RUN_TEST(concurrent_record_and_snapshot);
 	END_TEST;
 }
