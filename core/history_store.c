@@ -85,8 +85,8 @@ history_store_open(const char *dir, size_t max_bytes, struct history *h,
 	load_file(st, st->old, false, stats);
 	load_file(st, st->path, true, stats);
 	if (stats->bad > 0 || stats->torn_bytes > 0)
-		log_warn("history: %s: skipped %u damaged records and a torn tail of %u bytes; "
-		         "the rest is loaded", dir, stats->bad, stats->torn_bytes);
+		log_warn("history: %s: %u damaged records skipped, a torn tail of %u bytes cut; "
+		         "%u records loaded", dir, stats->bad, stats->torn_bytes, stats->loaded);
 	st->fd = open(st->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (st->fd < 0 || fstat(st->fd, &sb) < 0) {
 		snprintf(err, errlen, "state_dir: %s: %s", st->path, strerror(errno));

@@ -221,8 +221,9 @@ render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_
 	if (c->history != NULL)
 		n = history_spans(c->history, from, now_ms, spans, HISTORY_TRANSITIONS + 1);
 	buf_add(b, "<svg class=\"tl\" viewBox=\"0 0 %d 10\" preserveAspectRatio=\"none\" "
-	           "role=\"img\" aria-label=\"last 24 hours: %zu state spans\"><title>",
-	        TIMELINE_UNITS, n);
+	           "role=\"img\" aria-label=\"", TIMELINE_UNITS);
+	status_html_escape(b, c->name);
+	buf_add(b, ", last 24 hours: %zu spans of state\"><title>", n);
 	status_html_escape(b, c->name);
 	buf_add(b, ", last 24 hours</title><rect class=\"f-none\" width=\"%d\" height=\"10\">"
 	           "<title>no data</title></rect>", TIMELINE_UNITS);
