@@ -27,6 +27,7 @@
 #include "format.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 
 #define MAX_LISTEN 64
 #define MAX_WORKERS 16

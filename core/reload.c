@@ -30,9 +30,9 @@
 
 #include "dirlist.h"
 #include "executor.h"
-#include "format.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "plugin_loader.h"
 #include "registry.h"

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "format.h"
+#include "metrics.h"
 #include "plugin_loader.h"
 #include "report.h"
 #include "testing.h"
