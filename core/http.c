@@ -718,7 +718,7 @@ static enum MHD_Result
 serve_metrics(struct request *q)
 {
 	struct http *h = q->h;
-	struct format_counter rows[ROUTE_COUNT * NCODES];
+	struct metrics_counter rows[ROUTE_COUNT * NCODES];
 	size_t nrows = 0, len = 0;
 
 	/* counted first, so this very request shows up in its own answer */
@@ -727,11 +727,11 @@ serve_metrics(struct request *q)
 		for (size_t c = 0; c < NCODES; c++) {
 			uint64_t v = atomic_load_explicit(&h->counters[r][c], memory_order_relaxed);
 			if (v != 0)
-				rows[nrows++] = (struct format_counter){routes[r].label, codes[c], v};
+				rows[nrows++] = (struct metrics_counter){routes[r].label, codes[c], v};
 		}
 	}
 	int open = atomic_load_explicit(&h->nconns, memory_order_relaxed);
-	struct format_http counts = {
+	struct metrics_http counts = {
 		.counters = rows,
 		.ncounters = nrows,
 		.open = open > 0 ? (unsigned)open : 0,
@@ -741,7 +741,7 @@ serve_metrics(struct request *q)
 		.timed_out = atomic_load_explicit(&h->timed_out, memory_order_relaxed),
 	};
 	q->gen = gen_acquire(h->gens);
-	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
+	char *body = metrics_render(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 

@@ -23,6 +23,10 @@ struct text {
 };
 
 static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add_label(struct text *t, const char *s);
+static void add_value_samples(struct text *t, const char *check, const struct runner_stats *s);
+static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
+                           struct executor_set *execs);
 
 static void
 text_add(struct text *t, const char *fmt, ...)
@@ -106,7 +110,7 @@ static const struct {
 static atomic_uint_fast64_t reloads[2];
 
 void
-format_count_reload(bool ok)
+metrics_count_reload(bool ok)
 {
 	atomic_fetch_add(&reloads[ok], 1);
 }
@@ -154,9 +158,9 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 }
 
 char *
-format_metrics(const struct registry *reg, struct runner *runner,
+metrics_render(const struct registry *reg, struct runner *runner,
                const struct plugin_loader *loader, struct executor_set *execs,
-               const struct format_http *http, size_t *len)
+               const struct metrics_http *http, size_t *len)
 {
 	size_t count = registry_count(reg);
 	struct runner_stats *stats;

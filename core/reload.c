@@ -505,7 +505,7 @@ server_reload(struct server *sv)
 	b.reg = NULL;
 	build_free(&b); /* the staging set is empty now */
 	free(loaded);
-	format_count_reload(true);
+	metrics_count_reload(true);
 	notify_reloaded(sv->notify);
 	server_collect(sv);
 	return 0;
@@ -516,7 +516,7 @@ fail:
 	free(loaded);
 	build_free(&b);
 	log_err("reload failed: %s; still serving the configuration loaded before", err);
-	format_count_reload(false);
+	metrics_count_reload(false);
 	notify_reloaded(sv->notify);
 	return -1;
 }
