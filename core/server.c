@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -23,6 +22,8 @@
 #include "registry.h"
 #include "runner.h"
 
+static int load_plugin(void *arg, const char *path, const char *base, size_t stem,
+                       const struct stat *st, char *err, size_t errlen);
 static int load_plugins(struct server *sv, char *err, size_t errlen);
 static const char *taken_isolated(void *arg, const char *name);
 static const char *taken_in_process(void *arg, const char *name);
@@ -44,39 +45,28 @@ static struct {
 	struct gen_table *volatile gens; /* its check may be a reload's copy */
 } kept;
 
-/*
- * Loads every *.so of the plugin directory in file-name order: into the server
- * if its name (the file's, before the plugin's code can say another) is in
- * "in_process", else into an executor of its own. One line on a refusal.
- */
+/* One plugin file: into the server if its name (the file's, before the
+ * plugin's code can say another) is in "in_process", else into an executor
+ * of its own. */
+static int
+load_plugin(void *arg, const char *path, const char *base, size_t stem, const struct stat *st,
+            char *err, size_t errlen)
+{
+	struct server *sv = arg;
+
+	(void)st;
+	if (config_in_process(&sv->cfg, base, stem))
+		return plugin_load_file(sv->loader, path, err, errlen);
+	return executor_load(sv->execs, path, sv->reg, err, errlen);
+}
+
+/* Loads every *.so of the plugin directory in file-name order. One line on a
+ * refusal. */
 static int
 load_plugins(struct server *sv, char *err, size_t errlen)
 {
-	struct dirlist files;
-	int rc = 0;
+	int rc = dirlist_plugins(sv->cfg.plugin_dir, load_plugin, sv, err, errlen);
 
-	if (dirlist_read(&files, sv->cfg.plugin_dir, ".so") == -1) {
-		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", sv->cfg.plugin_dir,
-		         strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < files.n && rc == 0; i++) {
-		const char *path = files.paths[i], *base = strrchr(path, '/');
-		size_t stem;
-		struct stat st;
-
-		base = base ? base + 1 : path;
-		stem = strlen(base) - 3;
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
-			rc = -1;
-		} else if (config_in_process(&sv->cfg, base, stem)) {
-			rc = plugin_load_file(sv->loader, path, err, errlen);
-		} else {
-			rc = executor_load(sv->execs, path, sv->reg, err, errlen);
-		}
-	}
-	dirlist_free(&files);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < executor_count(sv->execs); i++) {
