@@ -1,6 +1,7 @@
 /*
  * reload.c - SIGHUP: the configuration, checks_dir and the plugin directory
- * read again, the whole new set validated, then served at once.
+ * read again, the whole new set validated, then served at once; and the
+ * generations a reload retired, freed once nothing uses them.
  *
  * A reload builds a new generation (generation.h) beside the running one and
  * changes nothing until all of it loaded: new and replaced plugins are

@@ -1,6 +1,7 @@
 /*
  * server.h - the running server's parts and lifecycle: server.c loads,
- * starts, runs and stops it; reload.c switches it to a new set on SIGHUP.
+ * starts, runs and stops it; reload.c switches it to a new set on SIGHUP and
+ * frees the sets it retired.
  * main.c holds only the command line and its modes.
  */
 #ifndef HEALTHD_SERVER_H
