@@ -16,6 +16,7 @@
 #include "generation.h"
 #include "http_conn.h"
 #include "log.h"
+#include "metrics.h"
 
 /* The status codes healthd answers with; the counters' second index. */
 static const unsigned codes[] = {200, 204, 308, 400, 401, 404, 405, 413, 500, 503};
@@ -600,7 +601,7 @@ static enum MHD_Result
 serve_metrics(struct request *q)
 {
 	struct http *h = q->h;
-	struct format_counter rows[ROUTE_COUNT * NCODES];
+	struct metrics_counter rows[ROUTE_COUNT * NCODES];
 	size_t nrows = 0, len = 0;
 
 	/* counted first, so this very request shows up in its own answer */
@@ -609,12 +610,12 @@ serve_metrics(struct request *q)
 		for (size_t c = 0; c < NCODES; c++) {
 			uint64_t v = atomic_load_explicit(&h->counters[r][c], memory_order_relaxed);
 			if (v != 0)
-				rows[nrows++] = (struct format_counter){routes[r].label, codes[c], v};
+				rows[nrows++] = (struct metrics_counter){routes[r].label, codes[c], v};
 		}
 	}
 	struct http_conn_stats conns;
 	http_conn_stats(h->conns, &conns);
-	struct format_http counts = {
+	struct metrics_http counts = {
 		.counters = rows,
 		.ncounters = nrows,
 		.open = conns.open,
@@ -624,7 +625,7 @@ serve_metrics(struct request *q)
 		.timed_out = conns.timed_out,
 	};
 	q->gen = gen_acquire(h->gens);
-	char *body = format_metrics(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
+	char *body = metrics_render(q->gen->reg, h->runner, h->loader, h->execs, &counts, &len);
 
 	return send_owned(q, 200, true, body, len, "text/plain; version=0.0.4; charset=utf-8",
 	                  NULL);
