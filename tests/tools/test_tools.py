@@ -223,8 +223,14 @@ class Harness(unittest.TestCase):
                           r"^run badstatus-check: run\(\) returned 7, not a status")
 
     def test_late_message(self):
-        self.assert_fails(fixture("latemessage"),
-                          r"called message\(\) or timed_out\(\) \d+ times? outside run\(\)")
+        """Each run leaves a thread that calls message() 50 ms later and ends:
+        the step whose runs left it says so, however fast the machine, and the
+        memory step reads the heap once those threads ended, finding no leak."""
+        out, _ = self.assert_fails(fixture("latemessage"),
+                                   r"^run: the plugin called message\(\) or timed_out\(\) "
+                                   r"\d+ times? outside run\(\)")
+        self.assertRegex(out, r"\nok \d+ - memory latemessage-check: \d+ runs, heap ")
+        self.assertRegex(out, r"\nnot ok \d+ - memory: the plugin called message\(\)")
 
     def test_garbage_flags(self):
         out, _ = self.assert_fails(fixture("garbageflags"),
