@@ -23,6 +23,7 @@ import healthd_fixture
 from healthd_fixture import FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, run_healthd
 
 TAP_LINE = re.compile(r"^(not )?ok (\d+) - (.*)$")
+LATE = re.compile(r"\blate\b")  # the harness's word for a run the host would time out
 ABI = re.escape(healthd_fixture.abi_version())  # the fixtures' ABI: the build's
 
 
@@ -190,6 +191,16 @@ class Harness(unittest.TestCase):
                             for t in texts), texts)
         self.assertTrue(any(re.match(r"cancel test-a: stopped \d+ ms after cancelled", t)
                             for t in texts), texts)
+        self.assertFalse(any(LATE.search(t) for t in texts), texts)
+
+    def test_stopping_at_the_deadline_is_not_late(self):
+        """Back a few ms after its deadline, within the host's grace
+        (HEALTHD_DEADLINE_GRACE_MS): a 1.2 host takes that answer, so the
+        harness neither fails the run nor calls it late."""
+        texts = self.assert_passes(fixture("atdeadline"))
+        self.assertTrue(any(re.match(r"run atdeadline-check: CRITICAL in 20\d\d ms of 2000 ms: "
+                                     r"no answer within 2000 ms$", t) for t in texts), texts)
+        self.assertFalse(any(LATE.search(t) for t in texts), texts)
 
     def test_cancel_honoured(self):
         texts = self.assert_passes(fixture("cgood"))
