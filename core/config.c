@@ -98,6 +98,7 @@ static const struct {
 	{"max_rss_mb",       offsetof(struct config_isolation, max_rss_mb),     8,    1 << 20},
 	{"restart_min_ms",   offsetof(struct config_isolation, restart_min_ms), 10,   600000},
 	{"restart_max_ms",   offsetof(struct config_isolation, restart_max_ms), 10,   3600000},
+	{"crash_reset_ms",   offsetof(struct config_isolation, crash_reset_ms), 10,   86400000},
 	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
 };
 
@@ -544,7 +545,7 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 		snprintf(where, sizeof(where), "%s.%.100s", key, k);
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
-			            "restart_min_ms, restart_max_ms, max_threads)");
+			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1060,6 +1061,7 @@ config_init(struct config *c)
 			.max_rss_mb = 256,
 			.restart_min_ms = 100,
 			.restart_max_ms = 30000,
+			.crash_reset_ms = 60000,
 			.max_threads = 64,
 		},
 	};

@@ -527,9 +527,10 @@ runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct csta
 }
 
 bool
-runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
+runner_remote_done(void *runner, uint32_t id, uint64_t token, enum healthd_status st,
                    const struct healthd_report *rep, int64_t dur_ms)
 {
+	struct runner *r = runner;
 	struct runner_job *done = NULL;
 	struct cstate *c;
 

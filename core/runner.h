@@ -148,13 +148,14 @@ void runner_stats_of(struct runner *r, const struct check *check, struct runner_
 void runner_summary(struct runner *r, size_t *count, size_t *failing);
 
 /*
- * The one door for runs in executors (executor.c): the run with this token of
- * check id ended with st and msg, after dur_ms. Any thread, without the
+ * The one door back from executors: an executor_done_fn (executor.h), handed
+ * to executor_start() with the runner as arg. The run with this token of
+ * check id ended with st and rep, after dur_ms. Any thread, without the
  * executors' lock. Returns false (and does nothing) if that run is not the
  * check's flight: late, or not what the executor claims.
  */
 struct healthd_report;
-bool runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
+bool runner_remote_done(void *runner, uint32_t id, uint64_t token, enum healthd_status st,
                         const struct healthd_report *rep, int64_t dur_ms);
 
 /*
