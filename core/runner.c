@@ -9,6 +9,8 @@
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
  * A job with an answer budget may leave its flights before they end: its
  * waiting answers are unlinked and filled (expire_budget, from the timer).
+ * Every result is recorded by record(), the one place that sees a check's
+ * state change; the log lines it makes are written once the lock is dropped.
  */
 #include "runner.h"
 
