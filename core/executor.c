@@ -37,6 +37,7 @@
 #include "exec_proto.h"
 #include "log.h"
 #include "runner.h"
+#include "sandbox.h"
 
 #define BOOT_TIMEOUT_MS 30000   /* load() + instantiate() of one plugin, at most */
 #define REAP_GRACE_MS 1000      /* a closed executor gets this long to exit */
@@ -1257,7 +1258,8 @@ rss_of(pid_t pid)
 	unsigned long long size = 0, resident = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	/* a sandboxed executor is in its PID namespace, below the pid spawned */
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)sandbox_memory_pid(pid));
 	f = fopen(path, "re");
 	if (f == NULL)
 		return 0;
