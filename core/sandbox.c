@@ -242,7 +242,9 @@ write_file(const char *path, const char *text)
 }
 
 /* A user namespace (uid and gid mapped to themselves) owning a mount
- * namespace, and a PID namespace for what is forked from here on. */
+ * namespace, and a PID namespace for what is forked from here on. Returns 0;
+ * -1 when the kernel refuses the namespaces; -2 when it failed after them,
+ * which leaves the executor unfit to serve (no thread can start). */
 static int
 enter_namespaces(struct spec *sp, bool pidns, char *why, size_t whylen)
 {
@@ -255,22 +257,28 @@ enter_namespaces(struct spec *sp, bool pidns, char *why, size_t whylen)
 		snprintf(why, whylen, "unshare: %s", strerror(errno));
 		return -1;
 	}
+	/* /proc/self of an undumpable process is root's: ours for a moment */
+	prctl(PR_SET_DUMPABLE, 1);
 	snprintf(map, sizeof(map), "%lu %lu 1\n", (unsigned long)uid, (unsigned long)uid);
 	if (write_file("/proc/self/setgroups", "deny") == -1 ||
 	    write_file("/proc/self/uid_map", map) == -1) {
 		snprintf(why, whylen, "uid_map: %s", strerror(errno));
-		return -1;
+		goto fatal;
 	}
 	snprintf(map, sizeof(map), "%lu %lu 1\n", (unsigned long)gid, (unsigned long)gid);
 	if (write_file("/proc/self/gid_map", map) == -1) {
 		snprintf(why, whylen, "gid_map: %s", strerror(errno));
-		return -1;
+		goto fatal;
 	}
+	prctl(PR_SET_DUMPABLE, 0);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
 		snprintf(why, whylen, "making / private: %s", strerror(errno));
-		return -1;
+		return -2;
 	}
 	return 0;
+fatal:
+	prctl(PR_SET_DUMPABLE, 0);
+	return -2;
 }
 
 /* Directories get an empty read-only tmpfs, files /dev/null. */
@@ -749,18 +757,18 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 
 	if (!(sp.off & SANDBOX_NAMESPACES)) {
 		bool pidns = !(sp.off & SANDBOX_PID_NAMESPACE);
-		if (enter_namespaces(&sp, pidns, why, sizeof(why)) == -1 ||
-		    hide_paths(&sp, why, sizeof(why)) == -1) {
+		int ns = enter_namespaces(&sp, pidns, why, sizeof(why));
+		if (ns == -1) {
 			missing |= SANDBOX_NAMESPACES | (pidns ? SANDBOX_PID_NAMESPACE : 0);
 			add_word(off, sizeof(off), "no namespaces (");
 			strncat(off, why, sizeof(off) - strlen(off) - 2);
 			strcat(off, ")");
-		} else if (pidns && start_pid_namespace(why, sizeof(why)) == -1) {
-			missing |= SANDBOX_PID_NAMESPACE;
-			add_word(on, sizeof(on), "user+mount namespaces");
-			add_word(off, sizeof(off), "no PID namespace (");
-			strncat(off, why, sizeof(off) - strlen(off) - 2);
-			strcat(off, ")");
+		} else if (ns == -2 || hide_paths(&sp, why, sizeof(why)) == -1 ||
+		           (pidns && start_pid_namespace(why, sizeof(why)) == -1)) {
+			/* inside the namespaces already: there is no going back */
+			snprintf(err, errlen, "plugin %s: refused: sandbox: namespaces half set up: %s",
+			         plugin_name, why);
+			goto out;
 		} else {
 			add_word(on, sizeof(on), pidns ? "user+pid+mount namespaces" :
 			                                 "user+mount namespaces");
