@@ -813,12 +813,10 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 		         "this executor could not set up: %s", plugin_name, off);
 		goto out;
 	}
-	if (missing != 0)
-		log_warn("plugin %s: sandbox: %s; %s", plugin_name, on, off);
-	else if (off[0] != '\0')
-		log_info("plugin %s: sandbox: %s; %s", plugin_name, on, off);
-	else
-		log_info("plugin %s: sandbox: %s", plugin_name, on);
+	/* A layer the kernel withheld is a warning; what the configuration asked
+	 * for is the debug line (startup and refusals stay one line each). */
+	log_msg(missing != 0 ? LOG_WARNING : LOG_DEBUG, "plugin %s: sandbox: %s%s%s", plugin_name,
+	        on, off[0] != '\0' ? "; " : "", off);
 	rc = 0;
 out:
 	for (size_t i = 0; i < sp.nhide; i++)

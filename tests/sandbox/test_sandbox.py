@@ -136,8 +136,7 @@ class Sandbox(unittest.TestCase):
 
     def test_all_layers(self):
         h = self.start()
-        self.assertRegex(h.log, r"plugin hostile: sandbox: user\+pid\+mount namespaces, "
-                                r"landlock v\d+, seccomp, no_new_privs, not dumpable")
+        self.assertNotIn("sandbox:", h.log)  # every layer there: no warning
         # PID namespace: neither the server nor a sibling executor is there;
         # the one healthd is its PID 1, the reaper
         self.assertEqual(self.attack(h, "proc"), "proc: 1 healthd, server hidden")
@@ -166,8 +165,7 @@ class Sandbox(unittest.TestCase):
 
     def test_without_namespaces(self):
         h = self.start({"plugins": {"hostile": {"namespaces": False}}})
-        self.assertIn("plugin hostile: sandbox: landlock v", h.log)
-        self.assertIn("namespaces off by configuration", h.log)
+        self.assertNotIn("sandbox:", h.log)  # as configured: no warning
         # the server is visible now, but not dumpable: no mem, no environ
         self.assertRegex(self.attack(h, "proc"), r"proc: [1-9]\d* healthd, server visible")
         self.assertEqual(self.attack(h, "mem"), f"mem: {EACCES}")
