@@ -1,6 +1,7 @@
 /* config.c - the JSON configuration file (json-c) and the embedded default. */
 #include "config.h"
 #include "dirlist.h"
+#include "log.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -393,6 +394,17 @@ key_secret(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+/* sshd's StrictModes for files with a secret: a warning, not a refusal. */
+static void
+warn_readable(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warn("%s %s and is readable by every user (mode %04o): chmod o-r it", path, what,
+		         (unsigned)(st.st_mode & 07777));
+}
+
 /* The secret from a file, as container secrets are mounted: trailing white
  * space (the newline editors add) is not part of it. */
 static int
@@ -432,6 +444,7 @@ key_secret_file(struct reader *rd, const char *key, struct json_object *v)
 		free(path);
 		return -1;
 	}
+	warn_readable(path, "is url_secret_file");
 	free(rd->c->secret_file);
 	rd->c->secret_file = path;
 	rd->c->secret_mode = SECRET_SET;
@@ -1253,6 +1266,8 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 	}
 	if (c->checks_dir != NULL && read_checks_dir(&rd) == -1)
 		goto out;
+	if (rd.saw_secret && c->secret != NULL)
+		warn_readable(path, "holds url_secret");
 	rc = 0;
 out:
 	if (rc == -1)

@@ -75,6 +75,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "plugin_loader.h"
 
 #define SANDBOX_ENV "HEALTHD_SANDBOX"
 #define MAX_HIDE    16
@@ -125,6 +126,13 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx);
 
 static char *spec_text;              /* taken from the environment at start */
 static char plugin_name[64];         /* for the SIGSYS handler's line */
+static bool entered;
+
+bool
+sandbox_entered(void)
+{
+	return entered;
+}
 
 void
 sandbox_server_start(void)
@@ -747,6 +755,9 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 	if (len > 3 && strcmp(base + len - 3, ".so") == 0)
 		len -= 3;
 	snprintf(plugin_name, sizeof(plugin_name), "%.*s", (int)len, base);
+	entered = true;
+	if (plugin_check_modes(path, err, errlen) == -1)
+		goto out;
 	if (parse_spec(spec_text ? spec_text : "", base, len, &sp) == -1) {
 		snprintf(err, errlen, "plugin %s: sandbox: cannot read the server's description",
 		         plugin_name);

@@ -2,6 +2,7 @@
 #ifndef HEALTHD_SANDBOX_H
 #define HEALTHD_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +26,9 @@ void sandbox_executor_start(void);
  * what is active. Returns 0, or -1 with err when a layer that isolation.require
  * names is missing: the executor must then exit without loading plugin code. */
 int sandbox_enter(const char *path, pid_t server, char *err, size_t errlen);
+
+/* Whether this process went through sandbox_enter(). */
+bool sandbox_entered(void);
 
 /* Server: the pid whose memory counts for the executor spawned as pid (its
  * PID namespace's executor, when it has one). */

@@ -205,6 +205,60 @@ class SandboxUnprivileged(Sandbox):
     USER = "nobody"
 
 
+class StrictModes(unittest.TestCase):
+    """sshd's StrictModes: plugins others can write are refused, secrets others
+    can read are warned about."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="healthd-modes-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.so = os.path.join(self.dir, "hostile.so")
+        shutil.copy(os.path.join(FIXTURE_DIR, "hostile.so"), self.so)
+        os.chmod(self.so, 0o755)
+        os.chmod(self.dir, 0o755)
+
+    def check_config(self, config="{}"):
+        path = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".json")
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        with open(path, "w") as f:
+            f.write(config)
+        os.chmod(path, 0o600)
+        return healthd_fixture.run_healthd(["--check-config", "--no-url-secret", "--config",
+                                            path, "--plugin-dir", self.dir])
+
+    def test_modes_that_pass(self):
+        code, _, err = self.check_config()
+        self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
+
+    def test_world_writable_directory(self):
+        os.chmod(self.dir, 0o777)
+        code, _, err = self.check_config()
+        self.assertEqual(code, 1)
+        self.assertIn(f"plugin {self.so}: refused: its directory {self.dir} is writable by "
+                      "everyone (mode 0777", err)
+
+    def test_plugin_of_another_user(self):
+        if os.getuid() != 0:
+            self.skipTest("needs root to chown")
+        os.chown(self.so, 65534, 65534)
+        os.chmod(self.so, 0o666)
+        code, _, err = self.check_config()
+        self.assertEqual(code, 1)
+        self.assertIn(f"plugin {self.so}: refused: it is owned by another user (mode 0666, "
+                      "uid 65534)", err)
+
+    def test_secret_readable_by_others(self):
+        secret = os.path.join(self.dir, "secret")
+        with open(secret, "w") as f:
+            f.write("s3cret\n")
+        os.chmod(secret, 0o644)
+        os.unlink(self.so)
+        code, _, err = self.check_config('{"url_secret_file": "%s"}' % secret)
+        self.assertIn(f"warning: {secret} is url_secret_file and is readable by every user "
+                      "(mode 0644)", err)
+
+
 class Config(unittest.TestCase):
     def test_bad_require(self):
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
