@@ -33,14 +33,16 @@
  * fd 3 and loads the plugin. The executor is not PID 1 because PID 1 cannot
  * be killed by its own signals (raise(SIGSEGV), abort() after a crash
  * handler), which the crash reports rely on. The reaper reaps every orphan of
- * plugin code and, when the executor ends, hands its wait status to the
- * holder and exits: the kernel then kills whatever is left in the namespace,
- * setsid() or not. The holder exits with that status (re-raising a signal), so
- * the server's supervision is unchanged: its pidfd and waitpid see the holder,
- * its SIGKILL to the process group reaches all three (the reaper dies, and
- * the namespace with it), and if the holder dies the reaper gets SIGKILL
- * (PR_SET_PDEATHSIG). Only the memory cap reads another pid: the holder names
- * itself "healthd-sandbox" and sandbox_memory_pid() finds its executor.
+ * plugin code and, when the executor ends, exits as it did (a signal as 128
+ * + its number): the kernel then kills whatever is left in the namespace,
+ * setsid() or not. The holder keeps fd 3 open and exits as the reaper
+ * reported (re-raising a signal), so the server's supervision is unchanged:
+ * its pidfd and waitpid see the holder, its SIGKILL to the process group
+ * reaches all three (the reaper dies, and the namespace with it), and if the
+ * holder dies the reaper gets SIGKILL (PR_SET_PDEATHSIG). Only the memory cap
+ * reads another pid: the holder names itself "healthd-sandbox" and
+ * sandbox_memory_pid() finds its executor. An exit status above 128 from
+ * plugin code reads as a signal: a price of PID 1's exit code.
  *
  * Denied calls are trapped (SECCOMP_RET_TRAP) rather than given RET_ERRNO: a
  * SIGSYS handler makes the call return -EPERM and writes one line per system
@@ -115,8 +117,8 @@ static int parse_spec(const char *text, const char *plugin, size_t len, struct s
 static int enter_namespaces(struct spec *sp, bool pidns, char *why, size_t whylen);
 static int hide_paths(const struct spec *sp, char *why, size_t whylen);
 static int start_pid_namespace(char *why, size_t whylen);
-static void reaper(int status_fd);
-static void holder(pid_t reaper, int status_fd, int alive) __attribute__((noreturn));
+static void reaper(void);
+static void holder(pid_t reaper) __attribute__((noreturn));
 static void on_child(int sig);
 static int enter_landlock(const struct spec *sp, int *abi, char *why, size_t whylen);
 static int landlock_allow_except(int ruleset, const char *dir, const struct spec *sp,
@@ -313,41 +315,32 @@ hide_paths(const struct spec *sp, char *why, size_t whylen)
 }
 
 /* Makes this process the holder of a PID namespace whose PID 2 returns as
- * the executor. In the holder and the reaper it never returns. */
+ * the executor. In the holder and the reaper it never returns. No pipe: the
+ * server expects an executor's fds to be 0, 1, 2 and its socket. */
 static int
 start_pid_namespace(char *why, size_t whylen)
 {
-	int status_pipe[2], alive[2];
-	pid_t pid;
+	pid_t pid = fork();
 
-	if (pipe2(status_pipe, O_CLOEXEC) == -1 || pipe2(alive, O_CLOEXEC) == -1) {
-		snprintf(why, whylen, "PID namespace: %s", strerror(errno));
-		return -1;
-	}
-	pid = fork();
 	if (pid == -1) {
 		snprintf(why, whylen, "PID namespace: fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
-		close(status_pipe[0]);
-		close(alive[1]);
+		/* Gone with the holder; if the holder died before this, it was by
+		 * a kill of the process group, which took this process too. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (poll(&(struct pollfd){.fd = alive[0], .events = POLLIN}, 1, 0) == 1)
-			_exit(0); /* the holder is gone already */
-		close(alive[0]);
-		reaper(status_pipe[1]);
+		reaper();
 		return 0; /* the executor */
 	}
-	close(status_pipe[1]);
-	close(alive[0]);
-	holder(pid, status_pipe[0], alive[1]);
+	holder(pid);
 }
 
 /* PID 1 of the namespace: mounts its /proc, forks the executor (and returns
- * in it), then reaps until the executor ends and reports its status. */
+ * in it), then reaps until the executor ends and exits as it did, a signal
+ * as 128 + its number (PID 1 cannot raise one on itself). */
 static void
-reaper(int status_fd)
+reaper(void)
 {
 	struct sigaction sa = {.sa_handler = on_child};
 	sigset_t chld, none;
@@ -365,7 +358,6 @@ reaper(int status_fd)
 	executor = fork();
 	if (executor == 0) {
 		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		close(status_fd);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		return;
 	}
@@ -377,48 +369,44 @@ reaper(int status_fd)
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGCHLD && sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_IGN);
-	for (int fd = 0; fd < 1024; fd++)
-		if (fd != status_fd && fd != STDERR_FILENO)
-			close(fd);
-	close_range(1024, ~0U, 0);
+	close_range(3, ~0U, 0); /* the socket is the executor's */
 	sigemptyset(&none);
 	for (;;) {
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
-			if (pid == executor) {
-				(void)!write(status_fd, &status, sizeof(status));
-				_exit(0); /* and the kernel kills what is left in here */
-			}
+			if (pid != executor)
+				continue;
+			/* and the kernel kills what is left in here */
+			if (WIFSIGNALED(status))
+				_exit(128 + WTERMSIG(status));
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 		}
 		sigsuspend(&none);
 	}
 }
 
-/* The server's child: waits for the namespace and ends as its executor did. */
+/* The server's child: keeps the executor's socket open (the server sees it
+ * close when both are gone), waits for the namespace and ends as its
+ * executor did. */
 static void
-holder(pid_t reaper_pid, int status_fd, int alive)
+holder(pid_t reaper_pid)
 {
-	int status = 0, rstatus;
+	int status, sig = 0;
 	sigset_t all;
 
 	prctl(PR_SET_NAME, HOLDER_NAME);
-	/* fd 3 is the executor's now: only the pipes stay, and stderr */
-	for (int fd = 3; fd < 1024; fd++)
-		if (fd != status_fd && fd != alive)
-			close(fd);
-	close_range(1024, ~0U, 0);
-	if (read(status_fd, &status, sizeof(status)) != (ssize_t)sizeof(status))
-		status = -1;
-	while (waitpid(reaper_pid, &rstatus, 0) == -1 && errno == EINTR)
+	while (waitpid(reaper_pid, &status, 0) == -1 && errno == EINTR)
 		;
-	if (status == -1)
-		status = rstatus;
-	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
+	if (WIFSIGNALED(status))
+		sig = WTERMSIG(status); /* the reaper itself, killed from outside */
+	else if (WIFEXITED(status) && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + NSIG)
+		sig = WEXITSTATUS(status) - 128; /* the executor's signal */
+	if (sig != 0) {
 		signal(sig, SIG_DFL);
 		sigfillset(&all);
 		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		raise(sig);
+		_exit(128 + sig);
 	}
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
