@@ -1,5 +1,12 @@
-/* clock.h - the one clock of the host: CLOCK_MONOTONIC in milliseconds; and the
- * wall clock, only for timestamps shown to people. */
+/*
+ * clock.h - the host's two clocks in milliseconds: clock_ms() (CLOCK_MONOTONIC)
+ * for every deadline, timeout and interval, and clock_wall_ms()
+ * (CLOCK_REALTIME) for timestamps shown to people (and a jitter seed), never
+ * for time spans. Not the only readers: the HTTP connection layer and the
+ * executor's own main read CLOCK_MONOTONIC in microseconds, notify.c for
+ * sd_notify's MONOTONIC_USEC, and timed waits on condition variables are set
+ * to CLOCK_MONOTONIC. The host uses no other clock.
+ */
 #ifndef HEALTHD_CLOCK_H
 #define HEALTHD_CLOCK_H
 

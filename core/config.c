@@ -99,6 +99,7 @@ static const struct {
 	{"max_rss_mb",       offsetof(struct config_isolation, max_rss_mb),     8,    1 << 20},
 	{"restart_min_ms",   offsetof(struct config_isolation, restart_min_ms), 10,   600000},
 	{"restart_max_ms",   offsetof(struct config_isolation, restart_max_ms), 10,   3600000},
+	{"crash_reset_ms",   offsetof(struct config_isolation, crash_reset_ms), 10,   86400000},
 	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
 };
 
@@ -669,7 +670,8 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 				break;
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
-			            "restart_min_ms, restart_max_ms, max_threads, require, plugins)");
+			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, require, "
+			            "plugins)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1179,6 +1181,7 @@ config_init(struct config *c)
 			.max_rss_mb = 256,
 			.restart_min_ms = 100,
 			.restart_max_ms = 30000,
+			.crash_reset_ms = 60000,
 			.max_threads = 64,
 		},
 	};

@@ -83,6 +83,7 @@ struct config_isolation {
 	int max_rss_mb;     /* an executor above this is replaced after its runs */
 	int restart_min_ms; /* backoff after a crash: from this, doubling ... */
 	int restart_max_ms; /* ... up to this */
+	int crash_reset_ms; /* this long without a crash: from restart_min_ms again */
 	int max_threads;    /* run threads per executor, started on demand */
 };
 

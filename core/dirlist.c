@@ -1,4 +1,5 @@
-/* dirlist.c - used for plugin_dir (*.so) and checks_dir (*.json) alike. */
+/* dirlist.c - directory listings in file-name order, for plugin_dir (*.so) and
+ * checks_dir (*.json) alike; and the plugin directory's walk. */
 #include "dirlist.h"
 
 #include <dirent.h>
@@ -6,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define PLUGIN_SUFFIX ".so"
 
 static int
 by_name(const void *a, const void *b)
@@ -57,4 +61,38 @@ dirlist_free(struct dirlist *l)
 		free(l->paths[i]);
 	free(l->paths);
 	*l = (struct dirlist){0};
+}
+
+int
+dirlist_plugins(const char *dir,
+                int (*each)(void *arg, const char *path, const char *base, size_t stem,
+                            const struct stat *st, char *err, size_t errlen),
+                void *arg, char *err, size_t errlen)
+{
+	struct dirlist files;
+	int rc = 0;
+
+	if (dirlist_read(&files, dir, PLUGIN_SUFFIX) == -1) {
+		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", dir, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < files.n && rc == 0; i++) {
+		const char *path = files.paths[i], *base = strrchr(path, '/');
+		struct stat st;
+
+		base = base ? base + 1 : path;
+		/* what stat() cannot read, dlopen() cannot load: say why here */
+		if (stat(path, &st) == -1) {
+			snprintf(err, errlen, "plugin %s: refused: %s", path, strerror(errno));
+			rc = -1;
+		} else if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
+			rc = -1;
+		} else {
+			rc = each(arg, path, base, strlen(base) - strlen(PLUGIN_SUFFIX), &st, err,
+			          errlen);
+		}
+	}
+	dirlist_free(&files);
+	return rc;
 }

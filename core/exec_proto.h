@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "report.h"
+#include "sizes.h"
 
 #define EXEC_MSG_MAX 65536
 #define EXEC_TEXT_MAX 1024  /* messages and error texts, NUL included */
@@ -62,7 +63,9 @@ struct exec_msg {
 	char text[EXEC_TEXT_MAX]; /* RESULT: message; LOADED/INSTANTIATED: error */
 	/* LOADED */
 	uint16_t abi_major, abi_minor;
-	char name[33], version[64], description[256];
+	char name[PLUGIN_NAME_SIZE];
+	char version[PLUGIN_VERSION_SIZE];
+	char description[PLUGIN_DESCRIPTION_SIZE];
 	uint32_t nfixed;
 	struct exec_fixed *fixed; /* nfixed entries, malloc'd: exec_msg_free() */
 	/* INSTANTIATED */

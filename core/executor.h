@@ -7,8 +7,9 @@
  * socketpair (exec_proto.h). The server never maps such a plugin. Its checks
  * are in the server's registry with `exec` set instead of `run`: the runner
  * hands their runs to executor_run() and learns every outcome through one
- * door, runner_remote_done(), whether the run returned, its executor crashed,
- * or it was killed.
+ * door, the executor_done_fn it gave executor_start(), whether the run
+ * returned, its executor crashed, or it was killed. Nothing here knows the
+ * runner.
  *
  * The supervisor (one thread) reads results, reaps children, restarts a
  * crashed executor with exponential backoff, retires one whose run is still
@@ -30,10 +31,11 @@
 
 #include "config.h"
 #include "registry.h"
+#include "sizes.h"
 
 struct executor_set;
 struct exec_plugin;
-struct runner;
+struct healthd_report;
 
 enum exec_reason { EXEC_REASON_CRASH, EXEC_REASON_DEADLINE, EXEC_REASON_MEMORY,
                    EXEC_REASON_PROTOCOL, EXEC_REASON_COUNT };
@@ -66,13 +68,26 @@ bool executor_has_plugin(const struct executor_set *s, const char *name);
 int executor_instantiate(struct executor_set *s, const struct config_check *ck,
                          struct registry *reg, char *err, size_t errlen);
 
-/* Seals every executor and starts the supervisor thread. Results go to runner. */
-int executor_start(struct executor_set *s, struct runner *runner, char *err, size_t errlen);
+/*
+ * The one door back, as relayd's hce_notify_done(): the run with this token
+ * of check id ended with st and rep (message, timed_out, values) after
+ * dur_ms. Called once for every run executor_run() took, on any thread, never
+ * with the executors' lock held. Returns false if that run was no longer
+ * awaited (late, or not what the executor claims).
+ */
+typedef bool executor_done_fn(void *arg, uint32_t check_id, uint64_t token,
+                              enum healthd_status st, const struct healthd_report *rep,
+                              int64_t dur_ms);
+
+/* Seals every executor and starts the supervisor thread. Every run's end
+ * goes to done(arg, ...). */
+int executor_start(struct executor_set *s, executor_done_fn *done, void *arg, char *err,
+                   size_t errlen);
 
 /*
  * Runner side, called under the runner's lock (lock order: runner, then
- * executors). Hands one run to the check's executor, or queues it while a
- * fresh executor starts. Returns 0, or -1 with why it cannot run now (the
+ * executors; see runner.h). Hands one run to the check's executor, or queues
+ * it while a fresh executor starts. Returns 0, or -1 with why it cannot run now (the
  * plugin is down after a crash) in msg: fail the run with it at once.
  */
 int executor_run(const struct check *c, uint32_t check_id, uint64_t token, int64_t deadline_ms,
@@ -86,7 +101,10 @@ bool executor_cancel(struct exec_plugin *p, uint64_t token);
 /* For --check-config, the startup line and /metrics: copies, as a reload may
  * free the plugin meanwhile. */
 struct executor_info {
-	char name[33], version[64], description[256], file[512];
+	char name[PLUGIN_NAME_SIZE];
+	char version[PLUGIN_VERSION_SIZE];
+	char description[PLUGIN_DESCRIPTION_SIZE];
+	char file[512];
 	unsigned abi_major, abi_minor;
 	size_t nchecks;
 	bool up;

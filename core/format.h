@@ -1,7 +1,8 @@
 /*
- * format.h - what goes on the wire, built from the registry and a finished
- * job: the seed's JSON body (plus ?verbose=1 details), the IETF health+json
- * format, and Prometheus text. Thin views: no state of their own.
+ * format.h - the JSON bodies of GET P/, built from the registry and a
+ * finished job: the seed's (plus ?verbose=1 details) and the IETF
+ * health+json format. Pure functions: nothing here keeps state between
+ * calls (/metrics and its reload counter are metrics.h's).
  */
 #ifndef HEALTHD_FORMAT_H
 #define HEALTHD_FORMAT_H
@@ -30,30 +31,8 @@ char *format_seed(const struct registry *reg, const uint32_t *ids, const struct 
 char *format_health_json(const struct registry *reg, const uint32_t *ids,
                          const struct runner_job *job, size_t *len);
 
-/* One request counter row for /metrics. */
-struct format_counter {
-	const char *route;
-	unsigned code;
-	uint64_t count;
-};
-
-/* What the HTTP layer counts, for /metrics. */
-struct format_http {
-	const struct format_counter *counters; /* requests, by route and code */
-	size_t ncounters;
-	unsigned open, max;                    /* connections open now; max_connections */
-	uint64_t refused, reclaimed, timed_out; /* connections healthd ended, by reason */
-};
-
-struct executor_set;
-struct plugin_loader;
-/* loader, execs: the plugins in process (always up) and isolated (up, restarts,
- * RSS); either may be NULL. http: NULL leaves the HTTP metrics out. */
-char *format_metrics(const struct registry *reg, struct runner *runner,
-                     const struct plugin_loader *loader, struct executor_set *execs,
-                     const struct format_http *http, size_t *len);
-
-/* A reload ended (reload.c); counted in healthd_reloads_total. */
-void format_count_reload(bool ok);
+/* A value's shortest text that reads back as the same double (JSON and
+ * Prometheus alike); len 32 holds any. */
+void format_number(double v, char *buf, size_t len);
 
 #endif

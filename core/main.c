@@ -1,4 +1,5 @@
-/* main.c - command line, startup and shutdown: wiring only. */
+/* main.c - the command line and its modes (serve, --check-config, --run-check,
+ * --test-plugin, and the executor's own entry); the server is server.c's. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,18 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <healthd/plugin.h>
 
 #include "config.h"
 #include "crash.h"
-#include "dirlist.h"
 #include "executor.h"
-#include "http.h"
 #include "log.h"
-#include "notify.h"
 #include "plugin_loader.h"
 #include "plugin_test.h"
 #include "registry.h"
@@ -34,20 +30,6 @@
 #ifndef HEALTHD_PLUGINDIR
 #define HEALTHD_PLUGINDIR "/usr/local/lib/healthd/plugins"
 #endif
-
-/* How long shutdown waits for runs still inside plugin code: answered already,
- * they are only waited for so that their checks can be destroyed cleanly. */
-#define SHUTDOWN_GRACE_MS 1000
-
-/* What a stuck plugin call still uses when main returns (see the end of main).
- * volatile: written and never read, the stores would otherwise be dropped. */
-static struct {
-	struct runner *volatile runner;
-	struct registry *volatile registry;
-	struct plugin_loader *volatile loader;
-	struct http *volatile http;
-	struct gen_table *volatile gens; /* its check may be a reload's copy */
-} kept;
 
 struct options {
 	const char *config;
@@ -245,77 +227,6 @@ apply_overrides(struct config *cfg, const struct options *o, char *err, size_t e
 	return 0;
 }
 
-/*
- * Loads every *.so of the plugin directory in file-name order: into the server
- * if its name (the file's, before the plugin's code can say another) is in
- * "in_process", else into an executor of its own. One line on a refusal.
- */
-static int
-load_plugins(struct server *sv, char *err, size_t errlen)
-{
-	struct dirlist files;
-	int rc = 0;
-
-	if (dirlist_read(&files, sv->cfg.plugin_dir, ".so") == -1) {
-		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", sv->cfg.plugin_dir,
-		         strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < files.n && rc == 0; i++) {
-		const char *path = files.paths[i], *base = strrchr(path, '/');
-		size_t stem;
-		struct stat st;
-
-		base = base ? base + 1 : path;
-		stem = strlen(base) - 3;
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
-			rc = -1;
-		} else if (config_in_process(&sv->cfg, base, stem)) {
-			rc = plugin_load_file(sv->loader, path, err, errlen);
-		} else {
-			rc = executor_load(sv->execs, path, sv->reg, err, errlen);
-		}
-	}
-	dirlist_free(&files);
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; i < executor_count(sv->execs); i++) {
-		struct executor_info xi;
-		executor_info(sv->execs, i, &xi);
-		if (config_in_process(&sv->cfg, xi.name, strlen(xi.name)))
-			log_warn("plugin %s (%s) runs isolated: in_process names it, but it was "
-			         "matched by file name", xi.name, xi.file);
-	}
-	return 0;
-}
-
-static const char *
-taken_isolated(void *arg, const char *name)
-{
-	return executor_file_of(arg, name);
-}
-
-static const char *
-taken_in_process(void *arg, const char *name)
-{
-	return plugin_loader_file_of(arg, name);
-}
-
-static int
-instantiate_checks(struct server *sv, char *err, size_t errlen)
-{
-	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
-		const struct config_check *ck = &sv->cfg.checks[i];
-		int rc = executor_has_plugin(sv->execs, ck->plugin)
-		         ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
-		         : plugin_instantiate(sv->loader, ck, err, errlen);
-		if (rc == -1)
-			return -1;
-	}
-	return 0;
-}
-
 static void
 print_summary(const struct config *cfg, const struct plugin_loader *loader,
               struct executor_set *execs, const struct registry *reg)
@@ -364,79 +275,6 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 	printf("auth: %s\n", cfg->secret_mode == SECRET_SET ? "on" : "off");
 }
 
-/* One line once everything is up: a bad start says only what went wrong. */
-static void
-log_startup(const struct config *cfg, const struct plugin_loader *loader,
-            struct executor_set *execs, const struct registry *reg)
-{
-	char plugins[512] = "";
-	struct executor_info xi;
-	struct plugin_info pi;
-	size_t off = 0, ndefault = 0;
-
-	for (size_t i = 0; i < plugin_count(loader) && off < sizeof(plugins); i++) {
-		plugin_info(loader, i, &pi);
-		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s", off ? ", " : "",
-		                 pi.name, pi.version);
-		if (n > 0)
-			off += (size_t)n;
-	}
-	for (size_t i = 0; i < executor_count(execs) && off < sizeof(plugins); i++) {
-		executor_info(execs, i, &xi);
-		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s (isolated)",
-		                 off ? ", " : "", xi.name, xi.version);
-		if (n > 0)
-			off += (size_t)n;
-	}
-	for (uint32_t id = 0; id < registry_count(reg); id++)
-		ndefault += registry_at(reg, id)->in_defaults;
-	log_info("ready: %zu check%s (%zu in defaults), plugins %s, %d workers, config %s",
-	         registry_count(reg), registry_count(reg) == 1 ? "" : "s", ndefault,
-	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");
-}
-
-/* How often the main thread looks for generations a reload left behind. */
-#define COLLECT_MS 250
-
-/*
- * Waits for SIGTERM or SIGINT, reloading on SIGHUP; the signals are blocked
- * in every thread. Meanwhile it frees what reloads replaced once nothing
- * uses it.
- */
-static void
-wait_for_stop(struct server *sv, const sigset_t *set)
-{
-	const struct timespec tick = {0, COLLECT_MS * 1000000L};
-	int sig;
-
-	for (;;) {
-		/* with something to collect, look again soon; else just wait */
-		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
-		if (sig == -1)
-			continue; /* EAGAIN (the tick) or EINTR */
-		if (sig == SIGHUP) {
-			log_info("SIGHUP: reloading");
-			server_reload(sv);
-			continue;
-		}
-		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		return;
-	}
-}
-
-/* The path executors are started from: this very binary. */
-static int
-self_path(char *buf, size_t len)
-{
-	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Config, plugins, checks: everything --check-config validates. */
 /* The configuration as at startup: the file, then the command line. */
 static int
 read_config(struct config *c, const void *arg, char *err, size_t errlen)
@@ -449,122 +287,39 @@ read_config(struct config *c, const void *arg, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-server_load(struct server *sv, const struct options *opts, char *err, size_t errlen)
-{
-	sv->read_config = read_config;
-	sv->read_config_arg = opts;
-	if (read_config(&sv->cfg, opts, err, errlen) == -1 ||
-	    sandbox_export(&sv->cfg, err, errlen) == -1)
-		return -1;
-	if (self_path(sv->self, sizeof(sv->self)) == -1) {
-		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",
-		         strerror(errno));
-		return -1;
-	}
-	sv->reg = registry_new();
-	sv->loader = sv->reg ? plugin_loader_new(sv->reg) : NULL;
-	sv->execs = executor_set_new(&sv->cfg, sv->self);
-	if (sv->loader == NULL || sv->execs == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	plugin_loader_set_taken(sv->loader, taken_isolated, sv->execs);
-	executor_set_taken(sv->execs, taken_in_process, sv->loader);
-	if (load_plugins(sv, err, errlen) == -1 || instantiate_checks(sv, err, errlen) == -1)
-		return -1;
-	plugin_loader_seal(sv->loader);
-	registry_seal(sv->reg);
-	/* a group's checks exist only now that every plugin registered its own */
-	return http_check_groups(&sv->cfg, sv->reg, err, errlen);
-}
-
-static int
-server_start(struct server *sv, char *err, size_t errlen)
-{
-	if (sv->cfg.secret_mode == SECRET_OFF)
-		log_warn("auth is off: anyone who can reach healthd can run its checks");
-	sv->runner = runner_new(sv->reg, sv->cfg.workers);
-	if (sv->runner == NULL) {
-		snprintf(err, errlen, "cannot start the runner");
-		return -1;
-	}
-	if (executor_start(sv->execs, sv->runner, err, errlen) == -1)
-		return -1;
-	/* background checks start now, so that most have a result when the
-	 * first probe comes */
-	if (runner_start(sv->runner) == -1) {
-		snprintf(err, errlen, "cannot start the background scheduler");
-		return -1;
-	}
-	/* the first generation of checks; a reload replaces it (reload.c) */
-	size_t n = executor_count(sv->execs);
-	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true};
-	sv->first.plugins = calloc(n + 1, sizeof(*sv->first.plugins));
-	sv->gens = sv->first.plugins ? gen_table_new(&sv->first) : NULL;
-	if (sv->gens == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	sv->first.nplugins = executor_plugins(sv->execs, sv->first.plugins, n);
-	for (size_t i = 0; i < sv->first.nplugins; i++)
-		executor_hold(sv->first.plugins[i]);
-	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
-	                                         .runner = sv->runner, .loader = sv->loader,
-	                                         .execs = sv->execs}, err, errlen);
-	if (sv->http == NULL)
-		return -1;
-	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
-	sv->notify = notify_ready(sv->runner); /* READY=1 for a Type=notify unit */
-	return 0;
-}
-
 /* --run-check: the runner and executors without HTTP; returns the status. */
 static int
 run_one_check(struct server *sv, const char *name, char *err, size_t errlen)
 {
 	sv->runner = runner_new(sv->reg, sv->cfg.workers);
-	if (sv->runner == NULL || executor_start(sv->execs, sv->runner, err, errlen) == -1) {
+	if (sv->runner == NULL ||
+	    executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1) {
 		printf("UNKNOWN - %s\n", sv->runner ? err : "cannot start the runner");
 		return 3;
 	}
 	return run_check_once(sv->reg, sv->runner, name, stdout);
 }
 
-/* Stop taking connections, answer what waits, stop the executors, then close
- * everything. */
+/* How log lines start (log.h): a server's are stamped, or carry priorities for
+ * the journal; the one-shot modes print bare lines for the person or script
+ * that runs them. The choice goes to the executors through the environment,
+ * so their lines look the same; before any thread starts (setenv). */
 static void
-server_stop(struct server *sv)
+log_style_choose(bool one_shot)
 {
-	int stuck = 0, stuck_inline = 0;
+	static const char *const names[] = {
+		[LOG_STYLE_JOURNAL] = "journal",
+		[LOG_STYLE_TIMESTAMP] = "timestamp",
+		[LOG_STYLE_PLAIN] = "plain",
+	};
+	const char *want = getenv("HEALTHD_LOG_FORMAT");
 
-	notify_stopping(sv->notify);
-	if (sv->http != NULL)
-		http_quiesce(sv->http);
-	if (sv->runner != NULL)
-		stuck = runner_shutdown(sv->runner, SHUTDOWN_GRACE_MS, &stuck_inline);
-	/* after the runner: what executors still end goes to a stopping runner */
-	executor_shutdown(sv->execs, SHUTDOWN_GRACE_MS);
-	if (stuck_inline == 0)
-		http_stop(sv->http);
-	else /* an HTTP thread is inside plugin code: the server cannot be joined */
-		kept.http = sv->http;
-	if (stuck == 0) {
-		server_free_generations(sv); /* the startup registry last: it owns the state */
-		runner_free(sv->runner);
-		registry_free(sv->reg);
-		plugin_loader_free(sv->loader);
-	} else {
-		/* A plugin call still runs on a thread that uses all three: they stay
-		 * in memory until the process ends, on purpose and reachable. */
-		kept.runner = sv->runner;
-		kept.registry = sv->reg;
-		kept.loader = sv->loader;
-		kept.gens = sv->gens;
+	if (log_init(want != NULL || !one_shot ? want : "plain") == -1) {
+		log_init(NULL);
+		log_warn("HEALTHD_LOG_FORMAT=%s: not auto, journal, timestamp or plain; using auto",
+		         want);
 	}
-	executor_set_free(sv->execs);
-	free(sv->first.plugins); /* NULL once its generation was freed */
-	config_free(&sv->cfg);
+	setenv("HEALTHD_LOG_FORMAT", names[log_get_style()], 1);
 }
 
 int
@@ -577,9 +332,12 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	sandbox_server_start(); /* before any secret is read */
-	/* An executor: one plugin's code, started by a healthd server. */
-	if (argc >= 2 && strcmp(argv[1], "--executor") == 0)
+	/* An executor: one plugin's code, started by a healthd server, which
+	 * set HEALTHD_LOG_FORMAT to the style it chose. */
+	if (argc >= 2 && strcmp(argv[1], "--executor") == 0) {
+		log_init(getenv("HEALTHD_LOG_FORMAT"));
 		return executor_process_main(argc, argv);
+	}
 	/* One step of --test-plugin, started by the harness below. */
 	if (argc >= 2 && strcmp(argv[1], "--test-plugin-step") == 0)
 		return plugin_test_step_main(argc, argv);
@@ -601,7 +359,7 @@ main(int argc, char **argv)
 	}
 	if (opts.test_plugin != NULL) {
 		char self[PATH_MAX];
-		if (self_path(self, sizeof(self)) == -1) {
+		if (server_self_path(self, sizeof(self)) == -1) {
 			log_err("cannot find healthd's own binary (/proc/self/exe): %s", strerror(errno));
 			return 2;
 		}
@@ -623,6 +381,7 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	log_style_choose(opts.check_config || opts.run_check != NULL);
 	/* Before any thread starts, so that every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -636,7 +395,7 @@ main(int argc, char **argv)
 		log_err("out of memory");
 		return 1;
 	}
-	if (server_load(&sv, &opts, err, sizeof(err)) == -1) {
+	if (server_load(&sv, read_config, &opts, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		if (opts.run_check != NULL) {
 			printf("UNKNOWN - %s\n", err);
@@ -651,7 +410,7 @@ main(int argc, char **argv)
 	} else if (server_start(&sv, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 	} else {
-		wait_for_stop(&sv, &set);
+		server_run(&sv, &set);
 		rc = 0;
 	}
 	server_stop(&sv);

@@ -2,7 +2,11 @@
  * registry.h - the registered checks: by name, in registration order, with
  * their defaults flag; and the ?checks= selection rules of the seed.
  *
- * Filled on the main thread at startup, then sealed: after registry_seal()
+ * Filled on the main thread (at startup, or by a reload), then sealed:
+ * registry_seal() builds the name order and freezes the set of checks and
+ * their settings. One field is still written after it: each check's slot, by
+ * runner_attach() on the main thread, before the registry reaches any other
+ * thread (runner_new() at startup, a reload before it switches). From then on
  * it is read-only and may be read from any thread without locking.
  */
 #ifndef HEALTHD_REGISTRY_H
@@ -63,7 +67,8 @@ void registry_apply_config(struct check *c, const struct config_check *ck);
  * (invalid or duplicate name). */
 int registry_add(struct registry *r, const struct check *c, char *err, size_t errlen);
 void registry_seal(struct registry *r);
-/* The runner's slot of check id (runner_attach() only). */
+/* The runner's slot of check id: runner_attach(), and before sealing a reload
+ * that keeps a restarted plugin's check state (see above for the threads). */
 void registry_set_slot(struct registry *r, uint32_t id, uint32_t slot);
 
 size_t registry_count(const struct registry *r);

@@ -1,6 +1,7 @@
 /*
  * reload.c - SIGHUP: the configuration, checks_dir and the plugin directory
- * read again, the whole new set validated, then served at once.
+ * read again, the whole new set validated, then served at once; and the
+ * generations a reload retired, freed once nothing uses them.
  *
  * A reload builds a new generation (generation.h) beside the running one and
  * changes nothing until all of it loaded: new and replaced plugins are
@@ -19,7 +20,6 @@
  */
 #include "server.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -30,9 +30,9 @@
 
 #include "dirlist.h"
 #include "executor.h"
-#include "format.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "plugin_loader.h"
 #include "registry.h"
@@ -178,60 +178,39 @@ keep_reused(struct build *b, struct exec_plugin *pl)
 	return 0;
 }
 
-/* Every *.so of the directory: reused, loaded into the staging set, or (in
- * process) kept as it is. */
+/* One *.so of the directory (dirlist_plugins): reused, loaded into the
+ * staging set, or (in process) kept as it is. */
 static int
-build_plugins(struct build *b, char *err, size_t errlen)
+build_plugin(void *arg, const char *path, const char *base, size_t stem, const struct stat *st,
+             char *err, size_t errlen)
 {
-	const struct config *run = &b->sv->cfg;
-	struct dirlist files;
-	int rc = 0;
+	struct build *b = arg;
+	struct exec_plugin *pl;
+	bool loaded = false;
 
-	if (dirlist_read(&files, b->cfg->plugin_dir, ".so") == -1) {
-		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", b->cfg->plugin_dir,
-		         strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < files.n && rc == 0; i++) {
-		const char *path = files.paths[i], *base = strrchr(path, '/');
-		struct exec_plugin *pl;
-		bool loaded = false;
-		struct stat st;
-
-		base = base ? base + 1 : path;
-		if (stat(path, &st) == -1) {
-			snprintf(err, errlen, "plugin %s: refused: %s", path, strerror(errno));
-			rc = -1;
-		} else if (!S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", path);
-			rc = -1;
-		} else if (config_in_process(run, base, strlen(base) - 3)) {
-			const struct stat *was = NULL;
-			for (size_t k = 0; k < plugin_count(b->sv->loader) && !loaded; k++) {
-				struct plugin_info pi;
-				plugin_info(b->sv->loader, k, &pi);
-				loaded = pi.file != NULL && strcmp(pi.file, path) == 0;
-				was = loaded ? pi.file_stat : NULL;
-			}
-			if (!loaded)
-				log_warn("reload: plugin %s runs in process: loading it needs a restart",
-				         path);
-			else if (!same_stat(was, &st))
-				log_warn("reload: plugin %s runs in process: its new file needs a restart; "
-				         "the one loaded runs on", path);
-		} else if ((pl = executor_reusable(b->sv->execs, path, &st, b->cfg)) != NULL) {
-			if (keep_reused(b, pl) == -1) {
-				snprintf(err, errlen, "out of memory");
-				rc = -1;
-			} else {
-				rc = executor_register(pl, b->reg, b->cur->reg, b->cfg, err, errlen);
-			}
-		} else {
-			rc = executor_load(b->staging, path, b->reg, err, errlen);
+	if (config_in_process(&b->sv->cfg, base, stem)) {
+		const struct stat *was = NULL;
+		for (size_t k = 0; k < plugin_count(b->sv->loader) && !loaded; k++) {
+			struct plugin_info pi;
+			plugin_info(b->sv->loader, k, &pi);
+			loaded = pi.file != NULL && strcmp(pi.file, path) == 0;
+			was = loaded ? pi.file_stat : NULL;
 		}
+		if (!loaded)
+			log_warn("reload: plugin %s runs in process: loading it needs a restart", path);
+		else if (!same_stat(was, st))
+			log_warn("reload: plugin %s runs in process: its new file needs a restart; "
+			         "the one loaded runs on", path);
+		return 0;
 	}
-	dirlist_free(&files);
-	return rc;
+	if ((pl = executor_reusable(b->sv->execs, path, st, b->cfg)) != NULL) {
+		if (keep_reused(b, pl) == -1) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		return executor_register(pl, b->reg, b->cur->reg, b->cfg, err, errlen);
+	}
+	return executor_load(b->staging, path, b->reg, err, errlen);
 }
 
 /* An in-process check of the running set, copied: same state, same slot. */
@@ -458,7 +437,7 @@ server_reload(struct server *sv)
 		goto fail;
 	}
 	executor_set_taken(b.staging, taken_by, &b);
-	if (build_plugins(&b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
+	if (dirlist_plugins(b.cfg->plugin_dir, build_plugin, &b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
 	    http_check_groups(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    executor_seal(b.staging, err, sizeof(err)) == -1)
 		goto fail;
@@ -505,7 +484,7 @@ server_reload(struct server *sv)
 	b.reg = NULL;
 	build_free(&b); /* the staging set is empty now */
 	free(loaded);
-	format_count_reload(true);
+	metrics_count_reload(true);
 	notify_reloaded(sv->notify);
 	server_collect(sv);
 	return 0;
@@ -516,7 +495,7 @@ fail:
 	free(loaded);
 	build_free(&b);
 	log_err("reload failed: %s; still serving the configuration loaded before", err);
-	format_count_reload(false);
+	metrics_count_reload(false);
 	notify_reloaded(sv->notify);
 	return -1;
 }

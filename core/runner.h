@@ -2,10 +2,17 @@
  * runner.h - runs checks: a worker pool, deadlines, single flight, cache,
  * and the per-check counters that /metrics and ?verbose=1 show.
  *
- * Every outcome reaches a request through one door: the job's slot is
- * filled (by a worker, the timer, the cache or shutdown) and, when the last
- * slot is filled, the job's resume callback is called once. The HTTP layer
- * starts jobs and reads finished ones; it never sees threads or flights.
+ * Every outcome reaches a request through one door: the job's answer for a
+ * check is filled (by a worker, the timer, the cache or shutdown) and, when
+ * the last answer is filled, the job's resume callback is called once. The
+ * HTTP layer starts jobs and reads finished ones; it never sees threads or
+ * flights.
+ *
+ * Lock order: runner, then executors. The runner's one lock is held while it
+ * takes the executor set's (a flight started, expired or cancelled at
+ * shutdown: runner_submit*(), the timer, the scheduler, runner_shutdown());
+ * an executor reports a run's end (runner_remote_done()) without its own lock
+ * held, so that the runner can take its lock then.
  */
 #ifndef HEALTHD_RUNNER_H
 #define HEALTHD_RUNNER_H
@@ -135,13 +142,14 @@ void runner_stats_of(struct runner *r, const struct check *check, struct runner_
 void runner_summary(struct runner *r, size_t *count, size_t *failing);
 
 /*
- * The one door for runs in executors (executor.c): the run with this token of
- * check id ended with st and msg, after dur_ms. Any thread, without the
+ * The one door back from executors: an executor_done_fn (executor.h), handed
+ * to executor_start() with the runner as arg. The run with this token of
+ * check id ended with st and rep, after dur_ms. Any thread, without the
  * executors' lock. Returns false (and does nothing) if that run is not the
  * check's flight: late, or not what the executor claims.
  */
 struct healthd_report;
-bool runner_remote_done(struct runner *r, uint32_t id, uint64_t token, enum healthd_status st,
+bool runner_remote_done(void *runner, uint32_t id, uint64_t token, enum healthd_status st,
                         const struct healthd_report *rep, int64_t dur_ms);
 
 /*

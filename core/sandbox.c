@@ -72,6 +72,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -128,6 +129,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx);
 
 static char *spec_text;              /* taken from the environment at start */
 static char plugin_name[64];         /* for the SIGSYS handler's line */
+static enum log_style log_style;     /* and its prefix, read before any signal */
 static bool entered;
 
 bool
@@ -673,6 +675,7 @@ enter_seccomp(pid_t server, char *why, size_t whylen)
 		seccomp_release(ctx);
 		return -1;
 	}
+	log_style = log_get_style();
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSYS, &sa, NULL);
 	rc = seccomp_load(ctx); /* sets no_new_privs first */
@@ -690,6 +693,62 @@ append(char *buf, size_t n, size_t size, const char *s)
 	while (*s != '\0' && n < size - 1)
 		buf[n++] = *s++;
 	return n;
+}
+
+static size_t
+append_num(char *buf, size_t n, size_t size, long v, int width)
+{
+	char digits[24];
+	int k = 0;
+
+	do {
+		digits[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && k < (int)sizeof(digits));
+	while (k < width && k < (int)sizeof(digits))
+		digits[k++] = '0';
+	while (k > 0 && n < size - 1)
+		buf[n++] = digits[--k];
+	return n;
+}
+
+/* log.c's prefix, by hand: "<4>" for the journal, else an RFC 3339 UTC time
+ * stamp (days to a civil date as in Howard Hinnant's days_from_civil). */
+static size_t
+log_prefix(char *buf, size_t size)
+{
+	struct timespec ts;
+	long days, secs, era, doe, yoe, y, doy, mp, d, m;
+	size_t n = 0;
+
+	if (log_style == LOG_STYLE_JOURNAL)
+		return append(buf, 0, size, "<4>");
+	if (log_style != LOG_STYLE_TIMESTAMP || clock_gettime(CLOCK_REALTIME, &ts) == -1)
+		return 0;
+	days = (long)(ts.tv_sec / 86400) + 719468;
+	secs = (long)(ts.tv_sec % 86400);
+	era = days / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	n = append_num(buf, n, size, y, 4);
+	n = append(buf, n, size, "-");
+	n = append_num(buf, n, size, m, 2);
+	n = append(buf, n, size, "-");
+	n = append_num(buf, n, size, d, 2);
+	n = append(buf, n, size, "T");
+	n = append_num(buf, n, size, secs / 3600, 2);
+	n = append(buf, n, size, ":");
+	n = append_num(buf, n, size, secs / 60 % 60, 2);
+	n = append(buf, n, size, ":");
+	n = append_num(buf, n, size, secs % 60, 2);
+	n = append(buf, n, size, ".");
+	n = append_num(buf, n, size, ts.tv_nsec / 1000000, 3);
+	return append(buf, n, size, "Z ");
 }
 
 /* A denied call returns -EPERM, and the first of each kind is logged. Only
@@ -712,6 +771,7 @@ on_sigsys(int sig, siginfo_t *si, void *ctx)
 #endif
 	if (nr < 0 || nr >= MAX_NR || atomic_exchange(&denied_logged[nr], true))
 		return;
+	n = log_prefix(line, sizeof(line));
 	n = append(line, n, sizeof(line), "healthd: warning: plugin ");
 	n = append(line, n, sizeof(line), plugin_name);
 	n = append(line, n, sizeof(line), ": sandbox: denied ");

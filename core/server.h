@@ -1,10 +1,14 @@
 /*
- * server.h - the running server's parts, shared by main.c (startup and
- * shutdown) and reload.c (SIGHUP).
+ * server.h - the running server's parts and lifecycle: server.c loads,
+ * starts, runs and stops it; reload.c switches it to a new set on SIGHUP and
+ * frees the sets it retired.
+ * main.c holds only the command line and its modes.
  */
 #ifndef HEALTHD_SERVER_H
 #define HEALTHD_SERVER_H
 
+#include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -26,6 +30,32 @@ struct server {
 	int (*read_config)(struct config *c, const void *arg, char *err, size_t errlen);
 	const void *read_config_arg;
 };
+
+/* The path executors are started from: this very binary. Returns 0 or -1
+ * (errno set). */
+int server_self_path(char *buf, size_t len);
+
+/*
+ * Config, plugins, checks: everything --check-config validates. sv->cfg was
+ * config_init()ed; read_config(c, arg, ...) reads the configuration (kept for
+ * SIGHUP, which reads it again the same way). Seals the registry. Main thread;
+ * returns 0, or -1 with one line in err. server_stop() cleans up either way.
+ */
+int server_load(struct server *sv,
+                int (*read_config)(struct config *c, const void *arg, char *err, size_t errlen),
+                const void *arg, char *err, size_t errlen);
+/* After server_load: the runner, executors, background checks and HTTP, then
+ * the "ready" line and READY=1. Returns 0, or -1 with one line in err. */
+int server_start(struct server *sv, char *err, size_t errlen);
+/*
+ * The main thread's loop once started: waits for SIGTERM or SIGINT,
+ * reloading on SIGHUP; set holds the three, blocked in every thread.
+ * Meanwhile it frees what reloads replaced once nothing uses it.
+ */
+void server_run(struct server *sv, const sigset_t *set);
+/* Stop taking connections, answer what waits, stop the executors, then close
+ * everything; also after a failed or partial load or start. */
+void server_stop(struct server *sv);
 
 /*
  * SIGHUP, on the main thread: reads the configuration, checks_dir and the

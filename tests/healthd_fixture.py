@@ -38,6 +38,9 @@ WRAPPER_LINE = re.compile(r"==\d+== ")  # what valgrind --quiet prints: errors o
 PLUGIN_DIR = os.environ.get("HEALTHD_PLUGIN_DIR", "")
 FIXTURE_DIR = os.environ.get("HEALTHD_FIXTURE_DIR", "")
 START_TIMEOUT = 15.0 * TIME_SCALE
+# How a served healthd's lines start off the journal: an RFC 3339 time stamp
+# in UTC with milliseconds (core/log.c).
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
 
 class StartupError(Exception):
@@ -179,6 +182,13 @@ class Healthd:
     def log(self):
         with self._lock:
             return "\n".join(self._lines)
+
+    @property
+    def messages(self):
+        """The log's lines without their time stamps."""
+        with self._lock:
+            return [STAMP.sub("", line, count=1) if STAMP.match(line) else line
+                    for line in self._lines]
 
     @property
     def tmpdir(self):

@@ -42,8 +42,15 @@
  *      under the given name.
  *   4. run(): from the host's worker threads, any number of times; see
  *      struct healthd_check for the threading contract.
- *   5. destroy(state): once per registered check, after its last run.
- *   6. unload(): once, after every destroy; then the host dlcloses the object.
+ *   5. destroy(state): at most once per registered check, after its last run.
+ *   6. unload(): at most once, after every destroy; then the host dlcloses the
+ *      object.
+ *
+ * At most: destroy() and unload() run only while no run is inside the
+ * plugin's code. If one is still stuck there at shutdown (after a grace of
+ * about a second), or an isolated plugin's executor is killed (a run past its
+ * deadline plus kill_after_ms) or crashes, its process ends without calling
+ * either, so nothing that must happen belongs only there (healthd-plugin(7)).
  *
  * Versioning promise. HEALTHD_ABI_MAJOR changes only when something existing
  * changes: a member moves, is removed, changes type or meaning, or a function
@@ -174,7 +181,8 @@ struct healthd_check {
 	 * not is reported as a timeout, and its late result is discarded.
 	 */
 	enum healthd_status (*run)(void *state, struct healthd_report *report);
-	/* Frees `state`; called once, after the last run(). May be NULL. */
+	/* Frees `state`; called at most once (see the lifecycle at the top), after
+	 * the last run(). May be NULL. */
 	void (*destroy)(void *state);
 	/* Passed to run() and destroy(); owned by the plugin. */
 	void *state;
@@ -395,7 +403,8 @@ struct healthd_plugin {
 	                   const char *check_name, const struct healthd_options *options, char *err,
 	                   size_t errlen);
 
-	/* Called once at shutdown after every check's destroy(). May be NULL. */
+	/* Called at most once (see the lifecycle at the top), at shutdown after
+	 * every check's destroy(). May be NULL. */
 	void (*unload)(void);
 };
 

@@ -108,7 +108,7 @@ class Plugin10InCurrentHost(unittest.TestCase):
                 self.assertIsNotNone(m, legacy["output"])
                 self.assertTrue(0 < int(m.group(1)) <= 1500, legacy["output"])
             self.assertEqual(h.proc.returncode, 0, h.log)
-            lines = [l for l in h.log.splitlines() if l.startswith("healthd: abi10: ")]
+            lines = [l for l in h.messages if l.startswith("healthd: abi10: ")]
             m = re.fullmatch(r"healthd: abi10: loaded into a host table of (\d+) bytes", lines[0])
             self.assertIsNotNone(m, h.log)
             self.assertGreaterEqual(int(m.group(1)), 80)  # the 1.0 table, or a grown one

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accept.h"
+#include "accept_header.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -344,9 +344,11 @@ class Backoff(IsoTest):
             self.assertEqual((st, doc["checks"]), (200, {"fine": True}), doc)
 
 
-    def test_backoff_resets_after_a_quiet_minute(self):
+    def test_backoff_resets_after_a_quiet_window(self):
         rmin = ms(200)
-        config = {"isolation": {"restart_min_ms": rmin, "restart_max_ms": 8 * rmin},
+        quiet = ms(5000)  # longer than a restart and a run, so crash 2 still doubles
+        config = {"isolation": {"restart_min_ms": rmin, "restart_max_ms": 8 * rmin,
+                                "crash_reset_ms": quiet},
                   "checks": [mis("boom", "segv")]}
         rx = r"executor pid \d+ crashed \(SIGSEGV\).*restarting in (\d+) ms"
         with self.serve(config, plugin_dir=PLUGINS, env=CRASH_ENV) as h:
@@ -356,8 +358,8 @@ class Backoff(IsoTest):
                 self.assertIn("crashed (SIGSEGV)", output(verbose(h, "boom")[1], "boom"))
                 return int(wait_log(h, rx, count=n)[n - 1][1][1])
             self.assertEqual((crash(1), crash(2)), (rmin, 2 * rmin))
-            # the quiet minute is the condition under test, not a synchronisation
-            time.sleep(61)
+            wait_log(h, rf"plugin misbehave: no crash for {quiet} ms: its restarts back off "
+                        rf"from {rmin} ms again")
             self.assertEqual(crash(3), rmin)
 
 
@@ -699,6 +701,7 @@ class Config(IsoTest):
                                ({"restart_min_ms": 0}, "isolation.restart_min_ms"),
                                ({"restart_min_ms": 500, "restart_max_ms": 100},
                                 "isolation.restart_max_ms"),
+                               ({"crash_reset_ms": 0}, "isolation.crash_reset_ms"),
                                ({"kill_after": 5}, "isolation.kill_after")):
             path, rc, out, err = self.check_config({"isolation": isolation})
             self.assertEqual(rc, 1, (isolation, err))

@@ -1,5 +1,5 @@
 /* Unit tests: the Accept header parser (RFC 9110 media ranges and q-values). */
-#include "accept.h"
+#include "accept_header.h"
 #include "testing.h"
 
 static int

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "format.h"
+#include "metrics.h"
 #include "plugin_loader.h"
 #include "report.h"
 #include "testing.h"
@@ -341,9 +342,9 @@ DEF_TEST(health_json_draft_rules)
 DEF_TEST(metrics_counts_runs)
 {
 	static const char *const sel[] = {"false"};
-	struct format_counter rows[] = {{"ping", 200, 7}};
-	struct format_http http = {.counters = rows, .ncounters = 1, .open = 3, .max = 64,
-	                           .refused = 5, .reclaimed = 6, .timed_out = 7};
+	struct metrics_counter rows[] = {{"ping", 200, 7}};
+	struct metrics_http http = {.counters = rows, .ncounters = 1, .open = 3, .max = 64,
+	                            .refused = 5, .reclaimed = 6, .timed_out = 7};
 	struct fixture f;
 	size_t len;
 	char *body;
@@ -351,7 +352,7 @@ DEF_TEST(metrics_counts_runs)
 	setup(&f);
 	free(seed_body(&f, sel, 1, false));
 	free(seed_body(&f, sel, 1, false));
-	body = format_metrics(f.reg, f.runner, NULL, NULL, &http, &len);
+	body = metrics_render(f.reg, f.runner, NULL, NULL, &http, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("healthd_check_runs_total{check=\"false\"} 2\n", body);
 	EXPECT_CONTAINS("healthd_check_failures_total{check=\"false\"} 2\n", body);
@@ -418,7 +419,7 @@ DEF_TEST(values_in_every_format)
 	                "\"observedValue\":77,", body);
 	free(body);
 
-	body = format_metrics(reg, runner, NULL, NULL, NULL, &len);
+	body = metrics_render(reg, runner, NULL, NULL, NULL, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("# TYPE healthd_check_value gauge\n", body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"s\"} 1.5\n", body);

@@ -1,5 +1,5 @@
-/* accept.c - media ranges and q-values of an Accept header (RFC 9110). */
-#include "accept.h"
+/* accept_header.c - an Accept header's media ranges and q-values (RFC 9110). */
+#include "accept_header.h"
 
 #include <stddef.h>
 #include <string.h>

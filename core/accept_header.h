@@ -1,11 +1,11 @@
 /*
- * accept.h - the Accept request header (RFC 9110, 12.5.1), read the way
- * content negotiation needs it: media ranges compared case-insensitively,
+ * accept_header.h - the Accept request header (RFC 9110, 12.5.1), read the
+ * way content negotiation needs it: media ranges compared case-insensitively,
  * the most specific range that matches decides, q-values honoured.
  * Pure functions of their arguments; the fuzz target drives them directly.
  */
-#ifndef HEALTHD_ACCEPT_H
-#define HEALTHD_ACCEPT_H
+#ifndef HEALTHD_ACCEPT_HEADER_H
+#define HEALTHD_ACCEPT_HEADER_H
 
 #include <stdbool.h>
 

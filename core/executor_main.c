@@ -1,6 +1,6 @@
 /*
- * executor_proc.c - the executor process: one plugin's code, away from the
- * server.
+ * executor_main.c - the executor process's own main (not the server's
+ * struct exec_proc): one plugin's code, away from the server.
  *
  * healthd starts it from its own binary as `healthd --executor PPID THREADS`
  * with its socket on fd 3. It loads the plugin with the same loader the
@@ -31,6 +31,7 @@
 #include "registry.h"
 #include "report.h"
 #include "sandbox.h"
+#include "sizes.h"
 
 #define EXEC_FD 3
 #define IDLE_THREAD_MS 30000 /* a run thread with nothing to do this long leaves */
@@ -238,9 +239,9 @@ do_load(struct xproc *x, struct exec_reader *r)
 		exec_buf_u32(&b, 1);
 		exec_buf_u32(&b, pi.abi_major);
 		exec_buf_u32(&b, pi.abi_minor);
-		exec_buf_str(&b, pi.name, 33);
-		exec_buf_str(&b, pi.version, 64);
-		exec_buf_str(&b, pi.description, 256);
+		exec_buf_str(&b, pi.name, PLUGIN_NAME_SIZE);
+		exec_buf_str(&b, pi.version, PLUGIN_VERSION_SIZE);
+		exec_buf_str(&b, pi.description, PLUGIN_DESCRIPTION_SIZE);
 		exec_buf_u32(&b, (uint32_t)registry_count(x->reg));
 		for (uint32_t i = 0; i < registry_count(x->reg); i++) {
 			const struct check *c = registry_at(x->reg, i);

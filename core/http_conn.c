@@ -1,0 +1,902 @@
+/* http_conn.c - the HTTP connection layer: listen, accept, admission, reclaim,
+ * parking, time limits and one epoll loop per HTTP thread (libmicrohttpd). */
+#include "http_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <linux/sockios.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lock.h"
+#include "log.h"
+
+#define MAX_LISTEN 64
+#define MAX_THREADS 16
+#define ACCEPT_BATCH 32       /* accepts per wake-up, so one thread cannot starve its connections */
+#define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
+#define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
+#define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
+#define PARK_MAX 64           /* per thread: new connections waiting for a slot at the limit */
+#define PARK_MS 500           /* ...for at most this long, then closed */
+#define PARK_RETRY_MS 5       /* ...trying again this often */
+#define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
+#define TRIM_QUIET_MS 10000   /* ...once the count has stayed that low this long */
+
+
+/*
+ * One open connection, from libmicrohttpd's STARTED to its CLOSED notice.
+ * Owned by its HTTP thread, which alone changes the links (under t->lock,
+ * so that a reclaiming thread can walk the list) and the phase
+ * (atomics, read by reclaimers without the lock).
+ */
+struct hconn {
+	struct hconn *prev, *next;
+	struct http_thread *t;
+	int fd;
+	struct sockaddr_storage addr;   /* the client, for max_connections_per_ip */
+	atomic_int phase;
+	atomic_int_fast64_t since;      /* now_us() when the phase's time began */
+	atomic_bool closing;            /* shut down: by the sweeper or a reclaim */
+	atomic_bool served;             /* has had an answer: a keep-alive connection */
+};
+
+/* A new connection waiting for a slot at max_connections (a bounded backlog). */
+struct parked {
+	int fd;
+	socklen_t addrlen;
+	struct sockaddr_storage addr;
+	int64_t until;                  /* clock_ms(): closed if still waiting then */
+};
+
+/*
+ * One HTTP thread: its own libmicrohttpd daemon (external epoll, no listen
+ * socket) and the event loop around it, which accepts from its own listen
+ * sockets and hands each connection to its daemon with MHD_add_connection.
+ */
+struct http_thread {
+	struct http_conns *c;
+	struct MHD_Daemon *d;
+	pthread_t thread;
+	bool running;
+	int epfd;
+	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
+	pthread_mutex_t lock;           /* the list's links, against reclaimers */
+	struct hconn *head;
+	int64_t next_sweep;
+	int64_t accept_paused_until;    /* 0: accepting */
+	struct parked parked[PARK_MAX];
+	size_t nparked;
+};
+
+/* The layer: set up whole by http_conn_open before any thread runs; the
+ * counters and the peak are shared by every thread. */
+struct http_conns {
+	const struct config *cfg;
+	struct http_conn_callbacks cb;
+	struct http_thread threads[MAX_THREADS];
+	size_t nthreads;
+	/* per address, one socket per thread (SO_REUSEPORT): the kernel spreads
+	 * new connections evenly over the threads */
+	int listen_fds[MAX_LISTEN][MAX_THREADS];
+	size_t nlisten;
+	int stop_fd;                    /* eventfd: written once, wakes every thread to exit */
+	atomic_bool quiesced;
+	atomic_int nconns;              /* open connections, all threads */
+	atomic_int conn_peak;           /* most open at once since the last trim */
+	int64_t trim_at;                /* thread 0 only: when to trim if it stays quiet; 0: not due */
+	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
+	atomic_uint_fast64_t refused, reclaimed, timed_out;
+};
+
+/* Microseconds: fine enough to order connections answered in the same ms. */
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+http_conn_set_phase(struct hconn *hc, enum conn_phase phase)
+{
+	if (hc == NULL)
+		return;
+	atomic_store_explicit(&hc->since, now_us(), memory_order_relaxed);
+	atomic_store_explicit(&hc->phase, phase, memory_order_relaxed);
+}
+
+/* Wakes an HTTP thread from its epoll_wait. */
+static void
+wake(struct http_thread *t)
+{
+	uint64_t one = 1;
+
+	if (write(t->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_warn("http: cannot wake an HTTP thread: %s", strerror(errno));
+}
+
+/*
+ * Without its own thread libmicrohttpd has no wake-up channel (it drops
+ * MHD_USE_ITC), so the thread is woken here; it runs the daemon, which picks
+ * the resumed connection up.
+ */
+void
+http_conn_resume(struct http_thread *t, struct MHD_Connection *conn)
+{
+	MHD_resume_connection(conn);
+	wake(t);
+}
+
+struct http_thread *
+http_conn_thread(struct http_conns *c, struct MHD_Connection *conn)
+{
+	struct MHD_Daemon *d = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)->daemon;
+
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].d == d)
+			return &c->threads[i];
+	return &c->threads[0]; /* not reached: every daemon is a thread's */
+}
+
+struct hconn *
+http_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+void
+http_conn_request_begins(struct hconn *hc)
+{
+	if (hc == NULL)
+		return;
+	/* the header's time keeps running from the connection's start or its
+	 * previous answer: a request line does not restart it */
+	if (atomic_load_explicit(&hc->phase, memory_order_relaxed) == PHASE_DRAIN)
+		http_conn_set_phase(hc, PHASE_HEADER); /* the previous answer ends about now */
+	else
+		atomic_store_explicit(&hc->phase, PHASE_HEADER, memory_order_relaxed);
+}
+
+void
+http_conn_request_ends(struct hconn *hc, bool large, bool sent)
+{
+	int unsent = 0;
+
+	if (hc == NULL)
+		return;
+	atomic_store_explicit(&hc->served, true, memory_order_relaxed);
+	/* a large answer may sit in the kernel's send buffer: its send time
+	 * runs on until the client has taken it (the sweeper looks) */
+	if (large && sent && ioctl(hc->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+		atomic_store_explicit(&hc->phase, PHASE_DRAIN, memory_order_relaxed);
+	else if (large) /* idle: the next header's time starts now */
+		http_conn_set_phase(hc, PHASE_WAIT);
+	else /* a canned answer went out whole when queued (libmicrohttpd may
+	      * call this later): idle since then, which orders the reclaim */
+		atomic_store_explicit(&hc->phase, PHASE_WAIT, memory_order_relaxed);
+}
+
+void
+http_conn_stats(struct http_conns *c, struct http_conn_stats *st)
+{
+	int open = atomic_load_explicit(&c->nconns, memory_order_relaxed);
+
+	st->open = open > 0 ? (unsigned)open : 0;
+	st->refused = atomic_load_explicit(&c->refused, memory_order_relaxed);
+	st->reclaimed = atomic_load_explicit(&c->reclaimed, memory_order_relaxed);
+	st->timed_out = atomic_load_explicit(&c->timed_out, memory_order_relaxed);
+}
+
+/* libmicrohttpd's own messages can quote a request: debug only. */
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	if (log_enabled(LOG_DEBUG))
+		log_vmsg(LOG_DEBUG, "libmicrohttpd: ", fmt, ap);
+}
+
+static unsigned
+thread_count(const struct config *cfg)
+{
+	long n = cfg->http_threads > 0 ? cfg->http_threads : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+/* ---- connections: admission, reclaim, total-time limits ------------------ */
+
+/* The total time a phase may take, in µs; 0: no limit. */
+static int64_t
+phase_limit_us(const struct config_limits *l, enum conn_phase phase)
+{
+	switch (phase) {
+	case PHASE_WAIT:
+	case PHASE_HEADER:
+		return (int64_t)l->header_timeout_s * 1000000;
+	case PHASE_BODY:
+		return (int64_t)l->body_timeout_s * 1000000;
+	case PHASE_SEND:
+	case PHASE_DRAIN:
+		return (int64_t)l->send_timeout_s * 1000000;
+	case PHASE_RUN:
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Ends a connection from any thread: shutdown(2) wakes its thread, where
+ * libmicrohttpd sees the end and closes it (the descriptor stays valid until
+ * then: its CLOSED notice needs the thread's lock, which the caller holds or,
+ * for the owner itself, is not needed). `abort`: the close resets the
+ * connection, dropping what the kernel still holds for a slow reader.
+ * Returns false if it was ending already.
+ */
+static bool
+end_connection(struct hconn *hc, bool abort)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (atomic_exchange(&hc->closing, true))
+		return false;
+	if (abort)
+		setsockopt(hc->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	shutdown(hc->fd, SHUT_RDWR);
+	return true;
+}
+
+/* Closes this thread's connections that are over their phase's total time. */
+static void
+conn_sweep(struct http_thread *t)
+{
+	int64_t now = now_us();
+
+	const struct config_limits *l = &t->c->cfg->limits;
+
+	for (struct hconn *hc = t->head; hc != NULL; hc = hc->next) {
+		enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
+		int64_t limit = phase_limit_us(l, ph);
+		int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
+		int unsent = 0;
+
+		if (ph == PHASE_DRAIN && (ioctl(hc->fd, SIOCOUTQ, &unsent) == -1 || unsent == 0)) {
+			http_conn_set_phase(hc, PHASE_WAIT); /* taken: idle from now on */
+			continue;
+		}
+		if (limit > 0 && now - since >= limit && end_connection(hc, true)) {
+			atomic_fetch_add_explicit(&t->c->timed_out, 1, memory_order_relaxed);
+			log_debug("http: closed a connection over its %s time limit",
+			          ph == PHASE_SEND ? "send" : ph == PHASE_BODY ? "body" : "header");
+		}
+	}
+}
+
+/*
+ * At the limit: ends the connection that is best given up, as nginx drains
+ * its reusable connections. First an idle keep-alive one (answered, no
+ * request line since), least recently active first; failing that, the
+ * oldest that has been opened without a request line, or in its header or
+ * body, for STALLED_MS already. A connection younger than that (a fresh
+ * probe), a request being answered and one running its checks are never
+ * taken. Returns whether one was ended (its slot comes free as soon as its
+ * thread closes it).
+ */
+static bool
+reclaim(struct http_conns *c)
+{
+	int64_t now = now_us();
+	struct hconn *best = NULL;
+	int best_rank = 2;
+	int64_t best_since = 0;
+	bool ok = false;
+
+	/* every list held at once, always in the same order */
+	for (size_t i = 0; i < c->nthreads; i++)
+		pthread_mutex_lock(&c->threads[i].lock);
+	for (size_t i = 0; i < c->nthreads; i++) {
+		for (struct hconn *hc = c->threads[i].head; hc != NULL; hc = hc->next) {
+			enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
+			int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
+			int rank;
+
+			if (atomic_load_explicit(&hc->closing, memory_order_relaxed))
+				continue;
+			if (ph == PHASE_WAIT && atomic_load_explicit(&hc->served, memory_order_relaxed))
+				rank = 0;
+			else if ((ph == PHASE_WAIT || ph == PHASE_HEADER || ph == PHASE_BODY) &&
+			         now - since >= (int64_t)STALLED_MS * 1000)
+				rank = 1;
+			else
+				continue;
+			if (rank < best_rank || (rank == best_rank && since < best_since)) {
+				best = hc;
+				best_rank = rank;
+				best_since = since;
+			}
+		}
+	}
+	if (best != NULL && end_connection(best, false)) {
+		atomic_fetch_add_explicit(&c->reclaimed, 1, memory_order_relaxed);
+		ok = true;
+	}
+	for (size_t i = c->nthreads; i-- > 0;)
+		pthread_mutex_unlock(&c->threads[i].lock);
+	return ok;
+}
+
+static bool
+same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		              &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+/* Connections open from the address of `addr`, all threads. Under
+ * admit_lock, which makes the count and the admission one step (try_admit). */
+static int
+count_from(struct http_conns *c, const struct sockaddr_storage *addr)
+{
+	int n = 0;
+
+	LOCK_HELD(&c->admit_lock);
+	for (size_t i = 0; i < c->nthreads; i++) {
+		pthread_mutex_lock(&c->threads[i].lock);
+		for (struct hconn *hc = c->threads[i].head; hc != NULL; hc = hc->next)
+			n += same_host(&hc->addr, addr);
+		pthread_mutex_unlock(&c->threads[i].lock);
+	}
+	return n;
+}
+
+static void
+refuse(struct http_conns *c, int fd)
+{
+	atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+	close(fd);
+}
+
+/*
+ * Hands a new connection to this thread's daemon, or closes it (over
+ * max_connections_per_ip). Returns false, keeping fd, when it is at
+ * max_connections and no other connection can be reclaimed.
+ */
+static bool
+try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+{
+	struct http_conns *c = t->c;
+	const struct config_limits *l = &c->cfg->limits;
+	bool per_ip = l->max_connections_per_ip > 0;
+
+	if (atomic_load_explicit(&c->nconns, memory_order_relaxed) >= l->max_connections &&
+	    !reclaim(c))
+		return false;
+	if (per_ip) {
+		/* the count and the add under one lock, so that two threads cannot
+		 * both admit the address's last allowed connection */
+		pthread_mutex_lock(&c->admit_lock);
+		if (count_from(c, addr) >= l->max_connections_per_ip) {
+			pthread_mutex_unlock(&c->admit_lock);
+			refuse(c, fd);
+			return true;
+		}
+	}
+	/* on failure libmicrohttpd closes fd itself */
+	if (MHD_add_connection(t->d, fd, (struct sockaddr *)addr, addrlen) != MHD_YES)
+		log_debug("http: could not add a connection: %s", strerror(errno));
+	if (per_ip)
+		pthread_mutex_unlock(&c->admit_lock);
+	return true;
+}
+
+/*
+ * A connection just accepted. Below max_connections it is served; at the
+ * limit it is served if another connection can be reclaimed, and otherwise
+ * waits up to PARK_MS for one (PARK_MAX at most per thread), then is closed:
+ * the client sees the connection closed before any answer, never a hang.
+ */
+static void
+admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+{
+	struct parked *p;
+
+	if (try_admit(t, fd, addr, addrlen))
+		return;
+	if (t->nparked == PARK_MAX) {
+		refuse(t->c, fd);
+		return;
+	}
+	p = &t->parked[t->nparked++];
+	p->fd = fd;
+	p->addrlen = addrlen;
+	memcpy(&p->addr, addr, sizeof(*addr));
+	p->until = clock_ms() + PARK_MS;
+}
+
+/* The waiting connections, oldest first: admitted, still waiting, or closed. */
+static void
+retry_parked(struct http_thread *t, int64_t now)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < t->nparked; i++) {
+		struct parked *p = &t->parked[i];
+
+		if (try_admit(t, p->fd, &p->addr, p->addrlen))
+			continue;
+		if (now >= p->until) {
+			refuse(t->c, p->fd);
+			continue;
+		}
+		t->parked[kept++] = *p;
+	}
+	t->nparked = kept;
+}
+
+/*
+ * n connections are open: the peak since the last trim, seen here rather
+ * than at a sweep, which a burst shorter than SWEEP_MS would slip between.
+ * Thread 0, which trims, may be asleep with no connection of its own: the
+ * peak's rise through TRIM_DROP wakes it, so that it watches for the end.
+ */
+static void
+note_connections(struct http_conns *c, int n)
+{
+	int peak = atomic_load_explicit(&c->conn_peak, memory_order_relaxed);
+
+	while (n > peak) {
+		if (atomic_compare_exchange_weak_explicit(&c->conn_peak, &peak, n,
+		                                          memory_order_relaxed,
+		                                          memory_order_relaxed)) {
+			if (peak < TRIM_DROP && n >= TRIM_DROP)
+				wake(&c->threads[0]);
+			break;
+		}
+	}
+}
+
+static void
+notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_thread *t = cls;
+	struct hconn *hc;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		note_connections(t->c, atomic_fetch_add_explicit(&t->c->nconns, 1,
+		                                                 memory_order_relaxed) + 1);
+		hc = calloc(1, sizeof(*hc));
+		*socket_context = hc;
+		if (hc == NULL) /* untracked: still counted, bounded by the idle timeout */
+			return;
+		hc->t = t;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		hc->fd = ci != NULL ? ci->connect_fd : -1;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci != NULL && ci->client_addr != NULL)
+			memcpy(&hc->addr, ci->client_addr,
+			       ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			                                              : sizeof(struct sockaddr_in));
+		http_conn_set_phase(hc, PHASE_WAIT);
+		if (hc->fd == -1)
+			atomic_store(&hc->closing, true); /* cannot be shut down: never chosen */
+		pthread_mutex_lock(&t->lock);
+		hc->next = t->head;
+		if (t->head != NULL)
+			t->head->prev = hc;
+		t->head = hc;
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
+	/* CLOSED comes before libmicrohttpd closes the descriptor */
+	hc = *socket_context;
+	if (hc != NULL) {
+		pthread_mutex_lock(&t->lock);
+		if (hc->prev != NULL)
+			hc->prev->next = hc->next;
+		else
+			t->head = hc->next;
+		if (hc->next != NULL)
+			hc->next->prev = hc->prev;
+		pthread_mutex_unlock(&t->lock);
+		free(hc);
+		*socket_context = NULL;
+	}
+	atomic_fetch_sub_explicit(&t->c->nconns, 1, memory_order_relaxed);
+}
+
+/* ---- the event loop: one per HTTP thread --------------------------------- */
+
+static int
+watch(int epfd, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = ptr};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void
+watch_listeners(struct http_thread *t, bool on)
+{
+	struct http_conns *c = t->c;
+	size_t k = (size_t)(t - c->threads);
+
+	for (size_t i = 0; i < c->nlisten; i++) {
+		if (on)
+			watch(t->epfd, c->listen_fds[i][k], EPOLLIN, &c->listen_fds[i][k]);
+		else
+			epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->listen_fds[i][k], NULL);
+	}
+}
+
+static void
+accept_from(struct http_thread *t, int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage addr;
+		socklen_t len = sizeof(addr);
+		int fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* level-triggered: without a pause this would spin */
+				log_warn("http: cannot accept a connection: %s (raise the open-files "
+				         "limit, or lower limits.max_connections)", strerror(errno));
+				t->accept_paused_until = clock_ms() + ACCEPT_PAUSE_MS;
+				watch_listeners(t, false);
+			}
+			return; /* EAGAIN: another thread took it; or the client already left */
+		}
+		/* libmicrohttpd sets this itself only on sockets it accepted: without
+		 * it a header and body sent apart wait for the client's delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+		admit(t, fd, &addr, len);
+	}
+}
+
+/*
+ * Thread 0, at each sweep: once a burst of connections is over, hand their
+ * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
+ * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
+ * (all of it only because main() leaves malloc one arena). Not at once: a
+ * burst that comes back (clients reconnecting, the next scrape of many
+ * targets) would take every page again by page faults, which at 4,000
+ * connections made the slowest 1 % of first answers 2x nginx's.
+ */
+static void
+trim_after_burst(struct http_conns *c, int64_t now)
+{
+	int n = atomic_load_explicit(&c->nconns, memory_order_relaxed);
+	int peak = atomic_load_explicit(&c->conn_peak, memory_order_relaxed);
+
+	if (peak - n < TRIM_DROP || n >= peak / 2) {
+		c->trim_at = 0; /* no burst, or it goes on */
+	} else if (c->trim_at == 0) {
+		c->trim_at = now + TRIM_QUIET_MS;
+	} else if (now >= c->trim_at) {
+		malloc_trim(0); /* may take a while: connections come and go meanwhile */
+		c->trim_at = 0;
+		/* the next burst is measured from here (unless one already began) */
+		n = atomic_load_explicit(&c->nconns, memory_order_relaxed);
+		atomic_compare_exchange_strong_explicit(&c->conn_peak, &peak, n,
+		                                        memory_order_relaxed, memory_order_relaxed);
+	}
+}
+
+/* How long epoll_wait may sleep: libmicrohttpd's next timeout, our next sweep. */
+static int
+wait_ms(struct http_thread *t, int64_t now)
+{
+	MHD_UNSIGNED_LONG_LONG mhd;
+	int64_t ms = -1;
+
+	if (MHD_get_timeout(t->d, &mhd) == MHD_YES)
+		ms = mhd > INT32_MAX ? INT32_MAX : (int64_t)mhd;
+	if ((t->head != NULL ||
+	     (t == t->c->threads &&
+	      atomic_load_explicit(&t->c->conn_peak, memory_order_relaxed) >= TRIM_DROP)) &&
+	    (ms < 0 || ms > t->next_sweep - now))
+		ms = t->next_sweep > now ? t->next_sweep - now : 0;
+	if (t->accept_paused_until != 0 && (ms < 0 || ms > t->accept_paused_until - now))
+		ms = t->accept_paused_until > now ? t->accept_paused_until - now : 0;
+	if (t->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
+		ms = PARK_RETRY_MS;
+	return (int)ms;
+}
+
+/*
+ * libmicrohttpd runs here with a zero timeout (MHD_run): its own epoll loop
+ * in 0.9.75 may sleep in a second epoll_wait after a full batch of 128
+ * events while connections it already read wait, which stalled the server
+ * with many busy connections. Here only this loop sleeps, on libmicrohttpd's
+ * epoll descriptor, the listen sockets and the stop event.
+ */
+static void *
+http_thread_main(void *arg)
+{
+	struct http_thread *t = arg;
+	struct http_conns *c = t->c;
+	struct epoll_event ev[16];
+	bool stop = false;
+
+	while (!stop) {
+		int64_t now = clock_ms();
+		int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), wait_ms(t, now));
+
+		if (n == -1 && errno != EINTR) {
+			log_warn("http: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+
+			if (ev[i].data.ptr == &c->stop_fd)
+				stop = true;
+			else if (ev[i].data.ptr == &t->wake_fd)
+				(void)!read(t->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
+			else if (ev[i].data.ptr != NULL && !atomic_load(&c->quiesced))
+				accept_from(t, *(int *)ev[i].data.ptr);
+		}
+		MHD_run(t->d);
+		now = clock_ms();
+		if (t->nparked > 0)
+			retry_parked(t, now);
+		if (now >= t->next_sweep) {
+			conn_sweep(t);
+			if (t == c->threads)
+				trim_after_burst(c, now);
+			t->next_sweep = now + SWEEP_MS;
+		}
+		if (t->accept_paused_until != 0 && now >= t->accept_paused_until) {
+			t->accept_paused_until = 0;
+			if (!atomic_load(&c->quiesced))
+				watch_listeners(t, true);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A socket bound to ss; `shared`: SO_REUSEPORT, so that each thread has its
+ * own, and listening. Unshared, it only proves that no other process holds
+ * the address (which SO_REUSEPORT alone would let another healthd share).
+ */
+static int
+bound_socket(struct sockaddr_storage *ss, socklen_t *sslen, bool shared)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (shared)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, *sslen) == -1 ||
+	    (shared && listen(fd, 1024) == -1)) {
+		close(fd);
+		return -1;
+	}
+	*sslen = sizeof(*ss);
+	getsockname(fd, (struct sockaddr *)ss, sslen); /* port 0: the one picked */
+	return fd;
+}
+
+static int
+listen_on(struct http_conns *c, const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char host[INET6_ADDRSTRLEN];
+	int *fds = c->listen_fds[c->nlisten];
+	uint16_t port;
+
+	int probe;
+
+	if (config_parse_addr(addr, &ss, &sslen, err, errlen) == -1)
+		return -1;
+	c->nlisten++; /* its sockets are closed by http_stop, even if some fail */
+	probe = bound_socket(&ss, &sslen, false);
+	if (probe != -1)
+		close(probe);
+	for (size_t k = 0; k < c->nthreads && probe != -1; k++) {
+		fds[k] = bound_socket(&ss, &sslen, true); /* the port the probe got */
+		if (fds[k] == -1)
+			probe = -1;
+	}
+	if (probe == -1) {
+		snprintf(err, errlen, "listen %s: cannot listen there (address in use, or not "
+		         "an address of this machine?)", addr);
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	}
+	log_info("listening on http://%s%s%s:%u%s/", ss.ss_family == AF_INET6 ? "[" : "", host,
+	         ss.ss_family == AF_INET6 ? "]" : "", port, c->cfg->url_prefix);
+	return 0;
+}
+
+/* Thread t's daemon and epoll set, watching its listen sockets; not running yet. */
+static int
+open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errlen)
+{
+	const struct config *cfg = c->cfg;
+	int mhd_fd;
+
+	/* libmicrohttpd's own limit stays out of the way (the reclaim may go over
+	 * by the connections being closed); healthd decides in admit() */
+	t->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+	                        MHD_USE_ERROR_LOG, 0, NULL, NULL, c->cb.access, c->cb.cls,
+	                        MHD_OPTION_CONNECTION_LIMIT,
+	                        (unsigned)cfg->limits.max_connections * 2u + 64u,
+	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
+	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                        (size_t)cfg->limits.max_request_bytes,
+	                        /* 1: refuse what RFC 7230 forbids, e.g. HTTP/1.1 without Host */
+	                        MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	                        MHD_OPTION_URI_LOG_CALLBACK, c->cb.uri, c->cb.cls,
+	                        MHD_OPTION_NOTIFY_COMPLETED, c->cb.completed, c->cb.cls,
+	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, t,
+	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, c,
+	                        MHD_OPTION_END);
+	if (t->d == NULL) {
+		snprintf(err, errlen, "http: cannot start libmicrohttpd");
+		return -1;
+	}
+	mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
+	    watch(t->epfd, c->stop_fd, EPOLLIN, &c->stop_fd) == -1 ||
+	    watch(t->epfd, t->wake_fd, EPOLLIN, &t->wake_fd) == -1) {
+		snprintf(err, errlen, "http: epoll: %s", strerror(errno));
+		return -1;
+	}
+	watch_listeners(t, true);
+	return 0;
+}
+
+struct http_conns *
+http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, char *err,
+               size_t errlen)
+{
+	struct http_conns *c;
+
+	if (cfg->nlisten > MAX_LISTEN) {
+		snprintf(err, errlen, "listen: at most %d addresses", MAX_LISTEN);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->cfg = cfg;
+	c->cb = *cb;
+	pthread_mutex_init(&c->admit_lock, NULL);
+	/* every thread set up before any runs: a reclaim walks them all */
+	memset(c->listen_fds, -1, sizeof(c->listen_fds));
+	c->nthreads = thread_count(cfg);
+	for (size_t i = 0; i < c->nthreads; i++) {
+		c->threads[i].c = c;
+		c->threads[i].epfd = -1;
+		c->threads[i].wake_fd = -1;
+		pthread_mutex_init(&c->threads[i].lock, NULL);
+	}
+	c->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->stop_fd == -1) {
+		snprintf(err, errlen, "http: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (listen_on(c, cfg->listen[i], err, errlen) == -1)
+			goto fail;
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (open_thread(c, &c->threads[i], err, errlen) == -1)
+			goto fail;
+	return c;
+fail:
+	http_conn_stop(c);
+	return NULL;
+}
+
+int
+http_conn_run(struct http_conns *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->nthreads; i++) {
+		struct http_thread *t = &c->threads[i];
+
+		t->next_sweep = clock_ms() + SWEEP_MS;
+		if (pthread_create(&t->thread, NULL, http_thread_main, t) != 0) {
+			snprintf(err, errlen, "http: cannot start a thread");
+			return -1;
+		}
+		t->running = true;
+	}
+	return 0;
+}
+
+void
+http_conn_quiesce(struct http_conns *c)
+{
+	/* Not closed here: a thread may be accepting from it right now. */
+	atomic_store(&c->quiesced, true);
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].epfd != -1)
+			watch_listeners(&c->threads[i], false);
+}
+
+void
+http_conn_stop(struct http_conns *c)
+{
+	uint64_t one = 1;
+
+	if (c == NULL)
+		return;
+	log_info("http: connections: %llu refused at a limit, %llu reclaimed at max_connections, "
+	         "%llu closed over a time limit",
+	         (unsigned long long)atomic_load(&c->refused),
+	         (unsigned long long)atomic_load(&c->reclaimed),
+	         (unsigned long long)atomic_load(&c->timed_out));
+	if (c->stop_fd != -1 && write(c->stop_fd, &one, sizeof(one)) == -1)
+		log_warn("http: cannot stop the HTTP threads: %s", strerror(errno));
+	/* every thread first: a running one may still admit a connection,
+	 * which reaches into the others (reclaim, thread 0's wake) */
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].running)
+			pthread_join(c->threads[i].thread, NULL);
+	for (size_t i = 0; i < c->nthreads; i++) {
+		struct http_thread *t = &c->threads[i];
+
+		for (size_t k = 0; k < t->nparked; k++)
+			close(t->parked[k].fd);
+		if (t->d != NULL)
+			MHD_stop_daemon(t->d);
+		if (t->epfd != -1)
+			close(t->epfd);
+		if (t->wake_fd != -1)
+			close(t->wake_fd);
+		pthread_mutex_destroy(&t->lock);
+	}
+	for (size_t i = 0; i < c->nlisten; i++)
+		for (size_t k = 0; k < c->nthreads; k++)
+			if (c->listen_fds[i][k] != -1)
+				close(c->listen_fds[i][k]);
+	if (c->stop_fd != -1)
+		close(c->stop_fd);
+	pthread_mutex_destroy(&c->admit_lock);
+	free(c);
+}

@@ -1,0 +1,279 @@
+/*
+ * server.c - the running server's lifecycle: load the configuration, plugins
+ * and checks; start the runner, executors and HTTP; the main thread's signal
+ * loop (SIGHUP reloads, SIGTERM and SIGINT stop); and the orderly stop.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dirlist.h"
+#include "executor.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "plugin_loader.h"
+#include "registry.h"
+#include "runner.h"
+#include "sandbox.h"
+
+static int load_plugin(void *arg, const char *path, const char *base, size_t stem,
+                       const struct stat *st, char *err, size_t errlen);
+static int load_plugins(struct server *sv, char *err, size_t errlen);
+static const char *taken_isolated(void *arg, const char *name);
+static const char *taken_in_process(void *arg, const char *name);
+static int instantiate_checks(struct server *sv, char *err, size_t errlen);
+static void log_startup(const struct config *cfg, const struct plugin_loader *loader,
+                        struct executor_set *execs, const struct registry *reg);
+
+/* How long shutdown waits for runs still inside plugin code: answered already,
+ * they are only waited for so that their checks can be destroyed cleanly. */
+#define SHUTDOWN_GRACE_MS 1000
+
+/* What a stuck plugin call still uses when main returns (see server_stop).
+ * volatile: written and never read, the stores would otherwise be dropped. */
+static struct {
+	struct runner *volatile runner;
+	struct registry *volatile registry;
+	struct plugin_loader *volatile loader;
+	struct http *volatile http;
+	struct gen_table *volatile gens; /* its check may be a reload's copy */
+} kept;
+
+/* One plugin file: into the server if its name (the file's, before the
+ * plugin's code can say another) is in "in_process", else into an executor
+ * of its own. */
+static int
+load_plugin(void *arg, const char *path, const char *base, size_t stem, const struct stat *st,
+            char *err, size_t errlen)
+{
+	struct server *sv = arg;
+
+	(void)st;
+	if (config_in_process(&sv->cfg, base, stem))
+		return plugin_load_file(sv->loader, path, err, errlen);
+	return executor_load(sv->execs, path, sv->reg, err, errlen);
+}
+
+/* Loads every *.so of the plugin directory in file-name order. One line on a
+ * refusal. */
+static int
+load_plugins(struct server *sv, char *err, size_t errlen)
+{
+	int rc = dirlist_plugins(sv->cfg.plugin_dir, load_plugin, sv, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < executor_count(sv->execs); i++) {
+		struct executor_info xi;
+		executor_info(sv->execs, i, &xi);
+		if (config_in_process(&sv->cfg, xi.name, strlen(xi.name)))
+			log_warn("plugin %s (%s) runs isolated: in_process names it, but it was "
+			         "matched by file name", xi.name, xi.file);
+	}
+	return 0;
+}
+
+static const char *
+taken_isolated(void *arg, const char *name)
+{
+	return executor_file_of(arg, name);
+}
+
+static const char *
+taken_in_process(void *arg, const char *name)
+{
+	return plugin_loader_file_of(arg, name);
+}
+
+static int
+instantiate_checks(struct server *sv, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
+		const struct config_check *ck = &sv->cfg.checks[i];
+		int rc = executor_has_plugin(sv->execs, ck->plugin)
+		         ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
+		         : plugin_instantiate(sv->loader, ck, err, errlen);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One line once everything is up: a bad start says only what went wrong. */
+static void
+log_startup(const struct config *cfg, const struct plugin_loader *loader,
+            struct executor_set *execs, const struct registry *reg)
+{
+	char plugins[512] = "";
+	struct executor_info xi;
+	struct plugin_info pi;
+	size_t off = 0, ndefault = 0;
+
+	for (size_t i = 0; i < plugin_count(loader) && off < sizeof(plugins); i++) {
+		plugin_info(loader, i, &pi);
+		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s", off ? ", " : "",
+		                 pi.name, pi.version);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	for (size_t i = 0; i < executor_count(execs) && off < sizeof(plugins); i++) {
+		executor_info(execs, i, &xi);
+		int n = snprintf(plugins + off, sizeof(plugins) - off, "%s%s %s (isolated)",
+		                 off ? ", " : "", xi.name, xi.version);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	for (uint32_t id = 0; id < registry_count(reg); id++)
+		ndefault += registry_at(reg, id)->in_defaults;
+	log_info("ready: %zu check%s (%zu in defaults), plugins %s, %d workers, config %s",
+	         registry_count(reg), registry_count(reg) == 1 ? "" : "s", ndefault,
+	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");
+}
+
+/* How often the main thread looks for generations a reload left behind. */
+#define COLLECT_MS 250
+
+void
+server_run(struct server *sv, const sigset_t *set)
+{
+	const struct timespec tick = {0, COLLECT_MS * 1000000L};
+	int sig;
+
+	for (;;) {
+		/* with something to collect, look again soon; else just wait */
+		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
+		if (sig == -1)
+			continue; /* EAGAIN (the tick) or EINTR */
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reloading");
+			server_reload(sv);
+			continue;
+		}
+		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return;
+	}
+}
+
+int
+server_self_path(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+int
+server_load(struct server *sv,
+            int (*read_config)(struct config *c, const void *arg, char *err, size_t errlen),
+            const void *arg, char *err, size_t errlen)
+{
+	sv->read_config = read_config;
+	sv->read_config_arg = arg;
+	if (read_config(&sv->cfg, arg, err, errlen) == -1 ||
+	    sandbox_export(&sv->cfg, err, errlen) == -1)
+		return -1;
+	if (server_self_path(sv->self, sizeof(sv->self)) == -1) {
+		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",
+		         strerror(errno));
+		return -1;
+	}
+	sv->reg = registry_new();
+	sv->loader = sv->reg ? plugin_loader_new(sv->reg) : NULL;
+	sv->execs = executor_set_new(&sv->cfg, sv->self);
+	if (sv->loader == NULL || sv->execs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	plugin_loader_set_taken(sv->loader, taken_isolated, sv->execs);
+	executor_set_taken(sv->execs, taken_in_process, sv->loader);
+	if (load_plugins(sv, err, errlen) == -1 || instantiate_checks(sv, err, errlen) == -1)
+		return -1;
+	plugin_loader_seal(sv->loader);
+	registry_seal(sv->reg);
+	/* a group's checks exist only now that every plugin registered its own */
+	return http_check_groups(&sv->cfg, sv->reg, err, errlen);
+}
+
+int
+server_start(struct server *sv, char *err, size_t errlen)
+{
+	if (sv->cfg.secret_mode == SECRET_OFF)
+		log_warn("auth is off: anyone who can reach healthd can run its checks");
+	sv->runner = runner_new(sv->reg, sv->cfg.workers);
+	if (sv->runner == NULL) {
+		snprintf(err, errlen, "cannot start the runner");
+		return -1;
+	}
+	if (executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1)
+		return -1;
+	/* background checks start now, so that most have a result when the
+	 * first probe comes */
+	if (runner_start(sv->runner) == -1) {
+		snprintf(err, errlen, "cannot start the background scheduler");
+		return -1;
+	}
+	/* the first generation of checks; a reload replaces it (reload.c) */
+	size_t n = executor_count(sv->execs);
+	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true};
+	sv->first.plugins = calloc(n + 1, sizeof(*sv->first.plugins));
+	sv->gens = sv->first.plugins ? gen_table_new(&sv->first) : NULL;
+	if (sv->gens == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sv->first.nplugins = executor_plugins(sv->execs, sv->first.plugins, n);
+	for (size_t i = 0; i < sv->first.nplugins; i++)
+		executor_hold(sv->first.plugins[i]);
+	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
+	                                         .runner = sv->runner, .loader = sv->loader,
+	                                         .execs = sv->execs}, err, errlen);
+	if (sv->http == NULL)
+		return -1;
+	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
+	sv->notify = notify_ready(sv->runner); /* READY=1 for a Type=notify unit */
+	return 0;
+}
+
+void
+server_stop(struct server *sv)
+{
+	int stuck = 0, stuck_inline = 0;
+
+	notify_stopping(sv->notify);
+	if (sv->http != NULL)
+		http_quiesce(sv->http);
+	if (sv->runner != NULL)
+		stuck = runner_shutdown(sv->runner, SHUTDOWN_GRACE_MS, &stuck_inline);
+	/* after the runner: what executors still end goes to a stopping runner */
+	executor_shutdown(sv->execs, SHUTDOWN_GRACE_MS);
+	if (stuck_inline == 0)
+		http_stop(sv->http);
+	else /* an HTTP thread is inside plugin code: the server cannot be joined */
+		kept.http = sv->http;
+	if (stuck == 0) {
+		server_free_generations(sv); /* the startup registry last: it owns the state */
+		runner_free(sv->runner);
+		registry_free(sv->reg);
+		plugin_loader_free(sv->loader);
+	} else {
+		/* A plugin call still runs on a thread that uses all three: they stay
+		 * in memory until the process ends, on purpose and reachable. */
+		kept.runner = sv->runner;
+		kept.registry = sv->reg;
+		kept.loader = sv->loader;
+		kept.gens = sv->gens;
+	}
+	executor_set_free(sv->execs);
+	free(sv->first.plugins); /* NULL once its generation was freed */
+	config_free(&sv->cfg);
+}
