@@ -115,7 +115,7 @@ struct spec {
 
 static void drop_capabilities(void);
 static int parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp);
-static int enter_namespaces(struct spec *sp, bool pidns, char *why, size_t whylen);
+static int enter_namespaces(bool pidns, char *why, size_t whylen);
 static int hide_paths(const struct spec *sp, char *why, size_t whylen);
 static int start_pid_namespace(char *why, size_t whylen);
 static void reaper(void);
@@ -258,13 +258,12 @@ write_file(const char *path, const char *text)
  * -1 when the kernel refuses the namespaces; -2 when it failed after them,
  * which leaves the executor unfit to serve (no thread can start). */
 static int
-enter_namespaces(struct spec *sp, bool pidns, char *why, size_t whylen)
+enter_namespaces(bool pidns, char *why, size_t whylen)
 {
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	char map[64];
 
-	(void)sp;
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (pidns ? CLONE_NEWPID : 0)) == -1) {
 		snprintf(why, whylen, "unshare: %s", strerror(errno));
 		return -1;
@@ -816,7 +815,7 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 
 	if (!(sp.off & SANDBOX_NAMESPACES)) {
 		bool pidns = !(sp.off & SANDBOX_PID_NAMESPACE);
-		int ns = enter_namespaces(&sp, pidns, why, sizeof(why));
+		int ns = enter_namespaces(pidns, why, sizeof(why));
 		if (ns == -1) {
 			missing |= SANDBOX_NAMESPACES | (pidns ? SANDBOX_PID_NAMESPACE : 0);
 			add_word(off, sizeof(off), "no namespaces (");
