@@ -41,6 +41,9 @@ int plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t 
 
 /* Loads one file; the unit of plugin_load_dir, exposed for tests. */
 int plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen);
+/* sshd's StrictModes: -1 with one line naming the path when a user other than
+ * root or healthd's own could write the plugin at path or its directory. */
+int plugin_check_modes(const char *path, char *err, size_t errlen);
 
 /* Creates a configured check through its plugin's instantiate(). */
 int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
