@@ -17,7 +17,6 @@
 
 #include "clock.h"
 #include "crash.h"
-#include "dirlist.h"
 #include "log.h"
 #include "report.h"
 #include "sandbox.h"
@@ -730,29 +729,6 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 oom:
 	snprintf(err, errlen, "plugin %s: out of memory", path);
 	return -1;
-}
-
-int
-plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen)
-{
-	struct dirlist files;
-	int rc = 0;
-
-	if (dirlist_read(&files, dir, ".so") == -1) {
-		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", dir, strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < files.n && rc == 0; i++) {
-		struct stat st;
-		if (stat(files.paths[i], &st) == 0 && !S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", files.paths[i]);
-			rc = -1;
-		} else {
-			rc = plugin_load_file(l, files.paths[i], err, errlen);
-		}
-	}
-	dirlist_free(&files);
-	return rc;
 }
 
 static void
