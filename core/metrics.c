@@ -5,15 +5,24 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <healthd/plugin.h>
 
 #include "executor.h"
 #include "format.h"
 #include "plugin_loader.h"
+
+#ifndef HEALTHD_VERSION
+#define HEALTHD_VERSION "unknown"
+#endif
 
 /* A growing text buffer for the metrics page. */
 struct text {
@@ -27,6 +36,8 @@ static void text_add_label(struct text *t, const char *s);
 static void add_value_samples(struct text *t, const char *check, const struct runner_stats *s);
 static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
                            struct executor_set *execs);
+static void process_metrics(struct text *t);
+static int proc_stat_fields(unsigned long long *f);
 
 static void
 text_add(struct text *t, const char *fmt, ...)
@@ -157,6 +168,93 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 	free(xi);
 }
 
+/* Fields of /proc/self/stat after "(comm)", from field 3 (state) on, the
+ * numbers from field 4: f[k] is field k + 3 of proc(5). Returns 0 or -1. */
+#define STAT_FIELDS 22
+static int
+proc_stat_fields(unsigned long long *f)
+{
+	char buf[1024], *p;
+	size_t n;
+	FILE *fp = fopen("/proc/self/stat", "re");
+
+	if (fp == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and ')' */
+	if (p == NULL || p[1] != ' ')
+		return -1;
+	p += 2;
+	while (*p != '\0' && *p != ' ')
+		p++; /* the state letter */
+	f[0] = 0;
+	for (int k = 1; k < STAT_FIELDS; k++) {
+		char *end;
+		f[k] = strtoull(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return 0;
+}
+
+/* The process_* series every Prometheus client library exports, with their
+ * names, HELP and units (client_golang, client_python); left out where /proc
+ * cannot be read. */
+static void
+process_metrics(struct text *t)
+{
+	unsigned long long f[STAT_FIELDS], btime = 0;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char line[256];
+	struct rlimit rl;
+	struct dirent *de;
+	DIR *d;
+	FILE *fp;
+
+	if (ticks > 0 && page > 0 && proc_stat_fields(f) == 0) {
+		/* utime 14, stime 15, starttime 22, vsize 23, rss 24 */
+		text_add(t, "# HELP process_cpu_seconds_total Total user and system CPU time spent "
+		         "in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+		         "process_cpu_seconds_total %.2f\n",
+		         (double)(f[11] + f[12]) / (double)ticks);
+		text_add(t, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		         "# TYPE process_virtual_memory_bytes gauge\n"
+		         "process_virtual_memory_bytes %llu\n", f[20]);
+		text_add(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		         "# TYPE process_resident_memory_bytes gauge\n"
+		         "process_resident_memory_bytes %llu\n", f[21] * (unsigned long long)page);
+		fp = fopen("/proc/stat", "re");
+		while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
+			if (sscanf(line, "btime %llu", &btime) == 1)
+				break;
+		if (fp != NULL)
+			fclose(fp);
+		if (btime > 0) /* boot time plus the ticks from boot to our start */
+			text_add(t, "# HELP process_start_time_seconds Start time of the process "
+			         "since unix epoch in seconds.\n"
+			         "# TYPE process_start_time_seconds gauge\n"
+			         "process_start_time_seconds %.2f\n",
+			         (double)btime + (double)f[19] / (double)ticks);
+	}
+	d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		unsigned long n = 0;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
+				n++; /* not the one this count holds open */
+		closedir(d);
+		text_add(t, "# HELP process_open_fds Number of open file descriptors.\n"
+		         "# TYPE process_open_fds gauge\nprocess_open_fds %lu\n", n);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		text_add(t, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		         "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+		         (unsigned long long)rl.rlim_cur);
+}
+
 char *
 metrics_render(const struct registry *reg, struct runner *runner,
                const struct plugin_loader *loader, struct executor_set *execs,
@@ -250,6 +348,13 @@ metrics_render(const struct registry *reg, struct runner *runner,
 	         "healthd_reloads_total{result=\"failed\"} %llu\n",
 	         (unsigned long long)atomic_load(&reloads[1]),
 	         (unsigned long long)atomic_load(&reloads[0]));
+	/* the exporter convention: a constant 1 labelled with what was built */
+	text_add(&t, "# HELP healthd_build_info A metric with a constant '1' value labeled by "
+	         "the version of healthd and the plugin ABI it was built with\n"
+	         "# TYPE healthd_build_info gauge\n"
+	         "healthd_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n",
+	         HEALTHD_VERSION, HEALTHD_ABI_MAJOR, HEALTHD_ABI_MINOR);
+	process_metrics(&t);
 	free(stats);
 	if (t.oom) {
 		free(t.buf);
