@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "registry.h"
 #include "runner.h"
 
@@ -28,8 +29,9 @@ bool format_has_thresholds(const struct check *c);
  */
 char *format_seed(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
                   bool verbose, size_t *len);
-char *format_health_json(const struct registry *reg, const uint32_t *ids,
-                         const struct runner_job *job, size_t *len);
+/* service: the configured identity (serviceId, version, ...); NULL for none. */
+char *format_health_json(const struct registry *reg, const struct config_service *service,
+                         const uint32_t *ids, const struct runner_job *job, size_t *len);
 
 /* A value's shortest text that reads back as the same double (JSON and
  * Prometheus alike); len 32 holds any. */

@@ -259,7 +259,7 @@ DEF_TEST(health_json_worst_status)
 	ids[0] = (uint32_t)registry_find(f.reg, "true", 4);
 	ids[1] = (uint32_t)registry_find(f.reg, "warn", 4);
 	job = runner_submit(f.runner, ids, 2);
-	body = format_health_json(f.reg, ids, job, &len);
+	body = format_health_json(f.reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("{\"checks\":{\"true:responseTime\":[{\"componentId\":\"true\","
 	                "\"componentType\":\"component\",\"observedUnit\":\"ms\","
@@ -298,7 +298,7 @@ DEF_TEST(health_json_draft_rules)
 	ids[0] = 0;
 	ids[1] = 1;
 	job = runner_submit(runner, ids, 2);
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"db%3Aprimary:responseTime\":[{\"componentId\":\"db:primary\","
 	                "\"componentType\":\"component\",\"observedUnit\":\"ms\",\"observedValue\":0,"
@@ -323,7 +323,7 @@ DEF_TEST(health_json_draft_rules)
 	registry_seal(reg);
 	runner = runner_new(reg, 1);
 	job = runner_submit(runner, ids, 1);
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"odd:pool%3Aidle%25\":[{\"componentId\":\"odd\",\"componentType\":"
 	                "\"component\",\"observedValue\":3,\"status\":\"pass\"", body);
@@ -405,7 +405,7 @@ DEF_TEST(values_in_every_format)
 	EXPECT_TRUE(strstr(body, "v16") == NULL);
 	free(body);
 
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"vals:zeta\":[{\"componentId\":\"vals\",\"componentType\":\"component\","
 	                "\"observedUnit\":\"s\",\"observedValue\":1.5,"
