@@ -47,6 +47,26 @@ format_number(double v, char *buf, size_t len)
 		snprintf(buf, len, "%.17g", v);
 }
 
+enum format_part
+format_value_part(const char *name, size_t *stem)
+{
+	static const char *const suffix[] = {
+		[FORMAT_WARN] = ";warn", [FORMAT_CRIT] = ";crit",
+		[FORMAT_MIN] = ";min",   [FORMAT_MAX] = ";max",
+	};
+	size_t n = strlen(name);
+
+	for (int p = FORMAT_WARN; p <= FORMAT_MAX; p++) {
+		size_t k = strlen(suffix[p]);
+		if (n > k && strcmp(name + n - k, suffix[p]) == 0) {
+			*stem = n - k;
+			return (enum format_part)p;
+		}
+	}
+	*stem = n;
+	return FORMAT_VALUE;
+}
+
 static struct json_object *
 json_number(double v)
 {
@@ -68,7 +88,8 @@ values_by_name(const struct report_value *v, size_t n, size_t *order)
 	}
 }
 
-/* {"name": value, ...} for ?verbose=1, or NULL when out of memory. */
+/* {"name": value, ...} for ?verbose=1, or NULL when out of memory; thresholds
+ * ("<name>;warn" ...) are in /metrics, not here. */
 static struct json_object *
 values_object(const struct report_value *v, size_t n)
 {
@@ -78,8 +99,11 @@ values_object(const struct report_value *v, size_t n)
 	if (o == NULL)
 		return NULL;
 	values_by_name(v, n, order);
-	for (size_t i = 0; i < n; i++)
-		json_object_object_add(o, v[order[i]].name, json_number(v[order[i]].value));
+	for (size_t i = 0; i < n; i++) {
+		size_t stem;
+		if (format_value_part(v[order[i]].name, &stem) == FORMAT_VALUE) /* not thresholds */
+			json_object_object_add(o, v[order[i]].name, json_number(v[order[i]].value));
+	}
 	return o;
 }
 
@@ -255,7 +279,7 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 
 /* A check's measurements: responseTime, then each value it reported (a value
  * named responseTime would replace the check's own: left out here, it still
- * shows in ?verbose=1 and /metrics). */
+ * shows in ?verbose=1 and /metrics; so are thresholds, "<name>;warn" ...). */
 static int
 add_check(struct json_object *checks, const char *check, const struct runner_result *res)
 {
@@ -273,7 +297,11 @@ add_check(struct json_object *checks, const char *check, const struct runner_res
 	for (size_t j = 0; j < res->nvalues; j++) {
 		const struct report_value *v = &res->values[j];
 
-		if (strcmp(v->name, "responseTime") == 0)
+		size_t stem;
+
+		/* a threshold is not a measurement of its own */
+		if (strcmp(v->name, "responseTime") == 0 ||
+		    format_value_part(v->name, &stem) != FORMAT_VALUE)
 			continue;
 		health_json_key(key, check, v->name);
 		if (add_measurement(checks, key, check, res, v->unit, json_number(v->value),

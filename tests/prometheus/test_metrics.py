@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -96,6 +97,60 @@ class ProcessSeries(unittest.TestCase):
         fds = len(os.listdir(f"/proc/{pid}/fd"))
         self.assertGreaterEqual(m["process_open_fds"], 3)
         self.assertLessEqual(m["process_open_fds"], fds + 2)
+
+    def test_promtool_clean(self):
+        promtool_lint(self, self.h.get("/metrics")[2])
+
+
+class PerfdataSeries(unittest.TestCase):
+    """A monitoring-plugins command's perfdata through the exec plugin."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="healthd-metrics-")
+        script = os.path.join(cls.tmp.name, "ping")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n"
+                    "echo \"PING OK - rta 12.5ms | rta=12.5ms;100;500;0; pl=5%;20;60;0;100 "
+                    "used=3MB;;;0;8 'rx packets'=1234c;;5000 load=0.5;1:2\"\n")
+        os.chmod(script, 0o755)
+        cls.h = Healthd(config={"checks": [{"name": "ping", "plugin": "exec",
+                                            "command": [script]}]})
+        cls.h.start()
+        st, _, _ = cls.h.get("/health/?checks=ping", timeout=30)
+        assert st == 200, st
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.stop()
+        cls.tmp.cleanup()
+
+    def series(self, metric):
+        return {dict(k[1])["name"]: (dict(k[1]).get("unit"), v)
+                for k, v in self.h.metrics().items()
+                if k[0] == metric and dict(k[1]).get("check") == "ping"}
+
+    def test_values_in_base_units(self):
+        self.assertEqual(self.series("healthd_check_value"),
+                         {"rta": ("seconds", 0.0125), "pl": ("ratio", 0.05),
+                          "used": ("bytes", 3 * 1024 * 1024), "load": (None, 0.5)})
+
+    def test_nagios_counter_is_a_counter(self):
+        body = self.h.get("/metrics")[2].decode()
+        self.assertEqual(help_and_type(body)["healthd_check_perfdata_total"][1], "counter")
+        self.assertEqual(self.series("healthd_check_perfdata_total"),
+                         {"rx packets": (None, 1234)})
+
+    def test_thresholds_and_bounds_as_their_own_series(self):
+        self.assertEqual(self.series("healthd_check_value_warning"),
+                         {"rta": ("seconds", 0.1), "pl": ("ratio", 0.2)})
+        self.assertEqual(self.series("healthd_check_value_critical"),
+                         {"rta": ("seconds", 0.5), "pl": ("ratio", 0.6),
+                          "rx packets": (None, 5000)})
+        self.assertEqual(self.series("healthd_check_value_min"),
+                         {"rta": ("seconds", 0), "pl": ("ratio", 0), "used": ("bytes", 0)})
+        self.assertEqual(self.series("healthd_check_value_max"),
+                         {"pl": ("ratio", 1), "used": ("bytes", 8 * 1024 * 1024)})
 
     def test_promtool_clean(self):
         promtool_lint(self, self.h.get("/metrics")[2])
