@@ -64,6 +64,15 @@ struct config_group {
 	int max_result_age_ms; /* past the budget, a last result up to this old; 0: none */
 };
 
+/* Who answers, for health+json (serviceId, version, releaseId, description);
+ * each NULL unless configured. */
+struct config_service {
+	char *id;
+	char *version;
+	char *release_id;
+	char *description;
+};
+
 enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
 
 /* Limits that keep a small server up under abuse (see README). */
@@ -133,6 +142,7 @@ struct config {
 	size_t nchecks;
 	struct config_group *groups;
 	size_t ngroups;
+	struct config_service service;
 };
 
 /* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */

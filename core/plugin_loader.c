@@ -750,20 +750,84 @@ loaded_names(const struct plugin_loader *l, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+/* Edit distance of a and b, or 99 for names over 64 bytes. */
+static unsigned
+name_distance(const char *a, const char *b)
+{
+	unsigned row[65], diag, up;
+	size_t la = strnlen(a, 65), lb = strnlen(b, 65);
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		diag = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			up = row[j];
+			row[j] = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < row[j])
+				row[j] = up + 1;
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* candidate, if nearer to name than *dist and within 2 edits; else best. */
+static const char *
+nearer(const char *name, const char *candidate, const char *best, unsigned *dist)
+{
+	unsigned d = name_distance(name, candidate);
+
+	if (d > 2 || d >= *dist)
+		return best;
+	*dist = d;
+	return candidate;
+}
+
+void
+plugin_unknown_error(const struct plugin_loader *l, const char *const *isolated,
+                     size_t nisolated, const char *origin, const char *name, char *err,
+                     size_t errlen)
+{
+	const char *best = NULL;
+	char in[256], iso[512] = "none", near[96] = "";
+	unsigned dist = 3;
+	size_t off = 0;
+
+	loaded_names(l, in, sizeof(in));
+	for (size_t i = 0; i < l->n; i++)
+		if (l->plugins[i]->loaded)
+			best = nearer(name, l->plugins[i]->desc->name, best, &dist);
+	for (size_t i = 0; i < nisolated && off < sizeof(iso); i++) {
+		int w = snprintf(iso + off, sizeof(iso) - off, "%s%s", i ? ", " : "", isolated[i]);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+		best = nearer(name, isolated[i], best, &dist);
+	}
+	if (best != NULL)
+		snprintf(near, sizeof(near), ": did you mean \"%.64s\"?", best);
+	snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"%s (plugins in process: %s; "
+	         "isolated: %s)", origin, name, near, in, iso);
+}
+
 int
 plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
                    size_t errlen)
 {
 	struct healthd_options *opts = (struct healthd_options *)&ck->options;
 	struct plugin *p = find_plugin(l, ck->plugin);
-	char why[512] = "", names[256];
+	char why[512] = "";
 	int64_t t0;
 	int rc;
 
-	if (p == NULL) {
-		loaded_names(l, names, sizeof(names));
-		snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\" (loaded: %s)", ck->origin,
-		         ck->plugin, names);
+	if (p == NULL) { /* the server looks among isolated plugins first */
+		plugin_unknown_error(l, NULL, 0, ck->origin, ck->plugin, err, errlen);
 		return -1;
 	}
 	if (p->desc->instantiate == NULL) {

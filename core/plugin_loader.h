@@ -42,6 +42,12 @@ int plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_
  * root or healthd's own could write the plugin at path or its directory. */
 int plugin_check_modes(const char *path, char *err, size_t errlen);
 
+/* The one line for a check whose plugin is not installed: every plugin found,
+ * in process (l's) and isolated[0..nisolated), with a "did you mean" for a
+ * name within an edit distance of 2. */
+void plugin_unknown_error(const struct plugin_loader *l, const char *const *isolated,
+                          size_t nisolated, const char *origin, const char *name, char *err,
+                          size_t errlen);
 /* Creates a configured check through its plugin's instantiate(). */
 int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
                        size_t errlen);
