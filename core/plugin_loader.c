@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -17,9 +16,9 @@
 
 #include "clock.h"
 #include "crash.h"
+#include "file_modes.h"
 #include "log.h"
 #include "report.h"
-#include "sandbox.h"
 
 /* The 1.0 sizes: what every version-1 plugin provides at least. */
 #define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
@@ -72,6 +71,7 @@ struct plugin_loader {
 	int instance_id;
 	const char *(*taken)(void *arg, const char *name);
 	void *taken_arg;
+	bool modes_checked; /* the caller ran file_modes_plugin() already */
 };
 
 static const struct healthd_host_api host_api;
@@ -84,6 +84,12 @@ plugin_loader_new(struct registry *r)
 	if (l != NULL)
 		l->registry = r;
 	return l;
+}
+
+void
+plugin_loader_modes_checked(struct plugin_loader *l)
+{
+	l->modes_checked = true;
 }
 
 /* ---- the host API table ------------------------------------------------ */
@@ -568,54 +574,6 @@ find_plugin(const struct plugin_loader *l, const char *name)
 	return NULL;
 }
 
-/* Whether a user other than root and us may write st: another owner, the
- * world, or a group with anyone in it but us (a user-private group, as
- * umask 002 setups have, is ours alone). */
-static bool
-others_can_write(const struct stat *st, const char **why)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		*why = "owned by another user";
-		return true;
-	}
-	if (st->st_mode & S_IWOTH) {
-		*why = "writable by everyone";
-		return true;
-	}
-	if (st->st_mode & S_IWGRP) {
-		struct group *g = st->st_gid == getegid() ? getgrgid(st->st_gid) : NULL;
-		if (g == NULL || (g->gr_mem != NULL && g->gr_mem[0] != NULL)) {
-			*why = "writable by its group";
-			return true;
-		}
-	}
-	return false;
-}
-
-int
-plugin_check_modes(const char *path, char *err, size_t errlen)
-{
-	char dir[PATH_MAX];
-	const char *why, *slash = strrchr(path, '/');
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == path ? 1 : (int)(slash - path),
-	         slash == NULL ? "." : path);
-	if (stat(dir, &st) == 0 && others_can_write(&st, &why)) {
-		snprintf(err, errlen, "plugin %s: refused: its directory %s is %s (mode %04o, uid %lu): "
-		         "only root or healthd's own user may write where plugins load from", path, dir,
-		         why, (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
-		return -1;
-	}
-	if (stat(path, &st) == 0 && others_can_write(&st, &why)) {
-		snprintf(err, errlen, "plugin %s: refused: it is %s (mode %04o, uid %lu): only root or "
-		         "healthd's own user may write a plugin", path, why,
-		         (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
-		return -1;
-	}
-	return 0;
-}
-
 int
 plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen)
 {
@@ -645,8 +603,8 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	if (stat(path, &p->file) == -1)
 		memset(&p->file, 0, sizeof(p->file));
 	/* in an executor the sandbox checked them, before a user namespace made
-	 * root's files look like nobody's */
-	if (!sandbox_entered() && plugin_check_modes(path, err, errlen) == -1)
+	 * root's files look like nobody's (plugin_loader_modes_checked) */
+	if (!l->modes_checked && file_modes_plugin(path, err, errlen) == -1)
 		return -1;
 	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (p->handle == NULL) {
