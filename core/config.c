@@ -2,7 +2,7 @@
 #include "config.h"
 #include "dirlist.h"
 #include "log.h"
-#include "registry.h"
+#include "check_name.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -788,7 +788,7 @@ group_free(struct config_group *g)
 static const char *
 group_name_error(const char *name)
 {
-	if (registry_name_error(name) != NULL)
+	if (check_name_error(name) != NULL)
 		return "a group name is 1 to 64 of letters, digits and _ . : - and does not start "
 		       "with _ (as a check name)";
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -822,7 +822,7 @@ read_group_checks(struct reader *rd, const char *where, struct json_object *v,
 		s = want_string(rd, item, json_object_array_get_idx(v, i));
 		if (s == NULL)
 			return -1;
-		if ((why = registry_name_error(s)) != NULL)
+		if ((why = check_name_error(s)) != NULL)
 			return fail(rd, item, "\"%.80s\" is not a check name: %s", s, why);
 		for (size_t k = 0; k < g->nchecks; k++)
 			if (strcmp(g->checks[k], s) == 0)

@@ -793,9 +793,9 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 		         ck->origin, ck->plugin);
 		return -1;
 	}
-	if (registry_name_error(ck->name) != NULL) {
+	if (check_name_error(ck->name) != NULL) {
 		snprintf(err, errlen, "%s.name: invalid check name \"%.80s\": %s", ck->origin,
-		         ck->name, registry_name_error(ck->name));
+		         ck->name, check_name_error(ck->name));
 		return -1;
 	}
 	for (size_t i = 0; i < opts->n; i++)
