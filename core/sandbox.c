@@ -135,6 +135,7 @@ static char *spec_text;              /* taken from the environment at start */
 static char plugin_name[64];         /* for the SIGSYS handler's line */
 static enum log_style log_style;     /* and its prefix, read before any signal */
 static bool entered;
+static unsigned wrapped_off;         /* server: layers no executor gets under a wrapper */
 
 bool
 sandbox_entered(void)
@@ -171,10 +172,16 @@ int
 sandbox_export(const struct config *cfg, char *err, size_t errlen)
 {
 	static char buf[16384];
+	const char *wrap;
 	size_t len = 0;
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "require %x\n", cfg->sandbox_require);
+	/* Valgrind implements neither landlock nor seccomp (ENOSYS and a warning
+	 * on stderr): under a test setup's wrapper, executors go without them. */
+	wrap = getenv("HEALTHD_EXECUTOR_WRAPPER");
+	wrapped_off = wrap != NULL && wrap[0] != '\0' ? SANDBOX_LANDLOCK | SANDBOX_SECCOMP : 0;
+	n = snprintf(buf, sizeof(buf), "require %x\nwrapped %x\n", cfg->sandbox_require,
+	             wrapped_off);
 	len = (size_t)n;
 	for (size_t i = 0; i < cfg->nsandbox_off; i++) {
 		n = snprintf(buf + len, sizeof(buf) - len, "off %x %s\n",
@@ -212,7 +219,7 @@ sandbox_executor_start(void)
 	unsetenv(SANDBOX_ENV);
 }
 
-/* "require HEX", "off HEX NAME", "hide PATH", one a line. */
+/* "require HEX", "wrapped HEX", "off HEX NAME", "hide PATH", one a line. */
 static int
 parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 {
@@ -231,9 +238,11 @@ parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 		line[n] = '\0';
 		if (sscanf(line, "require %x", &bits) == 1) {
 			sp->require = bits;
+		} else if (sscanf(line, "wrapped %x", &bits) == 1) {
+			sp->off |= bits & SANDBOX_ALL;
 		} else if (sscanf(line, "off %x %n", &bits, &used) == 1 && used > 0) {
 			if (strlen(line + used) == len && memcmp(line + used, plugin, len) == 0)
-				sp->off = bits;
+				sp->off |= bits;
 		} else if (strncmp(line, "hide /", 6) == 0 && sp->nhide < MAX_HIDE) {
 			if ((sp->hide[sp->nhide] = strdup(line + 5)) == NULL)
 				return -1;
@@ -286,7 +295,8 @@ enter_namespaces(bool pidns, char *why, size_t whylen)
 		goto fatal;
 	}
 	prctl(PR_SET_DUMPABLE, 0);
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+	/* "none": the kernel ignores both here, valgrind checks them */
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == -1) {
 		snprintf(why, whylen, "making / private: %s", strerror(errno));
 		return -2;
 	}
@@ -310,7 +320,7 @@ hide_paths(const struct spec *sp, char *why, size_t whylen)
 			rc = mount("tmpfs", sp->hide[i], "tmpfs",
 			           MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0");
 		else
-			rc = mount("/dev/null", sp->hide[i], NULL, MS_BIND, NULL);
+			rc = mount("/dev/null", sp->hide[i], "none", MS_BIND, NULL);
 		if (rc == -1) {
 			snprintf(why, whylen, "hiding %s: %s", sp->hide[i], strerror(errno));
 			return -1;
@@ -832,9 +842,11 @@ sandbox_describe(const struct sandbox_report *r, char *buf, size_t len)
 	else if (r->off & SANDBOX_PID_NAMESPACE)
 		add_word(off, sizeof(off), "PID namespace off by configuration");
 	if (r->off & SANDBOX_LANDLOCK)
-		add_word(off, sizeof(off), "landlock off by configuration");
+		add_word(off, sizeof(off), wrapped_off & SANDBOX_LANDLOCK ?
+		         "landlock off under the executor wrapper" : "landlock off by configuration");
 	if (r->off & SANDBOX_SECCOMP)
-		add_word(off, sizeof(off), "seccomp off by configuration");
+		add_word(off, sizeof(off), wrapped_off & SANDBOX_SECCOMP ?
+		         "seccomp off under the executor wrapper" : "seccomp off by configuration");
 	if (r->why[0] != '\0')
 		add_word(off, sizeof(off), r->why);
 	snprintf(buf, len, "%s%s%s", on, off[0] != '\0' ? "; " : "", off);
