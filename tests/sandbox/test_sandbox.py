@@ -41,6 +41,41 @@ def escapees():
     return found
 
 
+def proc_field(pid, name):
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (after the parenthesised comm)."""
+    stat = proc_field(pid, "stat")
+    return stat.rsplit(")", 1)[1].split()[0] if stat else None
+
+
+def children(pid):
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found  # gone meanwhile
+    for task in tasks:
+        found += [int(c) for c in (proc_field(f"{pid}/task/{task}", "children") or "").split()]
+    return found
+
+
+def descendants(pid):
+    """Every process below pid, from the host's /proc."""
+    found, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
 def wait_for(what, predicate, seconds=10):
     """Polls predicate (an event seen from outside: a process gone) up to a bound."""
     deadline = time.monotonic() + seconds * TIME_SCALE
@@ -91,8 +126,8 @@ class Sandbox(unittest.TestCase):
         pw = pwd.getpwnam(self.USER)
         return pw.pw_uid, pw.pw_gid
 
-    def start(self, isolation=None, attacks=ATTACKS, wrapper=()):
-        checks = []
+    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=()):
+        checks = list(checks)
         for a in attacks:
             ck = {"name": a, "plugin": "hostile", "attack": a, "pidfile": self.pidfile}
             if a in ("secret", "config"):
@@ -199,6 +234,39 @@ class Sandbox(unittest.TestCase):
         self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer "
                       "this executor could not set up: no namespaces (unshare: ",
                       cm.exception.log)
+
+    # -- healthd as PID 1 (a container's init) ---------------------------
+
+    def test_pid1_reaps_orphans(self):
+        # namespaces off for exec, as where a container's profile denies them:
+        # the commands' orphans then reach healthd, PID 1 of this namespace
+        shutil.copy(os.path.join(healthd_fixture.PLUGIN_DIR, "exec.so"), self.plugins)
+        os.chmod(os.path.join(self.plugins, "exec.so"), 0o755)
+        sh = ["/bin/sh", "-c", "sleep 30 & sleep 30"]
+        unshare = ["unshare", "--pid", "--kill-child", "--mount-proc"]
+        if self.USER is not None:
+            unshare.insert(1, "--map-current-user")
+        h = self.start({"plugins": {"exec": {"namespaces": False}}}, attacks=[],
+                       wrapper=unshare,
+                       checks=[{"name": "sleeps", "plugin": "exec", "command": sh,
+                                "timeout_ms": 300}])
+        init = children(h.proc.pid)
+        self.assertEqual(len(init), 1)
+        self.assertEqual(proc_field(init[0], "comm"), "healthd-init")
+        for _ in range(30):
+            st, doc = h.get_json(f"/health/?checks=sleeps&verbose=1&auth={SECRET}")
+            self.assertEqual(st, 503, doc)
+            self.assertEqual(doc["details"]["sleeps"]["output"], "timeout after 300 ms")
+        wait_for("no zombie in the namespace",
+                 lambda: [p for p in descendants(h.proc.pid) if proc_state(p) == "Z"] == [])
+        # the server, PID 2, still answers; SIGTERM to PID 1, as a container
+        # runtime sends it, reaches the server, and its exit status comes back
+        self.assertEqual(h.get("/health/ping")[0], 200)
+        os.kill(init[0], signal.SIGTERM)
+        h.proc.wait(15 * TIME_SCALE)
+        self.assertEqual(h.stop(), 0)  # and its log read to the end
+        self.assertIn("SIGTERM: shutting down", h.log)
+
 
 class SandboxUnprivileged(Sandbox):
     """The same, with healthd as nobody: what a plain user gets."""
