@@ -16,6 +16,12 @@
  *   pid_namespace  a PID namespace for everything plugin code starts, with a
  *                  /proc of its own, so neither the server nor the sibling
  *                  executors can be found there.
+ *   tasks          RLIMIT_NPROC, soft and hard, set to isolation.max_tasks in
+ *                  the executor's user namespace. Since Linux 5.14 the kernel
+ *                  counts it per uid and user namespace (ucounts), so it
+ *                  bounds this executor's processes and threads alone: a fork
+ *                  bomb gets EAGAIN and leaves the others room. It never binds
+ *                  the host's uid 0: a server run as root has no task limit.
  *   capabilities   every capability dropped, bounding set too: the overmounts
  *                  cannot be undone, and root's executor holds no CAP_SYS_PTRACE.
  *   landlock       (the ABI the kernel offers) everything but those files, and
@@ -69,8 +75,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
@@ -109,6 +117,7 @@ struct ll_path_beneath {
 struct spec {
 	unsigned require;
 	unsigned off;     /* for this executor's plugin */
+	int max_tasks;
 	char *hide[MAX_HIDE];
 	size_t nhide;
 };
@@ -116,6 +125,8 @@ struct spec {
 static void drop_capabilities(void);
 static int parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp);
 static int enter_namespaces(bool pidns, char *why, size_t whylen);
+static bool host_root(void);
+static int limit_tasks(int max, bool root, char *why, size_t whylen);
 static int hide_paths(const struct spec *sp, char *why, size_t whylen);
 static int start_pid_namespace(char *why, size_t whylen);
 static void reaper(void);
@@ -170,7 +181,8 @@ sandbox_export(const struct config *cfg, char *err, size_t errlen)
 	size_t len = 0;
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "require %x\n", cfg->sandbox_require);
+	n = snprintf(buf, sizeof(buf), "require %x\ntasks %d\n", cfg->sandbox_require,
+	             cfg->isolation.max_tasks);
 	len = (size_t)n;
 	for (size_t i = 0; i < cfg->nsandbox_off; i++) {
 		n = snprintf(buf + len, sizeof(buf) - len, "off %x %s\n",
@@ -208,7 +220,7 @@ sandbox_executor_start(void)
 	unsetenv(SANDBOX_ENV);
 }
 
-/* "require HEX", "off HEX NAME", "hide PATH", one a line. */
+/* "require HEX", "tasks N", "off HEX NAME", "hide PATH", one a line. */
 static int
 parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 {
@@ -227,6 +239,8 @@ parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 		line[n] = '\0';
 		if (sscanf(line, "require %x", &bits) == 1) {
 			sp->require = bits;
+		} else if (sscanf(line, "tasks %d", &sp->max_tasks) == 1) {
+			/* read into sp */
 		} else if (sscanf(line, "off %x %n", &bits, &used) == 1 && used > 0) {
 			if (strlen(line + used) == len && memcmp(line + used, plugin, len) == 0)
 				sp->off = bits;
@@ -311,6 +325,52 @@ hide_paths(const struct spec *sp, char *why, size_t whylen)
 			snprintf(why, whylen, "hiding %s: %s", sp->hide[i], strerror(errno));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* Whether this is the host's uid 0, which RLIMIT_NPROC never binds: root
+ * in the initial user namespace. Read before unshare(). */
+static bool
+host_root(void)
+{
+	char map[64] = "";
+	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	unsigned long inside = 1, outside = 1, count = 0;
+
+	if (getuid() != 0)
+		return false;
+	if (fd >= 0) {
+		ssize_t n = read(fd, map, sizeof(map) - 1);
+		map[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	if (sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3)
+		return true; /* cannot tell: assume the worst */
+	return inside == 0 && outside == 0;
+}
+
+/* The task limit, in the executor's fresh user namespace (see the top). */
+static int
+limit_tasks(int max, bool root, char *why, size_t whylen)
+{
+	struct rlimit rl = {.rlim_cur = (rlim_t)max, .rlim_max = (rlim_t)max};
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (root) {
+		snprintf(why, whylen, "RLIMIT_NPROC does not bind uid 0");
+		return -1;
+	}
+	/* before ucounts, the count was the uid's across all namespaces */
+	if (uname(&u) == -1 || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+	    major * 1000 + minor < 5014) {
+		snprintf(why, whylen, "RLIMIT_NPROC is counted per user namespace from Linux 5.14 on");
+		return -1;
+	}
+	if (max <= 0 || setrlimit(RLIMIT_NPROC, &rl) == -1) {
+		snprintf(why, whylen, "RLIMIT_NPROC: %s", strerror(max <= 0 ? EINVAL : errno));
+		return -1;
 	}
 	return 0;
 }
@@ -795,8 +855,9 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 	struct spec sp = {0};
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	size_t len = strlen(base);
-	char on[256] = "", off[1024] = "", why[512];
+	char on[256] = "", off[1024] = "", why[512], twhy[128];
 	unsigned missing = 0;
+	bool tasks = false;
 	int abi = 0, rc = -1;
 
 	if (len > 3 && strcmp(base + len - 3, ".so") == 0)
@@ -810,24 +871,26 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 		         plugin_name);
 		goto out;
 	}
-	if (sp.off & SANDBOX_NAMESPACES)
-		sp.off |= SANDBOX_PID_NAMESPACE;
+	if (sp.off & SANDBOX_NAMESPACES) /* both are counted in the user namespace */
+		sp.off |= SANDBOX_PID_NAMESPACE | SANDBOX_TASKS;
 
+	snprintf(twhy, sizeof(twhy), "no user namespace to count in");
 	if (!(sp.off & SANDBOX_NAMESPACES)) {
-		bool pidns = !(sp.off & SANDBOX_PID_NAMESPACE);
+		bool pidns = !(sp.off & SANDBOX_PID_NAMESPACE), root = host_root();
 		int ns = enter_namespaces(pidns, why, sizeof(why));
 		if (ns == -1) {
 			missing |= SANDBOX_NAMESPACES | (pidns ? SANDBOX_PID_NAMESPACE : 0);
 			add_word(off, sizeof(off), "no namespaces (");
 			strncat(off, why, sizeof(off) - strlen(off) - 2);
 			strcat(off, ")");
-		} else if (ns == -2 || hide_paths(&sp, why, sizeof(why)) == -1 ||
-		           (pidns && start_pid_namespace(why, sizeof(why)) == -1)) {
-			/* inside the namespaces already: there is no going back */
-			snprintf(err, errlen, "plugin %s: refused: sandbox: namespaces half set up: %s",
-			         plugin_name, why);
-			goto out;
+		} else if (ns == -2 || hide_paths(&sp, why, sizeof(why)) == -1) {
+			goto halfway;
 		} else {
+			/* before the PID namespace's forks, which it counts */
+			tasks = (sp.off & SANDBOX_TASKS) ||
+			        limit_tasks(sp.max_tasks, root, twhy, sizeof(twhy)) == 0;
+			if (pidns && start_pid_namespace(why, sizeof(why)) == -1)
+				goto halfway;
 			add_word(on, sizeof(on), pidns ? "user+pid+mount namespaces" :
 			                                 "user+mount namespaces");
 			if (!pidns)
@@ -835,6 +898,19 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 		}
 	} else {
 		add_word(off, sizeof(off), "namespaces off by configuration");
+	}
+	if (sp.off & SANDBOX_TASKS) {
+		if (!(sp.off & SANDBOX_NAMESPACES))
+			add_word(off, sizeof(off), "task limit off by configuration");
+	} else if (tasks) {
+		char w[32];
+		snprintf(w, sizeof(w), "tasks %d", sp.max_tasks);
+		add_word(on, sizeof(on), w);
+	} else {
+		missing |= SANDBOX_TASKS;
+		add_word(off, sizeof(off), "no task limit (");
+		strncat(off, twhy, sizeof(off) - strlen(off) - 2);
+		strcat(off, ")");
 	}
 	drop_capabilities();
 	/* landlock needs it, or CAP_SYS_ADMIN; seccomp sets it too */
@@ -876,6 +952,11 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 	log_msg(missing != 0 ? LOG_WARNING : LOG_DEBUG, "plugin %s: sandbox: %s%s%s", plugin_name,
 	        on, off[0] != '\0' ? "; " : "", off);
 	rc = 0;
+	goto out;
+halfway:
+	/* inside the namespaces already: there is no going back */
+	snprintf(err, errlen, "plugin %s: refused: sandbox: namespaces half set up: %s", plugin_name,
+	         why);
 out:
 	for (size_t i = 0; i < sp.nhide; i++)
 		free(sp.hide[i]);

@@ -7,11 +7,14 @@ the config (not dumpable, landlock and seccomp still hold); with namespaces
 unavailable (unshare denied to healthd, as Docker's default profile does);
 as root and as an unprivileged uid.
 """
+import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -24,6 +27,7 @@ ATTACKS = ["proc", "mem", "environ", "secret", "config", "ptrace", "stop", "pidf
 ENOENT = os.strerror(2)
 EACCES = os.strerror(13)
 EPERM = os.strerror(1)
+LANDLOCK = ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1)  # the kernel's ABI
 
 
 def escapees():
@@ -74,6 +78,20 @@ def descendants(pid):
             found.append(c)
             todo.append(c)
     return found
+
+
+def sandbox_lines(log):
+    return [line.split("healthd: ", 1)[1] for line in log.splitlines() if "sandbox:" in line]
+
+
+def root_task_warning(user):
+    """The one sandbox line of a server run as root: RLIMIT_NPROC does not bind
+    uid 0, so the executors have every layer but the task limit."""
+    if user is not None or os.getuid() != 0:
+        return []
+    return [f"warning: plugin hostile: sandbox: user+pid+mount namespaces, landlock v{LANDLOCK}, "
+            "seccomp, no_new_privs, not dumpable, no capabilities; "
+            "no task limit (RLIMIT_NPROC does not bind uid 0)"]
 
 
 def wait_for(what, predicate, seconds=10):
@@ -171,7 +189,8 @@ class Sandbox(unittest.TestCase):
 
     def test_all_layers(self):
         h = self.start()
-        self.assertNotIn("sandbox:", h.log)  # every layer there: no warning
+        # every layer there: no warning; but as root, no task limit (README)
+        self.assertEqual(sandbox_lines(h.log), root_task_warning(self.USER))
         # PID namespace: neither the server nor a sibling executor is there;
         # the one healthd is its PID 1, the reaper
         self.assertEqual(self.attack(h, "proc"), "proc: 1 healthd, server hidden")
@@ -235,6 +254,51 @@ class Sandbox(unittest.TestCase):
                       "this executor could not set up: no namespaces (unshare: ",
                       cm.exception.log)
 
+    # -- a fork bomb: the task limit --------------------------------------
+
+    def test_fork_bomb(self):
+        shutil.copy(os.path.join(FIXTURE_DIR, "misbehave.so"), self.plugins)
+        os.chmod(os.path.join(self.plugins, "misbehave.so"), 0o755)
+        hold = int(3000 * TIME_SCALE)
+        checks = [{"name": "bomb", "plugin": "hostile", "attack": "bomb", "count": "200",
+                   "hold_ms": str(hold), "pidfile": self.pidfile, "timeout_ms": 4 * hold},
+                  {"name": "ok", "plugin": "misbehave", "mode": "ok"},
+                  {"name": "boom", "plugin": "misbehave", "mode": "segv"}]
+        # the service's own limit (TasksMax's stand-in), above what this test needs
+        h = self.start({"max_tasks": 32}, attacks=[], checks=checks,
+                       wrapper=["prlimit", "--nproc=2000"])
+        root = self.USER is None and os.getuid() == 0
+        if root:
+            self.assertIn("warning: plugin hostile: sandbox: ", h.log)
+            self.assertIn("no task limit (RLIMIT_NPROC does not bind uid 0)", h.log)
+        else:
+            self.assertNotIn("sandbox:", h.log)
+        answer = {}
+        bomber = threading.Thread(target=lambda: answer.update(
+            doc=h.get_json(f"/health/?checks=bomb&verbose=1&auth={SECRET}", timeout=60)[1]))
+        bomber.start()
+        self.addCleanup(bomber.join, 60)
+        wait_for("the bomb to hold its children", lambda: "bomb: holding" in h.log)
+        # while it holds them: the other executor answers, crashes, and comes back
+        st, doc = h.get_json(f"/health/?checks=ok&auth={SECRET}")
+        self.assertEqual((st, doc["checks"]), (200, {"ok": True}))
+        self.assertEqual(h.get(f"/health/?checks=boom&auth={SECRET}")[0], 503)
+        wait_for("misbehave's executor to restart",
+                 lambda: re.search(r"plugin misbehave: executor pid \d+ ready", h.log))
+        st, doc = h.get_json(f"/health/?checks=ok&auth={SECRET}")
+        self.assertEqual((st, doc["checks"]), (200, {"ok": True}))
+        self.assertIn("bomb: holding", h.log)  # all this while the bomb held
+        bomber.join(60)
+        out = answer["doc"]["details"]["bomb"]["output"]
+        if root:
+            self.assertEqual(out, "bomb: 200 forked")  # README: root has no task limit
+        else:
+            m = re.fullmatch(r"bomb: (\d+) forked, then (.*)", out)
+            self.assertIsNotNone(m, out)
+            # the executor's sandbox, main thread and run thread count too
+            self.assertLessEqual(int(m.group(1)), 32 - 4)
+            self.assertEqual(m.group(2), os.strerror(11))  # EAGAIN
+
     # -- healthd as PID 1 (a container's init) ---------------------------
 
     def test_pid1_reaps_orphans(self):
@@ -297,7 +361,8 @@ class StrictModes(unittest.TestCase):
     def test_modes_that_pass(self):
         code, _, err = self.check_config()
         self.assertEqual(code, 0, err)
-        self.assertEqual(err, "")
+        self.assertEqual(sandbox_lines(err), root_task_warning(None))
+        self.assertEqual(err.count("\n"), len(root_task_warning(None)))
 
     def test_world_writable_directory(self):
         os.chmod(self.dir, 0o777)
