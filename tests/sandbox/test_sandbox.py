@@ -299,6 +299,29 @@ class Sandbox(unittest.TestCase):
             self.assertLessEqual(int(m.group(1)), 32 - 4)
             self.assertEqual(m.group(2), os.strerror(11))  # EAGAIN
 
+    # -- a flood on stderr: the log's budget ---------------------------------
+
+    def test_flood(self):
+        checks = [{"name": "flood", "plugin": "hostile", "attack": "flood", "count": "100",
+                   "pidfile": self.pidfile, "timeout_ms": int(60000 * TIME_SCALE)}]
+        h = self.start(attacks=[], checks=checks)
+        before = len(h.log)
+        st, doc = h.get_json(f"/health/?checks=flood&verbose=1&auth={SECRET}",
+                             timeout=70 * TIME_SCALE)
+        self.assertEqual(st, 200, doc)
+        # the executor never stopped: every byte went through, none blocked it
+        self.assertRegex(doc["details"]["flood"]["output"], r"^flood: 104857600 bytes written")
+        wait_for("the summary line", lambda: re.search(
+            r"warning: plugin hostile: executor pid \d+ wrote more than the log takes: "
+            r"\d+ bytes in \d+ lines dropped", h.log))
+        # the rest of the pipe is read after the answer: counted, not logged
+        wait_for("99 of the 100 MiB counted as dropped", lambda: h.metrics()[
+            ("healthd_plugin_log_dropped_bytes_total",
+             frozenset({("plugin", "hostile")}))] > 99 << 20)
+        self.assertLess(len(h.log) - before, 1 << 20)  # logged, of 100 MiB
+        self.assertRegex(h.log, r"healthd: plugin hostile: x{1000}\n")  # lines, prefixed
+        self.assertEqual(h.get("/health/ping")[0], 200)
+
     # -- healthd as PID 1 (a container's init) ---------------------------
 
     def test_pid1_reaps_orphans(self):
