@@ -71,9 +71,16 @@ static void
 output_line(struct exec_proc *p, const char *line, size_t len, size_t cut, int64_t now)
 {
 	struct exec_output *o = &p->out;
-	const char *name = p->pl->name;
+	const char *name = p->pl->name, *slash = strrchr(p->pl->path, '/');
 	size_t nlen = strlen(name);
 	int level = LOG_INFO;
+
+	if (nlen == 0) { /* before its first load() answered: the file's stem */
+		name = slash != NULL ? slash + 1 : p->pl->path;
+		nlen = strlen(name);
+		if (nlen > 3 && strcmp(name + nlen - 3, ".so") == 0)
+			nlen -= 3;
+	}
 
 	output_refill(o, now);
 	if (o->lines == 0 || o->bytes < len) {
@@ -119,7 +126,8 @@ output_line(struct exec_proc *p, const char *line, size_t len, size_t cut, int64
 	    memcmp(line + 7, name, nlen) == 0 && memcmp(line + 7 + nlen, ": ", 2) == 0)
 		log_msg(level, "%.*s%s", (int)len, line, cut > 0 ? " [...]" : "");
 	else
-		log_msg(level, "plugin %s: %.*s%s", name, (int)len, line, cut > 0 ? " [...]" : "");
+		log_msg(level, "plugin %.*s: %.*s%s", (int)nlen, name, (int)len, line,
+		        cut > 0 ? " [...]" : "");
 }
 
 void

@@ -7,7 +7,6 @@ the config (not dumpable, landlock and seccomp still hold); with namespaces
 unavailable (unshare denied to healthd, as Docker's default profile does);
 as root and as an unprivileged uid.
 """
-import ctypes
 import os
 import re
 import shutil
@@ -27,7 +26,6 @@ ATTACKS = ["proc", "mem", "environ", "secret", "config", "ptrace", "stop", "pidf
 ENOENT = os.strerror(2)
 EACCES = os.strerror(13)
 EPERM = os.strerror(1)
-LANDLOCK = ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1)  # the kernel's ABI
 
 
 def escapees():
@@ -78,20 +76,6 @@ def descendants(pid):
             found.append(c)
             todo.append(c)
     return found
-
-
-def sandbox_lines(log):
-    return [line.split("healthd: ", 1)[1] for line in log.splitlines() if "sandbox:" in line]
-
-
-def root_task_warning(user):
-    """The one sandbox line of a server run as root: RLIMIT_NPROC does not bind
-    uid 0, so the executors have every layer but the task limit."""
-    if user is not None or os.getuid() != 0:
-        return []
-    return [f"warning: plugin hostile: sandbox: user+pid+mount namespaces, landlock v{LANDLOCK}, "
-            "seccomp, no_new_privs, not dumpable, no capabilities; "
-            "no task limit (RLIMIT_NPROC does not bind uid 0)"]
 
 
 def wait_for(what, predicate, seconds=10):
@@ -189,8 +173,7 @@ class Sandbox(unittest.TestCase):
 
     def test_all_layers(self):
         h = self.start()
-        # every layer there: no warning; but as root, no task limit (README)
-        self.assertEqual(sandbox_lines(h.log), root_task_warning(self.USER))
+        self.assertNotIn("sandbox:", h.log)  # every layer there: no warning
         # PID namespace: neither the server nor a sibling executor is there;
         # the one healthd is its PID 1, the reaper
         self.assertEqual(self.attack(h, "proc"), "proc: 1 healthd, server hidden")
@@ -268,11 +251,7 @@ class Sandbox(unittest.TestCase):
         h = self.start({"max_tasks": 32}, attacks=[], checks=checks,
                        wrapper=["prlimit", "--nproc=2000"])
         root = self.USER is None and os.getuid() == 0
-        if root:
-            self.assertIn("warning: plugin hostile: sandbox: ", h.log)
-            self.assertIn("no task limit (RLIMIT_NPROC does not bind uid 0)", h.log)
-        else:
-            self.assertNotIn("sandbox:", h.log)
+        self.assertNotIn("sandbox:", h.log)  # root's missing task limit is no warning
         answer = {}
         bomber = threading.Thread(target=lambda: answer.update(
             doc=h.get_json(f"/health/?checks=bomb&verbose=1&auth={SECRET}", timeout=60)[1]))
@@ -298,6 +277,15 @@ class Sandbox(unittest.TestCase):
             # the executor's sandbox, main thread and run thread count too
             self.assertLessEqual(int(m.group(1)), 32 - 4)
             self.assertEqual(m.group(2), os.strerror(11))  # EAGAIN
+
+    def test_task_limit_required_as_root(self):
+        if self.USER is not None or os.getuid() != 0:
+            self.skipTest("as root only")
+        with self.assertRaises(healthd_fixture.StartupError) as cm:
+            self.start({"require": ["tasks"]}, ["mem"])
+        self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer this "
+                      "executor could not set up: no task limit (RLIMIT_NPROC does not bind "
+                      "uid 0)", cm.exception.log)
 
     # -- a flood on stderr: the log's budget ---------------------------------
 
@@ -384,8 +372,7 @@ class StrictModes(unittest.TestCase):
     def test_modes_that_pass(self):
         code, _, err = self.check_config()
         self.assertEqual(code, 0, err)
-        self.assertEqual(sandbox_lines(err), root_task_warning(None))
-        self.assertEqual(err.count("\n"), len(root_task_warning(None)))
+        self.assertEqual(err, "")
 
     def test_world_writable_directory(self):
         os.chmod(self.dir, 0o777)
