@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,6 +75,7 @@ output_line(struct exec_proc *p, const char *line, size_t len, size_t cut, int64
 	const char *name = p->pl->name, *slash = strrchr(p->pl->path, '/');
 	size_t nlen = strlen(name);
 	int level = LOG_INFO;
+	bool own = false; /* an executor's line, as log.c wrote it */
 
 	if (nlen == 0) { /* before its first load() answered: the file's stem */
 		name = slash != NULL ? slash + 1 : p->pl->path;
@@ -105,6 +107,7 @@ output_line(struct exec_proc *p, const char *line, size_t len, size_t cut, int64
 		return;
 	}
 	if (len >= 9 && memcmp(line, "healthd: ", 9) == 0) {
+		own = true;
 		static const struct {
 			const char *label;
 			int level;
@@ -121,9 +124,12 @@ output_line(struct exec_proc *p, const char *line, size_t len, size_t cut, int64
 			}
 		}
 	}
-	/* its own lines name it already */
-	if (len > nlen + 9 && memcmp(line, "plugin ", 7) == 0 &&
-	    memcmp(line + 7, name, nlen) == 0 && memcmp(line + 7 + nlen, ": ", 2) == 0)
+	/* the executor's lines that name it already ("plugin NAME: ", and the
+	 * plugin's host log "NAME: ") stay as they are */
+	if (own && ((len > nlen + 9 && memcmp(line, "plugin ", 7) == 0 &&
+	             memcmp(line + 7, name, nlen) == 0 && memcmp(line + 7 + nlen, ": ", 2) == 0) ||
+	            (len > nlen + 2 && memcmp(line, name, nlen) == 0 &&
+	             memcmp(line + nlen, ": ", 2) == 0)))
 		log_msg(level, "%.*s%s", (int)len, line, cut > 0 ? " [...]" : "");
 	else
 		log_msg(level, "plugin %.*s: %.*s%s", (int)nlen, name, (int)len, line,
