@@ -1,6 +1,6 @@
 /*
  * exec_internal.h - what the executor files (executor.c, exec_supervisor.c,
- * exec_spawn.c) share and nothing else includes: the server-side structs of
+ * exec_spawn.c, exec_output.c) share and nothing else includes: the server-side structs of
  * plugins, executor processes and runs, and the functions they call across.
  */
 #ifndef HEALTHD_EXEC_INTERNAL_H
@@ -29,6 +29,18 @@ struct exec_run {
 
 enum proc_state { PROC_READY, PROC_RETIRING };
 
+/* An executor's stdout and stderr as the server reads them (exec_output.c):
+ * whoever holds the exec_proc (the supervisor, under the set's lock). */
+struct exec_output {
+	int fd;                  /* the pipe's read end; -1 once closed */
+	char line[1024];         /* a line not ended yet, as far as it is kept */
+	size_t len, cut;         /* its bytes kept, and dropped past the line's size */
+	size_t lines, bytes;     /* what the log still takes: token buckets */
+	int64_t refilled_at;
+	uint64_t dropped_bytes, dropped_lines; /* since the last summary */
+	int64_t summary_at;      /* when that is told; TIMER_NONE: nothing dropped */
+};
+
 struct exec_proc {
 	struct exec_plugin *pl;
 	pid_t pid;
@@ -47,6 +59,7 @@ struct exec_proc {
 	int64_t ready_at;
 	char lost_why[ERR_SIZE]; /* when we ended it on purpose: why */
 	char culprit[EXEC_NAME_MAX]; /* the check it said it was dying in */
+	struct exec_output out;
 	struct exec_proc *next;
 };
 
@@ -92,6 +105,7 @@ struct exec_plugin {
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
 	struct sandbox_report sandbox; /* as its current executor reported it */
+	atomic_uint_fast64_t log_dropped; /* output bytes the log did not take */
 };
 
 struct executor_set {
@@ -145,6 +159,12 @@ int exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want,
 void exec_buf_load(struct exec_buf *b, const char *path);
 void exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in);
 int exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen);
+
+/* exec_output.c: plugin code's stdout and stderr, into the log. */
+int exec_output_open(struct exec_output *o, int *write_end);
+void exec_output_read(struct exec_proc *p, int64_t now);
+int64_t exec_output_tick(struct exec_proc *p, int64_t now);  /* next summary, or TIMER_NONE */
+void exec_output_close(struct exec_proc *p, int64_t now);    /* reads what is left first */
 
 /* exec_supervisor.c: the supervisor thread. */
 void *exec_supervisor_main(void *arg);

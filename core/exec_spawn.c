@@ -94,17 +94,26 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct exec_proc *p;
+	struct exec_output out;
 	char ppid[32], threads[32];
 	char *argv[32];
 	sigset_t none, deflt;
 	size_t argc = 0;
-	int sv[2], rc;
+	int sv[2], rc, outw;
 	pid_t pid;
 
 	p = calloc(1, sizeof(*p));
-	if (p == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (p == NULL || exec_output_open(&out, &outw) == -1) {
 		snprintf(err, errlen, "plugin %s: cannot start an executor: %s", pl->path,
 		         strerror(errno));
+		free(p);
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(err, errlen, "plugin %s: cannot start an executor: %s", pl->path,
+		         strerror(errno));
+		close(out.fd);
+		close(outw);
 		free(p);
 		return NULL;
 	}
@@ -124,6 +133,9 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	argv[argc] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
+	/* stdout and stderr: the pipe the supervisor reads (exec_output.c) */
+	posix_spawn_file_actions_adddup2(&fa, outw, 1);
+	posix_spawn_file_actions_adddup2(&fa, outw, 2);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4); /* nothing of the server's */
 	posix_spawnattr_init(&attr);
@@ -145,15 +157,17 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
+	close(outw);
 	if (rc != 0) {
 		snprintf(err, errlen, "plugin %s: cannot start an executor (%s): %s", pl->path,
 		         argv[0], strerror(rc));
 		close(sv[0]);
+		close(out.fd);
 		free(p);
 		return NULL;
 	}
 	*p = (struct exec_proc){.pl = pl, .pid = pid, .fd = sv[0], .pidfd = pidfd_of(pid),
-	                        .state = PROC_READY, .kill_at = TIMER_NONE};
+	                        .state = PROC_READY, .kill_at = TIMER_NONE, .out = out};
 	return p;
 }
 
@@ -185,6 +199,7 @@ exec_proc_free(struct exec_proc *p)
 {
 	if (p == NULL)
 		return;
+	exec_output_close(p, clock_ms());
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->pidfd >= 0)
@@ -425,7 +440,7 @@ exec_spawn_env(struct executor_set *s)
 
 	while (environ[n] != NULL)
 		n++;
-	s->envp = calloc(n + 1, sizeof(*s->envp));
+	s->envp = calloc(n + 2, sizeof(*s->envp));
 	if (s->envp == NULL)
 		return -1;
 	/* never the secret; nor systemd's notify and watchdog: those are the server's */
@@ -433,8 +448,11 @@ exec_spawn_env(struct executor_set *s)
 		if (strncmp(environ[i], "HEALTH_URL_SECRET=", 18) != 0 &&
 		    strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
 		    strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0 &&
-		    strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
+		    strncmp(environ[i], "WATCHDOG_PID=", 13) != 0 &&
+		    strncmp(environ[i], "HEALTHD_LOG_FORMAT=", 19) != 0)
 			s->envp[k++] = environ[i];
+	/* bare lines: the server relays them in its own style (exec_output.c) */
+	s->envp[k++] = "HEALTHD_LOG_FORMAT=plain";
 	if (wrap != NULL && wrap[0] != '\0') {
 		/* A test setup's wrapper (valgrind), whose words are split on spaces.
 		 * Such a server runs under it too, and valgrind 3.19 answers

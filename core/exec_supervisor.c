@@ -137,6 +137,8 @@ proc_dead(struct exec_proc *p, int status, struct exec_done_list *d, int64_t now
 	char cause[320], why[400];
 
 	LOCK_HELD(&s->lock);
+	/* what it wrote (a crash report, say) before the line about its end */
+	exec_output_close(p, now);
 	/* What it sent before it died counts: results, and which check's code
 	 * ended it (without a pidfd we can reap before we read). */
 	if (p->fd >= 0) {
@@ -471,6 +473,7 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 			}
 			if (rss_due && p->state == PROC_READY && !p->lost)
 				check_rss(p);
+			timer_min(&next, exec_output_tick(p, now));
 			/* reap what has exited: its pidfd said so, or without a pidfd
 			 * whatever we expect to end */
 			if (p->exited || p->lost || p->killed || p->fd < 0 || p->pidfd < 0) {
@@ -576,8 +579,8 @@ exec_stop_all(struct executor_set *s, struct exec_done_list *d)
 	} while (any);
 }
 
-/* What the supervisor polls: its wake pipe at 0, then every executor's socket
- * and pidfd, who[i] owning pfd[i]. It grows with the executors. */
+/* What the supervisor polls: its wake pipe at 0, then every executor's
+ * output, socket and pidfd, who[i] owning pfd[i]. It grows with the executors. */
 struct poll_set {
 	struct pollfd *pfd;
 	struct exec_proc **who;
@@ -616,7 +619,7 @@ poll_fill(struct executor_set *s, struct poll_set *ps)
 	LOCK_HELD(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next)
-			want += 2;
+			want += 3;
 	if (want > ps->cap && !poll_grow(ps, want) && !ps->short_logged) {
 		log_err("executor: out of memory: polling only %zu of %zu executor fds",
 		        ps->cap - 1, want - 1);
@@ -625,8 +628,13 @@ poll_fill(struct executor_set *s, struct poll_set *ps)
 	ps->pfd[0] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
 	for (size_t i = 0; i < s->n; i++) {
 		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next) {
-			if (n + 2 > ps->cap)
+			if (n + 3 > ps->cap)
 				return n;
+			/* output first: what it wrote comes before what it answered */
+			if (p->out.fd >= 0) {
+				ps->who[n] = p;
+				ps->pfd[n++] = (struct pollfd){.fd = p->out.fd, .events = POLLIN};
+			}
 			if (p->fd >= 0) {
 				ps->who[n] = p;
 				ps->pfd[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN};
@@ -682,6 +690,10 @@ exec_supervisor_main(void *arg)
 			struct exec_proc *p = ps.who[i];
 			if (ps.pfd[i].revents == 0)
 				continue;
+			if (ps.pfd[i].fd == p->out.fd) {
+				exec_output_read(p, now);
+				continue;
+			}
 			if (ps.pfd[i].fd != p->fd) {
 				p->exited = true; /* its pidfd: supervisor_step() reaps it */
 				continue;

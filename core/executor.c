@@ -533,6 +533,7 @@ info_locked(const struct exec_plugin *pl, struct executor_info *out)
 		.nchecks = pl->nchecks, .up = pl->cur != NULL,
 		.retired = pl->retired || !pl->serving,
 		.rss_bytes = pl->cur != NULL ? exec_rss_of(pl->cur->pid) : 0,
+		.log_dropped_bytes = atomic_load(&pl->log_dropped),
 	};
 	snprintf(out->name, sizeof(out->name), "%s", pl->name);
 	snprintf(out->version, sizeof(out->version), "%s", pl->version);

@@ -111,6 +111,7 @@ struct executor_info {
 	bool up;
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
+	uint64_t log_dropped_bytes; /* its output the log did not take (exec_output.c) */
 	bool retired;  /* replaced or removed by a reload (not the current
 	                * configuration's); gone after its runs */
 	struct sandbox_report sandbox; /* the layers its executor set up */

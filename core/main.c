@@ -352,6 +352,8 @@ main(int argc, char **argv)
 		explicit_bzero(s, strlen(s));
 		unsetenv("HEALTH_URL_SECRET");
 	}
+	/* a container's init: reaps orphans, the server keeps its children's statuses */
+	server_pid1_split();
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
 		return 0;

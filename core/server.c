@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -31,6 +33,7 @@ static const char *taken_in_process(void *arg, const char *name);
 static int instantiate_checks(struct server *sv, char *err, size_t errlen);
 static void log_startup(const struct config *cfg, const struct plugin_loader *loader,
                         struct executor_set *execs, const struct registry *reg);
+static void pid1_reap(pid_t server) __attribute__((noreturn));
 
 /* How long shutdown waits for runs still inside plugin code: answered already,
  * they are only waited for so that their checks can be destroyed cleanly. */
@@ -193,6 +196,63 @@ server_run(struct server *sv, const sigset_t *set)
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		return;
+	}
+}
+
+void
+server_pid1_split(void)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	if (getpid() != 1)
+		return;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == -1) {
+		/* serve anyway, as PID 1: orphans then stay zombies */
+		log_warn("PID 1: cannot fork the server off (%s): orphans will not be reaped",
+		         strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	pid1_reap(pid);
+}
+
+/* PID 1's loop: the kernel delivers it no signal it has no handler for, so
+ * it waits for them all (blocked) and hands each on, SIGCHLD aside. */
+static void
+pid1_reap(pid_t server)
+{
+	sigset_t all;
+	siginfo_t si;
+	int status;
+
+	prctl(PR_SET_NAME, "healthd-init");
+	sigfillset(&all);
+	for (;;) {
+		int sig = sigwaitinfo(&all, &si);
+		pid_t pid;
+
+		if (sig == -1)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(server, sig);
+			continue;
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid != server)
+				continue;
+			/* what is left in the namespace dies with PID 1 */
+			if (WIFSIGNALED(status))
+				_exit(128 + WTERMSIG(status));
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+		}
 	}
 }
 

@@ -31,6 +31,16 @@ struct server {
 	const void *read_config_arg;
 };
 
+/*
+ * When this process is PID 1 (a container's init): forks, and only the child
+ * returns, to be the server. PID 1 stays behind as init does: it reaps every
+ * orphan that reaches it and forwards the signals it gets to the server, then
+ * exits as the server did. So no zombie piles up, and the server's own
+ * children (executors, an in-process plugin's commands) keep their exit
+ * statuses for whoever waits for them. Before any thread or child exists.
+ */
+void server_pid1_split(void);
+
 /* The path executors are started from: this very binary. Returns 0 or -1
  * (errno set). */
 int server_self_path(char *buf, size_t len);
