@@ -100,6 +100,7 @@ static const struct {
 	{"restart_max_ms",   offsetof(struct config_isolation, restart_max_ms), 10,   3600000},
 	{"crash_reset_ms",   offsetof(struct config_isolation, crash_reset_ms), 10,   86400000},
 	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
+	{"load_timeout_ms",  offsetof(struct config_isolation, load_timeout_ms), 10,  600000},
 };
 
 static int
@@ -545,7 +546,8 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 		snprintf(where, sizeof(where), "%s.%.100s", key, k);
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
-			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads)");
+			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, "
+			            "load_timeout_ms)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1057,6 +1059,9 @@ config_init(struct config *c)
 			.restart_max_ms = 30000,
 			.crash_reset_ms = 60000,
 			.max_threads = 64,
+			/* as long as startup waited before it served: no plugin that
+			 * loaded then is cut off now (a slow one no longer delays serving) */
+			.load_timeout_ms = 30000,
 		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);

@@ -85,6 +85,7 @@ struct config_isolation {
 	int restart_max_ms; /* ... up to this */
 	int crash_reset_ms; /* this long without a crash: from restart_min_ms again */
 	int max_threads;    /* run threads per executor, started on demand */
+	int load_timeout_ms; /* load() and instantiate() of a fresh executor, at most */
 };
 
 struct config {
