@@ -337,12 +337,13 @@ executor_loading(struct executor_set *s, struct exec_plugin **out, size_t max, s
 }
 
 bool
-executor_is_loaded(struct exec_plugin *pl)
+executor_loaded_name(struct exec_plugin *pl, char *name, size_t len)
 {
 	bool loaded;
 
-	pthread_mutex_lock(&pl->set->lock);
+	pthread_mutex_lock(&pl->set->lock); /* a first load sets both */
 	loaded = pl->loaded;
+	snprintf(name, len, "%s", pl->name);
 	pthread_mutex_unlock(&pl->set->lock);
 	return loaded;
 }

@@ -74,7 +74,8 @@ void executor_set_loaded_fn(struct executor_set *s, void (*fn)(void *arg), void 
  * crash or bad answer of load() or instantiate(): the start fails). */
 bool executor_loading(struct executor_set *s, struct exec_plugin **out, size_t max, size_t *nout,
                       char *fatal, size_t fatallen);
-bool executor_is_loaded(struct exec_plugin *pl);
+/* Whether pl's first load went through, and its name (its file's before). */
+bool executor_loaded_name(struct exec_plugin *pl, char *name, size_t len);
 /* A loaded plugin's fixed checks into reg; and the configured check ck if pl
  * took it (returns 1; 0 if not its). -1 with one line on a refusal. */
 int executor_register_fixed(struct exec_plugin *pl, struct registry *reg, char *err,

@@ -26,16 +26,23 @@
 #include "report.h"
 #include "runner.h"
 
+/* An isolated plugin as build() found it: one look under the executors' lock,
+ * as a first load may end meanwhile. */
+struct seen {
+	bool loaded;
+	char name[PLUGIN_NAME_SIZE];
+};
+
 static enum healthd_status stand_in_run(void *state, struct healthd_report *rep);
 static void add_stand_in(struct generation *g, struct registry *reg, const char *name,
                          const char *plugin, const char *origin, const struct config_check *ck);
 static int add_in_process_fixed(struct server *sv, struct registry *reg, const char *plugin,
                                 char *err, size_t errlen);
 static int add_fixed(struct server *sv, struct generation *g, struct registry *reg,
-                     const bool *loaded, char *err, size_t errlen);
+                     const struct seen *seen, char *err, size_t errlen);
 static int add_configured(struct server *sv, struct generation *g, struct registry *reg,
-                          const bool *loaded, char *err, size_t errlen);
-static int names_unique(struct server *sv, const struct generation *g, const bool *loaded,
+                          const struct seen *seen, char *err, size_t errlen);
+static int names_unique(struct server *sv, const struct generation *g, const struct seen *seen,
                         char *err, size_t errlen);
 static void keep_slots(const struct registry *old, struct registry *reg);
 static struct generation *build(struct server *sv, char *err, size_t errlen);
@@ -109,7 +116,7 @@ add_in_process_fixed(struct server *sv, struct registry *reg, const char *plugin
 /* Every plugin's own checks, the plugins in file-name order (paths in one
  * directory compare as their names); a plugin still loading has a stand-in. */
 static int
-add_fixed(struct server *sv, struct generation *g, struct registry *reg, const bool *loaded,
+add_fixed(struct server *sv, struct generation *g, struct registry *reg, const struct seen *seen,
           char *err, size_t errlen)
 {
 	size_t nin = plugin_count(sv->loader), i = 0, k = 0;
@@ -125,12 +132,12 @@ add_fixed(struct server *sv, struct generation *g, struct registry *reg, const b
 			i++;
 			continue;
 		}
-		if (loaded[k]) {
+		if (seen[k].loaded) {
 			if (executor_register_fixed(g->plugins[k], reg, err, errlen) == -1)
 				return -1;
 		} else {
 			char name[CHECK_NAME_MAX + 1], *p = g->loading[g->nloading++];
-			snprintf(p, PLUGIN_NAME_SIZE, "%s", executor_plugin_name(g->plugins[k]));
+			snprintf(p, PLUGIN_NAME_SIZE, "%s", seen[k].name);
 			snprintf(name, sizeof(name), "loading:%s", p);
 			add_stand_in(g, reg, name, p, executor_plugin_path(g->plugins[k]), NULL);
 		}
@@ -143,8 +150,8 @@ add_fixed(struct server *sv, struct generation *g, struct registry *reg, const b
  * isolated plugin's once it took them in its load; else a stand-in while
  * some plugin loads, or an unknown plugin once none does. */
 static int
-add_configured(struct server *sv, struct generation *g, struct registry *reg, const bool *loaded,
-               char *err, size_t errlen)
+add_configured(struct server *sv, struct generation *g, struct registry *reg,
+               const struct seen *seen, char *err, size_t errlen)
 {
 	char why[ERR_SIZE];
 
@@ -162,7 +169,7 @@ add_configured(struct server *sv, struct generation *g, struct registry *reg, co
 			continue;
 		}
 		for (size_t k = 0; k < g->nplugins && taken == 0; k++)
-			if (loaded[k])
+			if (seen[k].loaded)
 				taken = executor_register_instance(g->plugins[k], ck, reg, err, errlen);
 		if (taken == -1)
 			return -1;
@@ -181,16 +188,18 @@ add_configured(struct server *sv, struct generation *g, struct registry *reg, co
 /* Plugin names are unique across the server and its executors: checked as
  * each loads, since its name is known only then. */
 static int
-names_unique(struct server *sv, const struct generation *g, const bool *loaded, char *err,
-             size_t errlen)
+names_unique(struct server *sv, const struct generation *g, const struct seen *seen,
+             char *err, size_t errlen)
 {
 	for (size_t k = 0; k < g->nplugins; k++) {
-		const char *name = executor_plugin_name(g->plugins[k]);
-		const char *other = plugin_loader_file_of(sv->loader, name);
+		const char *name = seen[k].name, *other;
+		if (!seen[k].loaded)
+			continue;
+		other = plugin_loader_file_of(sv->loader, name);
 		for (size_t j = 0; j < k && other == NULL; j++)
-			if (loaded[j] && strcmp(executor_plugin_name(g->plugins[j]), name) == 0)
+			if (seen[j].loaded && strcmp(seen[j].name, name) == 0)
 				other = executor_plugin_path(g->plugins[j]);
-		if (loaded[k] && other != NULL) {
+		if (other != NULL) {
 			snprintf(err, errlen, "plugin %s: refused: a plugin named \"%s\" is already "
 			         "loaded from %s", executor_plugin_path(g->plugins[k]), name, other);
 			return -1;
@@ -233,9 +242,9 @@ build(struct server *sv, char *err, size_t errlen)
 {
 	size_t n = executor_count(sv->execs);
 	struct generation *g = calloc(1, sizeof(*g));
-	bool *loaded = calloc(n + 1, sizeof(*loaded));
+	struct seen *seen = calloc(n + 1, sizeof(*seen));
 
-	if (g == NULL || loaded == NULL)
+	if (g == NULL || seen == NULL)
 		goto oom;
 	*g = (struct generation){.cfg = &sv->cfg, .shares_cfg = true, .reg = registry_new()};
 	g->plugins = calloc(n + 1, sizeof(*g->plugins));
@@ -245,10 +254,10 @@ build(struct server *sv, char *err, size_t errlen)
 		goto oom;
 	g->nplugins = executor_plugins(sv->execs, g->plugins, n);
 	for (size_t k = 0; k < g->nplugins; k++)
-		loaded[k] = executor_is_loaded(g->plugins[k]);
-	if (names_unique(sv, g, loaded, err, errlen) == -1 ||
-	    add_fixed(sv, g, g->reg, loaded, err, errlen) == -1 ||
-	    add_configured(sv, g, g->reg, loaded, err, errlen) == -1)
+		seen[k].loaded = executor_loaded_name(g->plugins[k], seen[k].name, sizeof(seen[k].name));
+	if (names_unique(sv, g, seen, err, errlen) == -1 ||
+	    add_fixed(sv, g, g->reg, seen, err, errlen) == -1 ||
+	    add_configured(sv, g, g->reg, seen, err, errlen) == -1)
 		goto fail;
 	/* a group may name a plugin's own check: known once all have loaded */
 	if (g->nloading == 0 && http_check_groups(&sv->cfg, g->reg, err, errlen) == -1)
@@ -256,12 +265,12 @@ build(struct server *sv, char *err, size_t errlen)
 	if (sv->gens != NULL)
 		keep_slots(gen_current(sv->gens)->reg, g->reg);
 	registry_seal(g->reg);
-	free(loaded);
+	free(seen);
 	return g;
 oom:
 	snprintf(err, errlen, "out of memory");
 fail:
-	free(loaded);
+	free(seen);
 	free_built(g);
 	return NULL;
 }
