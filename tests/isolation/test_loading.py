@@ -7,6 +7,7 @@ what still loads. Fixtures: sleepload.so sleeps FIXTURE_LOAD_MS in load(),
 hangload.so never returns from it. Every wait is for an event (a log line, a
 datagram, an exit), bounded and scaled by TIME_SCALE."""
 
+import json
 import os
 import re
 import shutil
@@ -156,6 +157,17 @@ class OneShotModes(unittest.TestCase):
                                    env={"FIXTURE_LOAD_MS": "200"})
         self.assertEqual(rc, 0, err)
         self.assertIn("check sleepload-check: plugin sleepload, in defaults", out)
+
+    def test_load_timeout_ms_is_checked(self):
+        with tempfile.TemporaryDirectory(prefix="healthd-loading-") as d:
+            path = os.path.join(d, "c.json")
+            for value in (0, 9, "30s", 600001):
+                with open(path, "w") as f:
+                    json.dump({"isolation": {"load_timeout_ms": value}}, f)
+                rc, _, err = run_healthd(["--config", path, "--no-url-secret", "--check-config"])
+                self.assertEqual(rc, 1, (value, err))
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(f"{path}: isolation.load_timeout_ms: ", err)
 
     def test_test_plugin_fails_a_slow_load(self):
         rc, out, err = run_healthd(["--test-plugin", os.path.join(FIXTURE_DIR, "sleepload.so")],
