@@ -246,6 +246,7 @@ int
 server_start(struct server *sv, char *err, size_t errlen)
 {
 	char names[512];
+	size_t nloading;
 
 	if (sv->cfg.secret_mode == SECRET_OFF)
 		log_warn("auth is off: anyone who can reach healthd can run its checks");
@@ -285,10 +286,10 @@ server_start(struct server *sv, char *err, size_t errlen)
 	if (sv->http == NULL)
 		return -1;
 	server_loading_status(sv, names, sizeof(names));
-	if (sv->loading)
-		log_info("serving while %zu isolated plugin%s load%s", gen_current(sv->gens)->nloading,
-		         gen_current(sv->gens)->nloading == 1 ? "" : "s",
-		         gen_current(sv->gens)->nloading == 1 ? "s" : "");
+	nloading = gen_current(sv->gens)->nloading;
+	if (nloading > 0) /* the plugins' names come with their "loaded" lines */
+		log_info("serving while %zu isolated plugin%s load%s", nloading,
+		         nloading == 1 ? "" : "s", nloading == 1 ? "s" : "");
 	else
 		server_log_ready(sv, gen_current(sv->gens)->reg);
 	/* READY=1 for a Type=notify unit: serving, whatever still loads */

@@ -112,6 +112,19 @@ class ServeWhileLoading(LoadingTest):
         self.assertEqual(h.proc.wait(5 * TIME_SCALE), 0, h.log)
         self.assertIn("SIGTERM: shutting down", h.log)
 
+    def test_sighup_while_loading_waits_for_the_load(self):
+        h = self.serve(["sleepload"], env={"FIXTURE_LOAD_MS": str(LOAD_MS)})
+        h.proc.send_signal(signal.SIGHUP)
+        wait_log(h, r"SIGHUP: reloading once the plugins still loading have loaded")
+        self.assertNotIn("plugin sleepload 0.1: loaded", h.log)
+        wait_log(h, r"reload: 0 checks added, 0 removed, 3 kept")
+        messages = h.messages
+        loaded = next(i for i, m in enumerate(messages) if "plugin sleepload 0.1: loaded" in m)
+        reload = next(i for i, m in enumerate(messages) if m.startswith("healthd: reload: "))
+        self.assertLess(loaded, reload, h.log)
+        status, doc = h.get_json("/health/")
+        self.assertEqual((status, doc["checks"]), (200, {"sleepload-check": True}))
+
     def test_refusal_after_listening_fails_the_start(self):
         # a refusal found while serving ends healthd as it ended the start
         d = plugin_dir()
