@@ -1,6 +1,7 @@
 /* config.c - the JSON configuration file (json-c) and the embedded default. */
 #include "config.h"
 #include "dirlist.h"
+#include "log.h"
 #include "registry.h"
 
 #include <errno.h>
@@ -395,6 +396,17 @@ key_secret(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+/* sshd's StrictModes for files with a secret: a warning, not a refusal. */
+static void
+warn_readable(const char *path, const char *what)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warn("%s %s and is readable by every user (mode %04o): chmod o-r it", path, what,
+		         (unsigned)(st.st_mode & 07777));
+}
+
 /* The secret from a file, as container secrets are mounted: trailing white
  * space (the newline editors add) is not part of it. */
 static int
@@ -434,7 +446,9 @@ key_secret_file(struct reader *rd, const char *key, struct json_object *v)
 		free(path);
 		return -1;
 	}
-	free(path);
+	warn_readable(path, "is url_secret_file");
+	free(rd->c->secret_file);
+	rd->c->secret_file = path;
 	rd->c->secret_mode = SECRET_SET;
 	if (replace_string(&rd->c->secret, buf) == -1)
 		return fail(rd, key, "out of memory");
@@ -530,6 +544,107 @@ key_limits(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+/* The sandbox layers by name, as isolation.require and isolation.plugins
+ * spell them. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} sandbox_layers[] = {
+	{"namespaces",    SANDBOX_NAMESPACES},
+	{"pid_namespace", SANDBOX_PID_NAMESPACE},
+	{"seccomp",       SANDBOX_SECCOMP},
+	{"landlock",      SANDBOX_LANDLOCK},
+};
+
+unsigned
+config_sandbox_layer(const char *name)
+{
+	for (size_t i = 0; i < sizeof(sandbox_layers) / sizeof(sandbox_layers[0]); i++)
+		if (strcmp(sandbox_layers[i].name, name) == 0)
+			return sandbox_layers[i].bit;
+	return 0;
+}
+
+/* "require": true, or a list of layer names. */
+static int
+key_sandbox_require(struct reader *rd, const char *key, struct json_object *v)
+{
+	unsigned req = 0;
+
+	if (json_object_is_type(v, json_type_boolean)) {
+		rd->c->sandbox_require = json_object_get_boolean(v) ? SANDBOX_ALL : 0;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_array))
+		return fail(rd, key, "expected true, false or a list of layers, got %s",
+		            type_name(v));
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		unsigned bit = json_object_is_type(e, json_type_string) ?
+		               config_sandbox_layer(json_object_get_string(e)) : 0;
+		if (bit == 0)
+			return fail(rd, key, "unknown layer %s (known: namespaces, pid_namespace, "
+			            "seccomp, landlock)", json_object_to_json_string(e));
+		req |= bit;
+	}
+	rd->c->sandbox_require = req;
+	return 0;
+}
+
+/* "plugins": {"exec": {"pid_namespace": false, ...}, ...}: opt-outs by plugin. */
+static int
+key_sandbox_plugins(struct reader *rd, const char *key, struct json_object *v)
+{
+	struct config *c = rd->c;
+	char where[512];
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object, got %s", type_name(v));
+	for (size_t i = 0; i < c->nsandbox_off; i++)
+		free(c->sandbox_off[i].plugin);
+	free(c->sandbox_off);
+	c->sandbox_off = NULL;
+	c->nsandbox_off = 0;
+	if (json_object_object_length(v) > 0 &&
+	    (c->sandbox_off = calloc((size_t)json_object_object_length(v),
+	                             sizeof(*c->sandbox_off))) == NULL)
+		return fail(rd, key, "out of memory");
+	json_object_object_foreach(v, name, layers) {
+		struct config_sandbox_off *o = &c->sandbox_off[c->nsandbox_off];
+		snprintf(where, sizeof(where), "%.200s.%.100s", key, name);
+		if (!json_object_is_type(layers, json_type_object))
+			return fail(rd, where, "expected an object, got %s", type_name(layers));
+		json_object_object_foreach(layers, layer, on) {
+			unsigned bit = config_sandbox_layer(layer);
+			snprintf(where, sizeof(where), "%.200s.%.100s.%.100s", key, name, layer);
+			if (bit == 0)
+				return fail(rd, where, "unknown layer (known: namespaces, "
+				            "pid_namespace, seccomp, landlock)");
+			if (!json_object_is_type(on, json_type_boolean))
+				return fail(rd, where, "expected true or false, got %s", type_name(on));
+			if (!json_object_get_boolean(on))
+				o->layers |= bit;
+		}
+		/* no user namespace, no PID namespace inside it */
+		if (o->layers & SANDBOX_NAMESPACES)
+			o->layers |= SANDBOX_PID_NAMESPACE;
+		if ((o->plugin = strdup(name)) == NULL)
+			return fail(rd, key, "out of memory");
+		c->nsandbox_off++;
+	}
+	return 0;
+}
+
+unsigned
+config_sandbox_off(const struct config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->nsandbox_off; i++)
+		if (strlen(c->sandbox_off[i].plugin) == len &&
+		    memcmp(c->sandbox_off[i].plugin, name, len) == 0)
+			return c->sandbox_off[i].layers;
+	return 0;
+}
+
 static int
 key_isolation(struct reader *rd, const char *key, struct json_object *v)
 {
@@ -540,14 +655,24 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 		return fail(rd, key, "expected an object, got %s", type_name(v));
 	json_object_object_foreach(v, k, val) {
 		size_t i;
+		snprintf(where, sizeof(where), "%s.%.100s", key, k);
+		if (strcmp(k, "require") == 0) {
+			if (key_sandbox_require(rd, where, val) == -1)
+				return -1;
+			continue;
+		}
+		if (strcmp(k, "plugins") == 0) {
+			if (key_sandbox_plugins(rd, where, val) == -1)
+				return -1;
+			continue;
+		}
 		for (i = 0; i < sizeof(isolation_keys) / sizeof(isolation_keys[0]); i++)
 			if (strcmp(isolation_keys[i].key, k) == 0)
 				break;
-		snprintf(where, sizeof(where), "%s.%.100s", key, k);
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
 			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, "
-			            "load_timeout_ms)");
+			            "load_timeout_ms, require, plugins)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1148,6 +1273,8 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 	}
 	if (c->checks_dir != NULL && read_checks_dir(&rd) == -1)
 		goto out;
+	if (rd.saw_secret && c->secret != NULL)
+		warn_readable(path, "holds url_secret");
 	rc = 0;
 out:
 	if (rc == -1)
@@ -1176,6 +1303,10 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->nin_process; i++)
 		free(c->in_process[i]);
 	free(c->in_process);
+	for (size_t i = 0; i < c->nsandbox_off; i++)
+		free(c->sandbox_off[i].plugin);
+	free(c->sandbox_off);
+	free(c->secret_file);
 	free(c->path);
 	free(c->url_prefix);
 	if (c->secret != NULL)

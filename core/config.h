@@ -88,6 +88,23 @@ struct config_isolation {
 	int load_timeout_ms; /* load() and instantiate() of a fresh executor, at most */
 };
 
+/* The executor sandbox's layers (sandbox.h), as isolation.require and the
+ * per-plugin opt-outs in isolation.plugins name them. */
+enum config_sandbox_layer {
+	SANDBOX_NAMESPACES    = 1u << 0, /* user + mount namespaces, secrets overmounted */
+	SANDBOX_PID_NAMESPACE = 1u << 1, /* a PID namespace and its own /proc */
+	SANDBOX_SECCOMP       = 1u << 2, /* seccomp-bpf filter, no_new_privs */
+	SANDBOX_LANDLOCK      = 1u << 3, /* landlock: no credentials, config, secret */
+	SANDBOX_ALL           = (1u << 4) - 1,
+};
+
+/* "isolation": {"plugins": {"exec": {"pid_namespace": false}}}: layers one
+ * plugin (by its "plugin" name) runs without. */
+struct config_sandbox_off {
+	char *plugin;
+	unsigned layers;   /* enum config_sandbox_layer bits turned off */
+};
+
 struct config {
 	char *path;            /* NULL: the embedded default */
 	char **listen;         /* "ADDR:PORT" strings, validated */
@@ -105,6 +122,10 @@ struct config {
 	struct config_isolation isolation;
 	char **in_process;     /* plugin names loaded into the server itself */
 	size_t nin_process;
+	unsigned sandbox_require;  /* layers whose absence is fatal (isolation.require) */
+	struct config_sandbox_off *sandbox_off;
+	size_t nsandbox_off;
+	char *secret_file;     /* url_secret_file as read, for the sandbox to hide */
 	struct config_check *checks;
 	size_t nchecks;
 	struct config_group *groups;
@@ -124,6 +145,11 @@ void config_free(struct config *c);
 /* Whether the plugin named `name` (or a file whose stem is `name`) runs in the
  * server process rather than in an executor. */
 bool config_in_process(const struct config *c, const char *name, size_t len);
+
+/* The layers the plugin named name[0..len) runs without. */
+unsigned config_sandbox_off(const struct config *c, const char *name, size_t len);
+/* "namespaces", "pid_namespace", "seccomp", "landlock": the bit, or 0. */
+unsigned config_sandbox_layer(const char *name);
 
 /* The group named name[0..len), or NULL. */
 const struct config_group *config_group(const struct config *c, const char *name, size_t len);

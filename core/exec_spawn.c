@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "exec_internal.h"
 #include "lock.h"
+#include "sandbox.h"
 
 extern char **environ;
 
@@ -226,7 +227,8 @@ exec_rss_of(pid_t pid)
 	unsigned long long size = 0, resident = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	/* a sandboxed executor is in its PID namespace, below the pid spawned */
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)sandbox_memory_pid(pid));
 	f = fopen(path, "re");
 	if (f == NULL)
 		return 0;

@@ -30,6 +30,7 @@
 #include "plugin_loader.h"
 #include "registry.h"
 #include "report.h"
+#include "sandbox.h"
 #include "sizes.h"
 
 #define EXEC_FD 3
@@ -225,6 +226,11 @@ do_load(struct xproc *x, struct exec_reader *r)
 	if (!exec_reader_done(r) || plugin_count(x->loader) != 0) {
 		exec_buf_u32(&b, 0);
 		exec_buf_str(&b, "executor: malformed load request", EXEC_TEXT_MAX);
+	} else if (sandbox_enter(path, getppid(), err, sizeof(err)) == -1) {
+		exec_buf_u32(&b, 0); /* a required layer is missing: no plugin code here */
+		exec_buf_str(&b, err, EXEC_TEXT_MAX);
+		send_buf(&b);
+		_exit(1);
 	} else if (plugin_load_file(x->loader, path, err, sizeof(err)) == -1) {
 		exec_buf_u32(&b, 0);
 		exec_buf_str(&b, err, EXEC_TEXT_MAX);
@@ -334,6 +340,7 @@ executor_process_main(int argc, char **argv)
 
 	if (argc < 4)
 		return 2;
+	sandbox_executor_start();
 	ppid = strtol(argv[2], NULL, 10);
 	x.max_threads = (int)strtol(argv[3], NULL, 10);
 	if (x.max_threads < 1)

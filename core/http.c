@@ -33,6 +33,7 @@ enum canned {
 	CANNED_TOO_MANY_NAMES,
 	CANNED_CHECKS_ON_GROUP,
 	CANNED_NO_MEMORY,
+	CANNED_BAD_REQUEST,
 	CANNED_COUNT
 };
 
@@ -76,6 +77,7 @@ struct request {
 	enum route route;
 	bool verbose;           /* ?verbose=1: add details */
 	bool nul_in_path;       /* the raw path holds %00 */
+	bool bad_target;        /* the raw target holds a space: not one token */
 	bool keep_alive;        /* the connection stays open after this answer */
 	bool large;             /* a body made for it: may outlast the send buffer */
 };
@@ -508,33 +510,93 @@ method_allowed(const char *method)
 	       strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
 }
 
+void
+http_framing_add(struct http_framing *f, const char *key, size_t key_size, const char *value)
+{
+	if (key_size == 4 && strncasecmp(key, MHD_HTTP_HEADER_HOST, 4) == 0) {
+		f->hosts++;
+	} else if (key_size == 10 && strncasecmp(key, MHD_HTTP_HEADER_CONNECTION, 10) == 0) {
+		if (f->connection == NULL)
+			f->connection = value;
+	} else if (key_size == 14 && strncasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH, 14) == 0) {
+		f->lengths++;
+		f->length = value;
+	} else if (key_size == 17 &&
+	           strncasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING, 17) == 0) {
+		f->encodings++;
+		f->encoding = value;
+	}
+}
+
+static enum MHD_Result
+framing_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+               const char *value, size_t value_size)
+{
+	(void)kind;
+	(void)value_size;
+	http_framing_add(cls, key, key_size, value != NULL ? value : "");
+	return MHD_YES;
+}
+
+/*
+ * Whether the request is framed so that where it ends is not in doubt (RFC
+ * 9112). libmicrohttpd 0.9.75 takes the first of two Content-Length headers
+ * and serves the rest as the next request (a desync shape behind a proxy),
+ * and keeps the connection after Content-Length beside Transfer-Encoding.
+ */
+bool
+http_framing_ok(const struct http_framing *f, const char *version, bool bad_target)
+{
+	/* 3.2: exactly one Host, which HTTP/1.0 may leave out */
+	if (f->hosts > 1 || (f->hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+		return false;
+	/* 6.3: more than one length, or a length beside a transfer coding */
+	if (f->lengths > 1 || (f->lengths == 1 && f->encodings > 0))
+		return false;
+	/* 6.1: a coding other than chunked leaves the body without an end */
+	if (f->encodings > 1 || (f->encodings == 1 && strcasecmp(f->encoding, "chunked") != 0))
+		return false;
+	return !bad_target;
+}
+
 /* Whether the connection stays open after the answer (libmicrohttpd's own
  * rule for HTTP/1.1; an HTTP/1.0 client is not told a timeout). */
 static bool
-wants_keep_alive(struct MHD_Connection *conn, const char *version)
+wants_keep_alive(const struct http_framing *f, const char *version)
 {
-	const char *c = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                            MHD_HTTP_HEADER_CONNECTION);
-
-	return strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && (c == NULL || strcasestr(c, "close") == NULL);
+	return strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+	       (f->connection == NULL || strcasestr(f->connection, "close") == NULL);
 }
 
 /* Whether a body follows the header; *len is its size, UINT64_MAX when
  * chunked (libmicrohttpd has already refused a malformed length). */
 static bool
-has_body(struct MHD_Connection *conn, uint64_t *len)
+has_body(const struct http_framing *f, uint64_t *len)
 {
-	const char *v;
-
 	*len = UINT64_MAX;
-	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+	if (f->encodings > 0)
 		return true;
-	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (v == NULL)
+	if (f->length == NULL)
 		return false;
-	*len = strtoull(v, NULL, 10);
+	*len = strtoull(f->length, NULL, 10);
 	return *len > 0;
+}
+
+/* A server must accept an absolute-form target (RFC 9112 3.2.2); it routes
+ * by the path whatever the authority says. */
+const char *
+http_origin_form(const char *target)
+{
+	const char *p;
+
+	if (strncasecmp(target, "http://", 7) == 0)
+		p = target + 7;
+	else if (strncasecmp(target, "https://", 8) == 0)
+		p = target + 8;
+	else
+		return target;
+	p += strcspn(p, "/?");
+	return *p == '/' ? p : "/"; /* "http://host" and "http://host?q" name "/" */
 }
 
 /*
@@ -544,11 +606,12 @@ has_body(struct MHD_Connection *conn, uint64_t *len)
  * request goes on (its body, if any, is read and dropped).
  */
 static unsigned
-early_answer(const struct request *q, const char *method, enum canned *k)
+early_answer(const struct request *q, const struct http_framing *f, const char *method,
+             enum canned *k)
 {
 	uint64_t len;
 
-	if (!has_body(q->conn, &len))
+	if (!has_body(f, &len))
 		return 0;
 	if (q->route == ROUTE_OTHER)
 		return *k = CANNED_NOT_FOUND, 404;
@@ -567,6 +630,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	struct http *h = cls;
 	struct request *q = *con_cls;
 	const struct route_row *row;
+	struct http_framing f = {0};
 	enum canned k;
 	unsigned code;
 
@@ -579,6 +643,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 		 * refuse; otherwise wait for the second call. */
 		q->seen = true;
 		q->conn = conn;
+		url = http_origin_form(url);
 		q->route = q->nul_in_path ? ROUTE_OTHER : http_route(url, h->cfg, &q->group);
 		if (q->route == ROUTE_GROUP || (q->route == ROUTE_OTHER && !q->nul_in_path)) {
 			/* groups come with the checks: a reload may add, change or
@@ -586,8 +651,14 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 			q->gen = gen_acquire(h->gens);
 			q->route = http_route(url, q->gen->cfg, &q->group);
 		}
-		q->keep_alive = wants_keep_alive(conn, version);
-		code = early_answer(q, method, &k);
+		MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
+		if (!http_framing_ok(&f, version, q->bad_target)) {
+			/* answered on the first call: libmicrohttpd reads nothing more */
+			q->keep_alive = false;
+			return reply_canned(q, 400, CANNED_BAD_REQUEST);
+		}
+		q->keep_alive = wants_keep_alive(&f, version);
+		code = early_answer(q, &f, method, &k);
 		if (code != 0) {
 			q->keep_alive = false;
 			return reply_canned(q, code, k);
@@ -674,6 +745,9 @@ uri_callback(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->hc = http_conn_of(conn);
 	q->t = http_conn_thread(h->conns, conn);
 	http_conn_request_begins(q->hc);
+	/* not refused by libmicrohttpd, whose strict mode would close without an answer */
+	q->bad_target = strchr(uri, ' ') != NULL;
+	uri = http_origin_form(uri);
 	qmark = strchr(uri, '?');
 	/* A decoded %00 would cut the path short ("/health/ping%00x" would read
 	 * as "/health/ping"): such a path names nothing. */
@@ -738,12 +812,13 @@ make_canned(struct http *h)
 		[CANNED_PONG]           = {"pong",                        "text/plain", NULL},
 		[CANNED_UNAUTHORIZED]   = {"Unauthorized\n",              "text/plain", NULL},
 		[CANNED_NOT_FOUND]      = {"Not Found\n",                 "text/plain", NULL},
-		[CANNED_NOT_ALLOWED]    = {"Method Not Allowed\n",        "text/plain", "GET, HEAD"},
+		[CANNED_NOT_ALLOWED]    = {"Method Not Allowed\n",        "text/plain", "GET, HEAD, OPTIONS"},
 		[CANNED_TOO_LARGE]      = {"Content Too Large\n",         "text/plain", NULL},
 		[CANNED_OPTIONS]        = {"",                            NULL,         "GET, HEAD, OPTIONS"},
 		[CANNED_TOO_MANY_NAMES] = {"Too many names in checks= or exclude=\n", "text/plain", NULL},
 		[CANNED_CHECKS_ON_GROUP] = {"checks= does not apply to a group (exclude= does)\n", "text/plain", NULL},
 		[CANNED_NO_MEMORY]      = {"Out of memory\n",             "text/plain", NULL},
+		[CANNED_BAD_REQUEST]    = {"Bad Request\n",               "text/plain", NULL},
 	};
 
 	for (size_t i = 0; i < CANNED_COUNT; i++) {
@@ -755,6 +830,10 @@ make_canned(struct http *h)
 			if (i == CANNED_UNAUTHORIZED && h->cfg->secret_mode == SECRET_SET)
 				MHD_add_response_header(h->canned[i][ka], MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 				                        "Bearer realm=\"healthd\"");
+			/* where a request ends is in doubt: so is where the next begins */
+			if (i == CANNED_BAD_REQUEST)
+				MHD_add_response_header(h->canned[i][ka], MHD_HTTP_HEADER_CONNECTION,
+				                        "close");
 		}
 	}
 	return 0;

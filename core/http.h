@@ -8,6 +8,7 @@
 #ifndef HEALTHD_HTTP_H
 #define HEALTHD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -45,6 +46,27 @@ enum route {
  * NULL. Pure; the fuzz target drives it directly. */
 enum route http_route(const char *url, const struct config *cfg,
                       const struct config_group **group);
+
+/* The request headers framing depends on, counted by http_framing_add. */
+struct http_framing {
+	unsigned hosts, lengths, encodings;
+	const char *length, *encoding, *connection; /* the last length and coding, the first Connection */
+};
+
+/* Counts one request header (value NUL-terminated) into f. Pure, as the
+ * next two; the fuzz target drives them directly. */
+void http_framing_add(struct http_framing *f, const char *key, size_t key_size,
+                      const char *value);
+
+/* Whether a request with the headers f and this version (as libmicrohttpd
+ * gives it) says unambiguously where it ends (RFC 9112 3.2, 6.1, 6.3);
+ * bad_target: the target held a space. */
+bool http_framing_ok(const struct http_framing *f, const char *version, bool bad_target);
+
+/* The path and query of a request target: an absolute-form target ("http://
+ * host/path", RFC 9112 3.2.2) without scheme and authority, "/" when it has no
+ * path; any other form unchanged. A suffix of target, or the static "/". */
+const char *http_origin_form(const char *target);
 
 /*
  * Refuses groups that name a check reg does not have, or whose path

@@ -765,8 +765,10 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
 	                        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	                        (size_t)cfg->limits.max_request_bytes,
-	                        /* 1: refuse what RFC 7230 forbids, e.g. HTTP/1.1 without Host */
-	                        MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	                        /* 0: http.c refuses what RFC 9112 forbids (no Host, a space in
+	                         * the target) with one 400; 0.9.75's strict mode sends its 400
+	                         * header block twice, or closes without an answer */
+	                        MHD_OPTION_STRICT_FOR_CLIENT, 0,
 	                        MHD_OPTION_URI_LOG_CALLBACK, c->cb.uri, c->cb.cls,
 	                        MHD_OPTION_NOTIFY_COMPLETED, c->cb.completed, c->cb.cls,
 	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, t,

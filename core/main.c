@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "run_check.h"
 #include "runner.h"
+#include "sandbox.h"
 #include "server.h"
 
 #ifndef HEALTHD_VERSION
@@ -181,11 +182,13 @@ parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+static char *env_secret; /* HEALTH_URL_SECRET, out of the environment (main) */
+
 /* Command line over file, HEALTH_URL_SECRET over url_secret. */
 static int
 apply_overrides(struct config *cfg, const struct options *o, char *err, size_t errlen)
 {
-	const char *env = getenv("HEALTH_URL_SECRET");
+	const char *env = env_secret;
 
 	if (o->nlisten > 0 && config_set_listen(cfg, o->listen, o->nlisten, "--listen", err,
 	                                        errlen) == -1)
@@ -328,6 +331,7 @@ main(int argc, char **argv)
 	sigset_t set;
 	int rc = 1;
 
+	sandbox_server_start(); /* before any secret is read */
 	/* An executor: one plugin's code, started by a healthd server, which
 	 * set HEALTHD_LOG_FORMAT to the style it chose. */
 	if (argc >= 2 && strcmp(argv[1], "--executor") == 0) {
@@ -337,6 +341,14 @@ main(int argc, char **argv)
 	/* One step of --test-plugin, started by the harness below. */
 	if (argc >= 2 && strcmp(argv[1], "--test-plugin-step") == 0)
 		return plugin_test_step_main(argc, argv);
+	/* Out of the environment once read; /proc/PID/environ shows the bytes the
+	 * process started with, so those are overwritten too. */
+	if (getenv("HEALTH_URL_SECRET") != NULL) {
+		char *s = getenv("HEALTH_URL_SECRET");
+		env_secret = strdup(s);
+		explicit_bzero(s, strlen(s));
+		unsetenv("HEALTH_URL_SECRET");
+	}
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
 		return 0;

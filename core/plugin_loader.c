@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -12,12 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "crash.h"
-#include "dirlist.h"
 #include "log.h"
 #include "report.h"
+#include "sandbox.h"
 
 /* The 1.0 sizes: what every version-1 plugin provides at least. */
 #define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
@@ -566,6 +568,54 @@ find_plugin(const struct plugin_loader *l, const char *name)
 	return NULL;
 }
 
+/* Whether a user other than root and us may write st: another owner, the
+ * world, or a group with anyone in it but us (a user-private group, as
+ * umask 002 setups have, is ours alone). */
+static bool
+others_can_write(const struct stat *st, const char **why)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		*why = "owned by another user";
+		return true;
+	}
+	if (st->st_mode & S_IWOTH) {
+		*why = "writable by everyone";
+		return true;
+	}
+	if (st->st_mode & S_IWGRP) {
+		struct group *g = st->st_gid == getegid() ? getgrgid(st->st_gid) : NULL;
+		if (g == NULL || (g->gr_mem != NULL && g->gr_mem[0] != NULL)) {
+			*why = "writable by its group";
+			return true;
+		}
+	}
+	return false;
+}
+
+int
+plugin_check_modes(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *why, *slash = strrchr(path, '/');
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == path ? 1 : (int)(slash - path),
+	         slash == NULL ? "." : path);
+	if (stat(dir, &st) == 0 && others_can_write(&st, &why)) {
+		snprintf(err, errlen, "plugin %s: refused: its directory %s is %s (mode %04o, uid %lu): "
+		         "only root or healthd's own user may write where plugins load from", path, dir,
+		         why, (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
+		return -1;
+	}
+	if (stat(path, &st) == 0 && others_can_write(&st, &why)) {
+		snprintf(err, errlen, "plugin %s: refused: it is %s (mode %04o, uid %lu): only root or "
+		         "healthd's own user may write a plugin", path, why,
+		         (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
+		return -1;
+	}
+	return 0;
+}
+
 int
 plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen)
 {
@@ -594,6 +644,10 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 
 	if (stat(path, &p->file) == -1)
 		memset(&p->file, 0, sizeof(p->file));
+	/* in an executor the sandbox checked them, before a user namespace made
+	 * root's files look like nobody's */
+	if (!sandbox_entered() && plugin_check_modes(path, err, errlen) == -1)
+		return -1;
 	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (p->handle == NULL) {
 		snprintf(err, errlen, "plugin %s: refused: not a loadable shared object: %s", path,
@@ -675,29 +729,6 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 oom:
 	snprintf(err, errlen, "plugin %s: out of memory", path);
 	return -1;
-}
-
-int
-plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen)
-{
-	struct dirlist files;
-	int rc = 0;
-
-	if (dirlist_read(&files, dir, ".so") == -1) {
-		snprintf(err, errlen, "plugin_dir %s: cannot open: %s", dir, strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < files.n && rc == 0; i++) {
-		struct stat st;
-		if (stat(files.paths[i], &st) == 0 && !S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "plugin %s: refused: not a regular file", files.paths[i]);
-			rc = -1;
-		} else {
-			rc = plugin_load_file(l, files.paths[i], err, errlen);
-		}
-	}
-	dirlist_free(&files);
-	return rc;
 }
 
 static void

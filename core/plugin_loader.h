@@ -35,12 +35,12 @@ void plugin_loader_set_taken(struct plugin_loader *l,
 /* The file of the loaded plugin called name, or NULL. */
 const char *plugin_loader_file_of(const struct plugin_loader *l, const char *name);
 
-/* Loads every *.so in dir in file-name order. Returns 0, or -1 with one line
- * naming the refused file and the reason. */
-int plugin_load_dir(struct plugin_loader *l, const char *dir, char *err, size_t errlen);
-
-/* Loads one file; the unit of plugin_load_dir, exposed for tests. */
+/* Loads one file (server.c walks plugin_dir with dirlist_plugins()). Returns
+ * 0, or -1 with one line naming the refused file and the reason. */
 int plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen);
+/* sshd's StrictModes: -1 with one line naming the path when a user other than
+ * root or healthd's own could write the plugin at path or its directory. */
+int plugin_check_modes(const char *path, char *err, size_t errlen);
 
 /* Creates a configured check through its plugin's instantiate(). */
 int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,

@@ -21,6 +21,7 @@
 #include "plugin_loader.h"
 #include "registry.h"
 #include "runner.h"
+#include "sandbox.h"
 
 static int load_plugin(void *arg, const char *path, const char *base, size_t stem,
                        const struct stat *st, char *err, size_t errlen);
@@ -216,7 +217,8 @@ server_load(struct server *sv,
 {
 	sv->read_config = read_config;
 	sv->read_config_arg = arg;
-	if (read_config(&sv->cfg, arg, err, errlen) == -1)
+	if (read_config(&sv->cfg, arg, err, errlen) == -1 ||
+	    sandbox_export(&sv->cfg, err, errlen) == -1)
 		return -1;
 	if (server_self_path(sv->self, sizeof(sv->self)) == -1) {
 		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",

@@ -7,10 +7,15 @@
  * and only then; the selection holds registered checks only, each once,
  * sorted by name; exclude leaves a subsequence without the excluded name;
  * auth_equal agrees with memcmp.
+ * The same bytes read as a request head ("METHOD TARGET VERSION", then
+ * "Key: value" lines, CRLF apart): framing is accepted only with one Host
+ * (none for HTTP/1.0), at most one length and no length beside a coding, no
+ * coding but chunked; an absolute-form target routes by its path.
  */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -88,6 +93,50 @@ decode(char *s)
 	return MHD_http_unescape(s);
 }
 
+/* buf (NUL-terminated, changed) as a request head, checked as http.c checks it. */
+static void
+framing(char *buf)
+{
+	struct http_framing f = {0};
+	char *save = NULL, *line = strtok_r(buf, "\r\n", &save);
+	char *target, *version, *o;
+	const char *origin;
+
+	if (line == NULL || (target = strchr(line, ' ')) == NULL)
+		return;
+	*target++ = '\0';
+	version = strrchr(target, ' ');
+	if (version == NULL)
+		return;
+	*version++ = '\0';
+	while ((line = strtok_r(NULL, "\r\n", &save)) != NULL) {
+		char *v = strchr(line, ':');
+		if (v == NULL)
+			continue;
+		*v++ = '\0';
+		v += strspn(v, " \t");
+		http_framing_add(&f, line, strlen(line), v);
+	}
+	if (http_framing_ok(&f, version, strchr(target, ' ') != NULL)) {
+		assert(f.hosts == 1 || (f.hosts == 0 && strcmp(version, "HTTP/1.0") == 0));
+		assert(f.lengths <= 1 && !(f.lengths == 1 && f.encodings > 0));
+		assert(f.encodings == 0 || (f.encodings == 1 && strcasecmp(f.encoding, "chunked") == 0));
+		assert(strchr(target, ' ') == NULL);
+	}
+	origin = http_origin_form(target);
+	assert(strcmp(origin, "/") == 0 || (origin >= target && origin <= target + strlen(target)));
+	if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)
+		assert(origin[0] == '/');
+	if ((o = strdup(origin)) == NULL)
+		return;
+	if ((target = strchr(o, '?')) != NULL)
+		*target = '\0';
+	decode(o);
+	route(o, &cfg);
+	route(o, &root_cfg);
+	free(o);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -104,6 +153,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = malloc(size + 1);
 	memcpy(buf, data, size);
 	buf[size] = '\0';
+	framing(buf);
+	memcpy(buf, data, size); /* framing() cut it up */
 	query = strchr(buf, '?');
 	if (query != NULL)
 		*query++ = '\0';

@@ -116,7 +116,7 @@ class Api(ServerTest):
             for method in ("POST", "PUT", "DELETE", "PATCH"):
                 st, hdrs, _ = self.h.request(method, path, body=b"x=1")
                 self.assertEqual(st, 405, (method, path))
-                self.assertEqual(hdrs["allow"], "GET, HEAD")
+                self.assertEqual(hdrs["allow"], "GET, HEAD, OPTIONS")
 
     def test_options(self):
         st, hdrs, _ = self.h.request("OPTIONS", "/health/")

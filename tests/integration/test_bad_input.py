@@ -196,6 +196,118 @@ class BadInput(ServerTest):
         self.assertNotIn("auth=", self.h.log)
 
 
+def exchange(h, data, seconds):
+    """Sends data on a new connection; (everything answered, whether the
+    server closed it within `seconds`)."""
+    with socket.create_connection((h.host, h.port), timeout=5 * TIME_SCALE) as s:
+        s.sendall(data)
+        out = b""
+        deadline = time.monotonic() + seconds
+        s.settimeout(0.1)
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return out, True
+            if not chunk:
+                return out, True
+            out += chunk
+        return out, False
+
+
+def responses(reply):
+    """reply split into (status, headers, body) by Content-Length; what does
+    not parse as a response is an AssertionError."""
+    out = []
+    while reply:
+        head, sep, rest = reply.partition(b"\r\n\r\n")
+        if not sep or not head.startswith(b"HTTP/1.1 "):
+            raise AssertionError(f"not a response: {reply[:200]!r}")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for ln in lines[1:]:
+            k, colon, v = ln.partition(":")
+            if not colon:
+                raise AssertionError(f"not a header line: {ln!r}")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        out.append((int(lines[0].split()[1]), headers, rest[:n]))
+        reply = rest[n:]
+    return out
+
+
+class Framing(ServerTest):
+    """Issue #22: HTTP/1.1 framing by RFC 9112. Each answer beside nginx
+    1.22's to the same bytes (`return 200` in a location), where it differs."""
+
+    CONFIG = {"checks": [{"name": "foo", "plugin": "dummy"}]}
+
+    def only_answer(self, data):
+        """The one response to data, after which the server closes."""
+        reply, closed = exchange(self.h, data, 3 * TIME_SCALE)
+        rs = responses(reply)
+        self.assertEqual(len(rs), 1, reply)
+        self.assertTrue(closed, "the connection stayed open")
+        return rs[0]
+
+    def assert_bad_request(self, data):
+        st, headers, _ = self.only_answer(data)
+        self.assertEqual(st, 400)
+        self.assertEqual(headers.get("connection"), "close")
+
+    def test_conflicting_content_lengths(self):
+        # 0.9.75 took the first and served the rest as a second request (404)
+        self.assert_bad_request(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                b"Content-Length: 40\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def test_content_length_with_transfer_encoding(self):
+        # RFC 9112 6.3: a desync shape; the connection must not be reused
+        self.assert_bad_request(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /nowhere HTTP/1.1"
+                                b"\r\nHost: x\r\n\r\n")
+
+    def test_unknown_transfer_coding(self):
+        # nginx: 501 Not Implemented, and closes
+        self.assert_bad_request(b"POST /health/ping HTTP/1.1\r\nHost: x\r\n"
+                                b"Transfer-Encoding: gzip\r\n\r\nabc")
+
+    def test_missing_host_answered_once(self):
+        # 0.9.75's own 400 sent its header block twice
+        self.assert_bad_request(b"GET /health/ping HTTP/1.1\r\n\r\n")
+
+    def test_two_hosts(self):
+        self.assert_bad_request(b"GET /health/ping HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n")
+
+    def test_http_1_0_needs_no_host(self):
+        st, _, body = self.only_answer(b"GET /health/ping HTTP/1.0\r\n\r\n")
+        self.assertEqual((st, body), (200, b"pong"))
+
+    def test_space_in_request_target(self):
+        # 0.9.75's strict mode closed without an answer
+        self.assert_bad_request(b"GET /health/ping x HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    def test_absolute_form_target(self):
+        # RFC 9112 3.2.2: a server accepts it (0.9.75 routed the whole URL: 404)
+        reply, closed = exchange(self.h, b"GET http://x/health/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 b"GET HTTP://x/health?checks=foo HTTP/1.1\r\nHost: x\r\n"
+                                 b"Connection: close\r\n\r\n", 3 * TIME_SCALE)
+        (st1, _, body1), (st2, headers2, _) = responses(reply)
+        self.assertEqual((st1, body1), (200, b"pong"))
+        self.assertEqual((st2, headers2.get("location")), (308, "/health/?checks=foo"))
+        self.assertTrue(closed)
+
+    def test_allow_lists_options(self):
+        reply, _ = exchange(self.h, b"DELETE /health/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                            b"OPTIONS /health/ping HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n", 3 * TIME_SCALE)
+        (st1, h1, _), (st2, h2, _) = responses(reply)
+        self.assertEqual((st1, st2), (405, 204))
+        self.assertEqual(h1.get("allow"), "GET, HEAD, OPTIONS")
+        self.assertEqual(h1.get("allow"), h2.get("allow"))
+
+
 class ConfiguredLimits(ServerTest):
     CONFIG = {"limits": {"max_connections_per_ip": 4, "max_body_bytes": 100}}
 

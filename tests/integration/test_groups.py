@@ -143,7 +143,7 @@ class Groups(ServerTest):
             self.assertEqual(self.get(path)[0], 404, path)
         st, hdrs, _ = self.h.request("POST", "/health/live", headers=AUTH)
         self.assertEqual(st, 405)
-        self.assertEqual(hdrs["allow"], "GET, HEAD")
+        self.assertEqual(hdrs["allow"], "GET, HEAD, OPTIONS")
         self.assertEqual(self.h.request("OPTIONS", "/health/ready")[0], 204)
 
     def test_requests_counted_under_route_group(self):

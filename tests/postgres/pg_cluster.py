@@ -95,7 +95,10 @@ class PgCluster:
         self.dir = tempfile.mkdtemp(prefix="healthd-pg-")
         _live.add(self)
         self._give_to_server(self.dir)
-        os.chmod(self.dir, 0o700)
+        # searchable by others, as /run/postgresql is: it is the socket
+        # directory too, and a sandboxed healthd has no capability to pass a
+        # 0700 directory of another user, even as root (data/ stays 0700)
+        os.chmod(self.dir, 0o711)
         self.data = os.path.join(self.dir, "data")
         self.logfile = os.path.join(self.dir, "server.log")
         self._as_postgres([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", PG_USER,

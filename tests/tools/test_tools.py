@@ -23,6 +23,7 @@ import healthd_fixture
 from healthd_fixture import FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, run_healthd
 
 TAP_LINE = re.compile(r"^(not )?ok (\d+) - (.*)$")
+LATE = re.compile(r"\blate\b")  # the harness's word for a run the host would time out
 ABI = re.escape(healthd_fixture.abi_version())  # the fixtures' ABI: the build's
 
 
@@ -190,6 +191,16 @@ class Harness(unittest.TestCase):
                             for t in texts), texts)
         self.assertTrue(any(re.match(r"cancel test-a: stopped \d+ ms after cancelled", t)
                             for t in texts), texts)
+        self.assertFalse(any(LATE.search(t) for t in texts), texts)
+
+    def test_stopping_at_the_deadline_is_not_late(self):
+        """Back a few ms after its deadline, within the host's grace
+        (HEALTHD_DEADLINE_GRACE_MS): a 1.2 host takes that answer, so the
+        harness neither fails the run nor calls it late."""
+        texts = self.assert_passes(fixture("atdeadline"))
+        self.assertTrue(any(re.match(r"run atdeadline-check: CRITICAL in 20\d\d ms of 2000 ms: "
+                                     r"no answer within 2000 ms$", t) for t in texts), texts)
+        self.assertFalse(any(LATE.search(t) for t in texts), texts)
 
     def test_cancel_honoured(self):
         texts = self.assert_passes(fixture("cgood"))
@@ -223,8 +234,14 @@ class Harness(unittest.TestCase):
                           r"^run badstatus-check: run\(\) returned 7, not a status")
 
     def test_late_message(self):
-        self.assert_fails(fixture("latemessage"),
-                          r"called message\(\) or timed_out\(\) \d+ times? outside run\(\)")
+        """Each run leaves a thread that calls message() 50 ms later and ends:
+        the step whose runs left it says so, however fast the machine, and the
+        memory step reads the heap once those threads ended, finding no leak."""
+        out, _ = self.assert_fails(fixture("latemessage"),
+                                   r"^run: the plugin called message\(\) or timed_out\(\) "
+                                   r"\d+ times? outside run\(\)")
+        self.assertRegex(out, r"\nok \d+ - memory latemessage-check: \d+ runs, heap ")
+        self.assertRegex(out, r"\nnot ok \d+ - memory: the plugin called message\(\)")
 
     def test_garbage_flags(self):
         out, _ = self.assert_fails(fixture("garbageflags"),

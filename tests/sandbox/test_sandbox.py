@@ -1,0 +1,274 @@
+"""The executor sandbox (README "Security model") against a hostile plugin.
+
+tests/fixtures/hostile.c attacks the server on each run and says in its
+message what it could do. Each attack is asserted blocked, and by the layer
+README's threat table names: with every layer; with namespaces turned off in
+the config (not dumpable, landlock and seccomp still hold); with namespaces
+unavailable (unshare denied to healthd, as Docker's default profile does);
+as root and as an unprivileged uid.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import healthd_fixture
+from healthd_fixture import FIXTURE_DIR, TIME_SCALE, Healthd, main
+
+SECRET = "sandbox-test-secret"
+NOUNSHARE = os.path.join(FIXTURE_DIR, "..", "sandbox", "nounshare")
+ATTACKS = ["proc", "mem", "environ", "secret", "config", "ptrace", "stop", "pidfd"]
+ENOENT = os.strerror(2)
+EACCES = os.strerror(13)
+EPERM = os.strerror(1)
+
+
+def escapees():
+    """Pids of hostile's setsid() escapees, from the host's /proc."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == "hostile-escape":
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def wait_for(what, predicate, seconds=10):
+    """Polls predicate (an event seen from outside: a process gone) up to a bound."""
+    deadline = time.monotonic() + seconds * TIME_SCALE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Sandbox(unittest.TestCase):
+    USER = None  # None: as whoever runs the tests; else setpriv to this user
+
+    def setUp(self):
+        if self.USER is not None and (os.getuid() != 0 or shutil.which("setpriv") is None):
+            self.skipTest("needs root and setpriv to run healthd as another user")
+        self.dir = tempfile.mkdtemp(prefix="healthd-sandbox-")
+        os.chmod(self.dir, 0o755)
+        self.plugins = os.path.join(self.dir, "plugins")
+        self.shared = os.path.join(self.dir, "shared")  # readable by the plugin
+        os.mkdir(self.plugins, 0o755)
+        os.mkdir(self.shared, 0o755)
+        shutil.copy(os.path.join(FIXTURE_DIR, "hostile.so"), self.plugins)
+        os.chmod(os.path.join(self.plugins, "hostile.so"), 0o755)
+        self.pidfile = os.path.join(self.shared, "server.pid")
+        self.secret_file = os.path.join(self.dir, "secret")
+        with open(self.secret_file, "w") as f:
+            f.write(SECRET + "\n")
+        os.chmod(self.secret_file, 0o600)
+        if self.USER is not None:
+            os.chown(self.secret_file, *self.ids())
+        self.stopped = None
+
+    def tearDown(self):
+        if self.stopped is not None:
+            try:
+                os.kill(self.stopped, signal.SIGCONT)  # if a block failed
+            except ProcessLookupError:
+                pass
+        for pid in escapees():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def ids(self):
+        import pwd
+        pw = pwd.getpwnam(self.USER)
+        return pw.pw_uid, pw.pw_gid
+
+    def start(self, isolation=None, attacks=ATTACKS, wrapper=()):
+        checks = []
+        for a in attacks:
+            ck = {"name": a, "plugin": "hostile", "attack": a, "pidfile": self.pidfile}
+            if a in ("secret", "config"):
+                ck["attack"] = "read"
+                ck["path"] = self.secret_file if a == "secret" else "CONFIG"
+            checks.append(ck)
+        config = {"url_secret_file": self.secret_file, "checks": checks}
+        if isolation:
+            config["isolation"] = isolation
+        h = Healthd(config=config, secret=False, plugin_dir=self.plugins)
+        for ck in checks:
+            if ck.get("path") == "CONFIG":
+                ck["path"] = os.path.join(h.tmpdir, "healthd.json")
+        saved = healthd_fixture.WRAPPER
+        wrap = list(wrapper)
+        if self.USER is not None:
+            os.chmod(h.tmpdir, 0o755)
+            wrap = ["setpriv", f"--reuid={self.USER}", "--regid=nogroup",
+                    "--clear-groups"] + wrap
+        healthd_fixture.WRAPPER = wrap + saved
+        try:
+            h.start()
+        finally:
+            healthd_fixture.WRAPPER = saved
+        self.addCleanup(h.stop)
+        self.stopped = h.proc.pid
+        with open(self.pidfile, "w") as f:
+            f.write(f"{h.proc.pid}\n")
+        return h
+
+    def attack(self, h, name):
+        st, doc = h.get_json(f"/health/?checks={name}&verbose=1&auth={SECRET}")
+        self.assertEqual(st, 200, doc)
+        return doc["details"][name]["output"]
+
+    def assert_denied_logged(self, h, call):
+        wait_for(f"the line for {call}",
+                 lambda: f"plugin hostile: sandbox: denied {call}() (seccomp)" in h.log)
+
+    # -- every layer ------------------------------------------------------
+
+    def test_all_layers(self):
+        h = self.start()
+        self.assertNotIn("sandbox:", h.log)  # every layer there: no warning
+        # PID namespace: neither the server nor a sibling executor is there;
+        # the one healthd is its PID 1, the reaper
+        self.assertEqual(self.attack(h, "proc"), "proc: 1 healthd, server hidden")
+        self.assertEqual(self.attack(h, "mem"), f"mem: {ENOENT}")
+        self.assertEqual(self.attack(h, "environ"), f"environ: {ENOENT}")
+        # landlock (over the mount namespace's overmount)
+        self.assertEqual(self.attack(h, "secret"), f"read: {EACCES}")
+        self.assertEqual(self.attack(h, "config"), f"read: {EACCES}")
+        # seccomp: EPERM, and one line
+        self.assertEqual(self.attack(h, "ptrace"), f"ptrace: {EPERM}")
+        self.assert_denied_logged(h, "ptrace")
+        self.assertEqual(self.attack(h, "stop"), f"stop: {EPERM}")
+        self.assert_denied_logged(h, "kill")
+        self.assertEqual(self.attack(h, "pidfd"), f"pidfd_open: {EPERM}, pidfd_getfd: {EPERM}")
+        self.assert_denied_logged(h, "pidfd_getfd")
+        self.assertEqual(h.get("/health/ping")[0], 200)
+
+    def test_escapee_dies_with_the_namespace(self):
+        h = self.start(attacks=["escape"])
+        self.assertEqual(self.attack(h, "escape"), "escape: started")
+        wait_for("the escapee to run", lambda: escapees() != [])
+        self.assertEqual(h.stop(), 0)
+        wait_for("the escapee to be gone", lambda: escapees() == [])
+
+    # -- namespaces turned off: what README says remains -----------------
+
+    def test_without_namespaces(self):
+        h = self.start({"plugins": {"hostile": {"namespaces": False}}})
+        self.assertNotIn("sandbox:", h.log)  # as configured: no warning
+        # the server is visible now, but not dumpable: no mem, no environ
+        self.assertRegex(self.attack(h, "proc"), r"proc: [1-9]\d* healthd, server visible")
+        self.assertEqual(self.attack(h, "mem"), f"mem: {EACCES}")
+        self.assertEqual(self.attack(h, "environ"), f"environ: {EACCES}")
+        # landlock alone keeps the files
+        self.assertEqual(self.attack(h, "secret"), f"read: {EACCES}")
+        self.assertEqual(self.attack(h, "config"), f"read: {EACCES}")
+        self.assertEqual(self.attack(h, "ptrace"), f"ptrace: {EPERM}")
+        self.assertEqual(self.attack(h, "stop"), f"stop: {EPERM}")
+        self.assertEqual(self.attack(h, "pidfd"), f"pidfd_open: {EPERM}, pidfd_getfd: {EPERM}")
+
+    def test_without_landlock_the_overmount_holds(self):
+        h = self.start({"plugins": {"hostile": {"landlock": False}}}, ["secret", "config"])
+        self.assertEqual(self.attack(h, "secret"), "read: 0 bytes")
+        self.assertEqual(self.attack(h, "config"), "read: 0 bytes")
+
+    # -- namespaces unavailable ------------------------------------------
+
+    def test_namespaces_unavailable_warn(self):
+        h = self.start(attacks=["mem", "secret", "ptrace"], wrapper=[NOUNSHARE])
+        self.assertRegex(h.log, r"warning: plugin hostile: sandbox: landlock v\d+, seccomp, "
+                                r".*; no namespaces \(unshare: " + EPERM)
+        self.assertEqual(self.attack(h, "mem"), f"mem: {EACCES}")
+        self.assertEqual(self.attack(h, "secret"), f"read: {EACCES}")
+        self.assertEqual(self.attack(h, "ptrace"), f"ptrace: {EPERM}")
+
+    def test_namespaces_unavailable_required(self):
+        with self.assertRaises(healthd_fixture.StartupError) as cm:
+            self.start({"require": ["namespaces"]}, ["mem"], wrapper=[NOUNSHARE])
+        self.assertNotEqual(cm.exception.returncode, 0)
+        self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer "
+                      "this executor could not set up: no namespaces (unshare: ",
+                      cm.exception.log)
+
+class SandboxUnprivileged(Sandbox):
+    """The same, with healthd as nobody: what a plain user gets."""
+    USER = "nobody"
+
+
+class StrictModes(unittest.TestCase):
+    """sshd's StrictModes: plugins others can write are refused, secrets others
+    can read are warned about."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="healthd-modes-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.so = os.path.join(self.dir, "hostile.so")
+        shutil.copy(os.path.join(FIXTURE_DIR, "hostile.so"), self.so)
+        os.chmod(self.so, 0o755)
+        os.chmod(self.dir, 0o755)
+
+    def check_config(self, config="{}"):
+        path = os.path.join(self.dir, "..", os.path.basename(self.dir) + ".json")
+        self.addCleanup(lambda: os.path.exists(path) and os.unlink(path))
+        with open(path, "w") as f:
+            f.write(config)
+        os.chmod(path, 0o600)
+        return healthd_fixture.run_healthd(["--check-config", "--no-url-secret", "--config",
+                                            path, "--plugin-dir", self.dir])
+
+    def test_modes_that_pass(self):
+        code, _, err = self.check_config()
+        self.assertEqual(code, 0, err)
+        self.assertEqual(err, "")
+
+    def test_world_writable_directory(self):
+        os.chmod(self.dir, 0o777)
+        code, _, err = self.check_config()
+        self.assertEqual(code, 1)
+        self.assertIn(f"plugin {self.so}: refused: its directory {self.dir} is writable by "
+                      "everyone (mode 0777", err)
+
+    def test_plugin_of_another_user(self):
+        if os.getuid() != 0:
+            self.skipTest("needs root to chown")
+        os.chown(self.so, 65534, 65534)
+        os.chmod(self.so, 0o666)
+        code, _, err = self.check_config()
+        self.assertEqual(code, 1)
+        self.assertIn(f"plugin {self.so}: refused: it is owned by another user (mode 0666, "
+                      "uid 65534)", err)
+
+    def test_secret_readable_by_others(self):
+        secret = os.path.join(self.dir, "secret")
+        with open(secret, "w") as f:
+            f.write("s3cret\n")
+        os.chmod(secret, 0o644)
+        os.unlink(self.so)
+        code, _, err = self.check_config('{"url_secret_file": "%s"}' % secret)
+        self.assertIn(f"warning: {secret} is url_secret_file and is readable by every user "
+                      "(mode 0644)", err)
+
+
+class Config(unittest.TestCase):
+    def test_bad_require(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            f.write('{"isolation": {"require": ["landlok"]}}')
+            f.flush()
+            code, _, err = healthd_fixture.run_healthd(["--check-config", "--no-url-secret",
+                                                         "--config", f.name])
+        self.assertEqual(code, 1)
+        self.assertIn('isolation.require: unknown layer "landlok"', err)
+
+
+if __name__ == "__main__":
+    main()
