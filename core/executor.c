@@ -927,6 +927,7 @@ executor_set_free(struct executor_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		exec_plugin_free(s->plugins[i]);
 	free(s->plugins);
+	free(s->wanted);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)
