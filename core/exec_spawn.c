@@ -386,7 +386,8 @@ first_boot(struct exec_plugin *pl, struct exec_proc *p, struct exec_buf *b, char
 	}
 	if (f->loaded.name[0] == '\0' || strspn(f->loaded.name,
 	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(f->loaded.name)) {
-		snprintf(err, errlen, "plugin %s: refused: its executor reported a bad name", pl->path);
+		snprintf(err, errlen, "plugin %s: refused: its executor reported a bad name",
+		         pl->path);
 		goto killit;
 	}
 	for (size_t i = 0; i < s->nwanted; i++) {

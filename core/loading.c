@@ -170,7 +170,8 @@ add_configured(struct server *sv, struct generation *g, struct registry *reg,
 		}
 		for (size_t k = 0; k < g->nplugins && taken == 0; k++)
 			if (seen[k].loaded)
-				taken = executor_register_instance(g->plugins[k], ck, reg, err, errlen);
+				taken = executor_register_instance(g->plugins[k], ck, reg, err,
+				                                   errlen);
 		if (taken == -1)
 			return -1;
 		if (taken == 1)
@@ -200,8 +201,9 @@ names_unique(struct server *sv, const struct generation *g, const struct seen *s
 			if (seen[j].loaded && strcmp(seen[j].name, name) == 0)
 				other = executor_plugin_path(g->plugins[j]);
 		if (other != NULL) {
-			snprintf(err, errlen, "plugin %s: refused: a plugin named \"%s\" is already "
-			         "loaded from %s", executor_plugin_path(g->plugins[k]), name, other);
+			snprintf(err, errlen, "plugin %s: refused: a plugin named \"%s\" is "
+			         "already loaded from %s", executor_plugin_path(g->plugins[k]),
+			         name, other);
 			return -1;
 		}
 	}
@@ -254,7 +256,8 @@ build(struct server *sv, char *err, size_t errlen)
 		goto oom;
 	g->nplugins = executor_plugins(sv->execs, g->plugins, n);
 	for (size_t k = 0; k < g->nplugins; k++)
-		seen[k].loaded = executor_loaded_name(g->plugins[k], seen[k].name, sizeof(seen[k].name));
+		seen[k].loaded = executor_loaded_name(g->plugins[k], seen[k].name,
+		                                      sizeof(seen[k].name));
 	if (names_unique(sv, g, seen, err, errlen) == -1 ||
 	    add_fixed(sv, g, g->reg, seen, err, errlen) == -1 ||
 	    add_configured(sv, g, g->reg, seen, err, errlen) == -1)
