@@ -17,6 +17,9 @@
 #define CONFIG_DEFAULT_METRICS "/metrics"
 #define CONFIG_DEFAULT_WORKERS 8
 #define CONFIG_DEFAULT_TIMEOUT_MS 2000
+/* A group whose timeout_ms runs out answers a check's last result up to this
+ * old (README "Groups"): probes up to once a minute get the same verdicts. */
+#define CONFIG_DEFAULT_MAX_RESULT_AGE_MS 60000
 /* A background check runs at most this often (interval_ms): a floor that keeps
  * a typo such as 10 from turning a database check into a load test. */
 #define CONFIG_MIN_INTERVAL_MS 100
@@ -58,6 +61,16 @@ struct config_group {
 	size_t nchecks;
 	char *selection;   /* "a,b": the checks as a ?checks= value, for registry_select */
 	int timeout_ms;    /* budget for the whole answer; 0: none */
+	int max_result_age_ms; /* past the budget, a last result up to this old; 0: none */
+};
+
+/* Who answers, for health+json (serviceId, version, releaseId, description);
+ * each NULL unless configured. */
+struct config_service {
+	char *id;
+	char *version;
+	char *release_id;
+	char *description;
 };
 
 enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
@@ -130,6 +143,7 @@ struct config {
 	size_t nchecks;
 	struct config_group *groups;
 	size_t ngroups;
+	struct config_service service;
 };
 
 /* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */

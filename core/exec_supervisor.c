@@ -23,6 +23,7 @@
 #include "exec_internal.h"
 #include "lock.h"
 #include "log.h"
+#include "sandbox.h"
 
 #define POLL_START 64   /* fds polled at first; the set grows with the executors */
 
@@ -344,7 +345,13 @@ first_finished(struct exec_plugin *pl, struct exec_proc *p, int64_t now)
 	f->inst = NULL;
 	f->ninst = 0;
 	pl->nchecks = pl->nfixed + pl->ninst;
+	pl->sandbox = f->loaded.sandbox;
 	pl->loaded = true;
+	if (sandbox_missing(&pl->sandbox) != 0) {
+		char line[1024];
+		sandbox_describe(&pl->sandbox, line, sizeof(line));
+		log_warn("plugin %s: sandbox: %s", pl->name, line);
+	}
 	pl->backoff_ms = 0; /* timeouts while loading do not count against its crashes */
 	exec_first_free(f);
 	log_info("plugin %s %s: loaded in %lld ms (isolated, executor pid %ld)", pl->name,

@@ -237,7 +237,14 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	pl->abi_minor = m.abi_minor;
 	pl->fixed = m.fixed;
 	pl->nfixed = m.nfixed;
+	pl->sandbox = m.sandbox;
 	m.fixed = NULL;
+	if (sandbox_missing(&pl->sandbox) != 0) {
+		/* here rather than at "ready:", so that a reload's new plugin says it too */
+		char line[1024];
+		sandbox_describe(&pl->sandbox, line, sizeof(line));
+		log_warn("plugin %s: sandbox: %s", pl->name, line);
+	}
 	for (size_t i = 0; i < pl->nfixed; i++) {
 		struct check c = fixed_check(pl, i);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
@@ -419,9 +426,9 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 		snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"", ck->origin, ck->plugin);
 		return -1;
 	}
-	if (registry_name_error(ck->name) != NULL) {
+	if (check_name_error(ck->name) != NULL) {
 		snprintf(err, errlen, "%s.name: invalid check name \"%.80s\": %s", ck->origin,
-		         ck->name, registry_name_error(ck->name));
+		         ck->name, check_name_error(ck->name));
 		return -1;
 	}
 	b = malloc(sizeof(*b));
@@ -675,6 +682,7 @@ info_locked(const struct exec_plugin *pl, struct executor_info *out)
 	snprintf(out->description, sizeof(out->description), "%s", pl->description);
 	snprintf(out->file, sizeof(out->file), "%s", pl->path);
 	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
+	out->sandbox = pl->sandbox;
 }
 
 bool

@@ -313,7 +313,8 @@ reply_health(struct request *q)
 
 	/* either body may come from the same URL: caches must key on Accept */
 	if (wants_health_json(conn)) {
-		body = format_health_json(q->gen->reg, q->ids, q->job, &len);
+		body = format_health_json(q->gen->reg, &q->gen->cfg->service, q->ids, q->job,
+		                          &len);
 		return reply_owned(q, code, body, len, "application/health+json",
 		                   MHD_HTTP_HEADER_ACCEPT);
 	}
@@ -389,7 +390,8 @@ serve_health(struct request *q)
 	if (excess)
 		return reply_canned(q, 400, CANNED_TOO_MANY_NAMES);
 	n = add_stand_ins(q->gen, q->ids, n);
-	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0);
+	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0,
+	                          g != NULL ? g->max_result_age_ms : 0);
 	if (q->job == NULL)
 		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	http_conn_set_phase(q->hc, PHASE_RUN);

@@ -40,6 +40,8 @@ static int add_in_process_fixed(struct server *sv, struct registry *reg, const c
                                 char *err, size_t errlen);
 static int add_fixed(struct server *sv, struct generation *g, struct registry *reg,
                      const struct seen *seen, char *err, size_t errlen);
+static void unknown_plugin(struct server *sv, const struct generation *g, const struct seen *seen,
+                           const struct config_check *ck, char *err, size_t errlen);
 static int add_configured(struct server *sv, struct generation *g, struct registry *reg,
                           const struct seen *seen, char *err, size_t errlen);
 static int names_unique(struct server *sv, const struct generation *g, const struct seen *seen,
@@ -146,6 +148,20 @@ add_fixed(struct server *sv, struct generation *g, struct registry *reg, const s
 	return 0;
 }
 
+/* A check naming no plugin, once all have loaded: the line names them all. */
+static void
+unknown_plugin(struct server *sv, const struct generation *g, const struct seen *seen,
+               const struct config_check *ck, char *err, size_t errlen)
+{
+	const char **names = calloc(g->nplugins + 1, sizeof(*names));
+
+	for (size_t k = 0; names != NULL && k < g->nplugins; k++)
+		names[k] = seen[k].name;
+	plugin_unknown_error(sv->loader, names, names != NULL ? g->nplugins : 0, ck->origin,
+	                     ck->plugin, err, errlen);
+	free(names);
+}
+
 /* The configured checks in file order: in process as startup made them; an
  * isolated plugin's once it took them in its load; else a stand-in while
  * some plugin loads, or an unknown plugin once none does. */
@@ -177,8 +193,7 @@ add_configured(struct server *sv, struct generation *g, struct registry *reg,
 		if (taken == 1)
 			continue;
 		if (g->nloading == 0) {
-			snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"", ck->origin,
-			         ck->plugin);
+			unknown_plugin(sv, g, seen, ck, err, errlen);
 			return -1;
 		}
 		add_stand_in(g, reg, ck->name, ck->plugin, ck->origin, ck);

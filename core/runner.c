@@ -9,6 +9,8 @@
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
  * A job with an answer budget may leave its flights before they end: its
  * waiting answers are unlinked and filled (expire_budget, from the timer).
+ * Every result is recorded by record(), the one place that sees a check's
+ * state change; the log lines it makes are written once the lock is dropped.
  */
 #include "runner.h"
 
@@ -32,11 +34,16 @@
 static void *worker_main(void *arg);
 static void *timer_main(void *arg);
 static void unlist_budget(struct runner_job *job);
+static void fill_last(struct cstate *c, struct answer *a, int64_t now, struct runner_job **done);
+static void effective_message(const struct runner *r, const struct cstate *c, char *buf,
+                              size_t len);
 static int64_t stale_after_ms(const struct check *k);
 static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
 static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
+static void queue_line(struct runner *r, int level, const char *text);
+static void write_lines(struct runner_line *line);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -168,8 +175,12 @@ unlist_budget(struct runner_job *job)
 	job->budgeted = false;
 }
 
-/* The job's answer budget passed: every answer still waiting is filled as
- * timed out now; the flights it leaves go on for their other waiters. */
+/*
+ * The job's answer budget passed: every answer still waiting is filled now
+ * with its check's last result if that is at most max_age_ms old, else as
+ * timed out. So a probe's verdict is the newest result at its budget's end,
+ * whether it joined a run or started one. The flights go on for the others.
+ */
 static void
 expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 {
@@ -180,12 +191,32 @@ expire_budget(struct runner_job *job, int64_t now, struct runner_job **done)
 	unlist_budget(job);
 	for (size_t i = 0; i < job->n; i++) {
 		struct answer *a = &job->answers[i];
+		struct cstate *c = a->flight;
 
-		if (a->flight == NULL)
+		if (c == NULL)
 			continue;
 		unwait(a);
-		fill(a, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
+		if (job->max_age_ms > 0 && c->has_last && now - c->last_done <= job->max_age_ms)
+			fill_last(c, a, now, done);
+		else
+			fill(a, HEALTHD_CRITICAL, msg, now - job->submitted, false, true, done);
 	}
+}
+
+/* Answers a with c's last result, cached; now >= 0 also gives its age. */
+static void
+fill_last(struct cstate *c, struct answer *a, int64_t now, struct runner_job **done)
+{
+	char msg[REPORT_MESSAGE_MAX + 64];
+
+	LOCK_HELD(&a->job->r->lock);
+	effective_message(a->job->r, c, msg, sizeof(msg));
+	fill(a, c->th.effective, msg, c->last_duration, true, false, done);
+	fill_values(a, c->last_values, c->last_nvalues);
+	a->res.measured_ms = c->last_wall_ms;
+	a->res.run_status = c->last_status;
+	if (now >= 0)
+		a->res.age_ms = now - c->last_done;
 }
 
 /* The check's last result as requests read it: the message that goes with
@@ -217,6 +248,38 @@ answer_run(struct runner *r, struct cstate *c, const struct report_value *v, siz
 	}
 }
 
+/* A line for runner_resume_unlocked() to write; dropped if out of memory. */
+static void
+queue_line(struct runner *r, int level, const char *text)
+{
+	size_t len = strlen(text) + 1;
+	struct runner_line *line;
+
+	LOCK_HELD(&r->lock);
+	if ((line = malloc(sizeof(*line) + len)) == NULL)
+		return;
+	line->next = NULL;
+	line->level = level;
+	memcpy(line->text, text, len);
+	if (r->lines_tail != NULL)
+		r->lines_tail->next = line;
+	else
+		r->lines = line;
+	r->lines_tail = line;
+}
+
+/* Outside the lock: writes and frees the lines, in the order they came. */
+static void
+write_lines(struct runner_line *line)
+{
+	while (line != NULL) {
+		struct runner_line *next = line->next;
+		log_msg(line->level, "%s", line->text);
+		free(line);
+		line = next;
+	}
+}
+
 /* Outside the lock: each resume is MHD_resume_connection. */
 static void
 resume_all(struct runner_job *done)
@@ -229,19 +292,25 @@ resume_all(struct runner_job *done)
 }
 
 /*
- * Resumes the jobs in done outside the lock; called and returns with it held.
- * Counted in `resuming`, so that shutdown waits for the last resume before
- * the HTTP server may be stopped (which must not find a connection suspended).
+ * Resumes the jobs in done outside the lock, then writes the lines waiting;
+ * called and returns with it held. Counted in `resuming`, so that shutdown
+ * waits for the last resume before the HTTP server may be stopped (which
+ * must not find a connection suspended).
  */
 void
 runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
+	struct runner_line *lines;
+
 	LOCK_HELD(&r->lock);
-	if (done == NULL)
+	lines = r->lines;
+	if (done == NULL && lines == NULL)
 		return;
+	r->lines = r->lines_tail = NULL;
 	r->resuming++;
 	pthread_mutex_unlock(&r->lock);
 	resume_all(done);
+	write_lines(lines);
 	pthread_mutex_lock(&r->lock);
 	r->resuming--;
 	pthread_cond_broadcast(&r->idle_cv);
@@ -269,8 +338,17 @@ static void
 record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
        int64_t now)
 {
+	char line[REPORT_MESSAGE_MAX + 256];
+	int level;
+
 	LOCK_HELD(&r->lock);
 	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
+	/* every run ends here, whoever asked for it: the one place to see a change */
+	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, line,
+	                         sizeof(line));
+	if (level != 0)
+		queue_line(r, level, line);
+	wake_timer(r, transitions_due(&c->tr)); /* a flapping check's summary */
 	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
 	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
@@ -554,8 +632,16 @@ timer_main(void *arg)
 
 		for (size_t i = 0; i < r->ncs; i++) {
 			struct cstate *c = r->cs[i];
+			char line[256];
+			int level;
+
 			if (c == NULL)
 				continue;
+			/* the end of a flapping check's window: its summary line */
+			level = transitions_tick(&c->tr, c->check->name, now, line, sizeof(line));
+			if (level != 0)
+				queue_line(r, level, line);
+			timer_min(&next, transitions_due(&c->tr));
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
 			if (!c->busy || c->abandoned || (c->inline_run && !c->executing))
@@ -573,7 +659,7 @@ timer_main(void *arg)
 				timer_min(&next, job->budget_deadline);
 		}
 		r->timer_wake = next;
-		if (done != NULL) {
+		if (done != NULL || r->lines != NULL) {
 			runner_resume_unlocked(r, done);
 			continue;
 		}
@@ -632,18 +718,18 @@ runner_new(struct registry *reg, int workers)
 struct runner_job *
 runner_submit(struct runner *r, const uint32_t *ids, size_t n)
 {
-	return runner_submit_in(r, NULL, ids, n, 0);
+	return runner_submit_in(r, NULL, ids, n, 0, 0);
 }
 
 struct runner_job *
 runner_submit_budget(struct runner *r, const uint32_t *ids, size_t n, int budget_ms)
 {
-	return runner_submit_in(r, NULL, ids, n, budget_ms);
+	return runner_submit_in(r, NULL, ids, n, budget_ms, 0);
 }
 
 struct runner_job *
 runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *ids, size_t n,
-                 int budget_ms)
+                 int budget_ms, int max_age_ms)
 {
 	struct runner_job *job, *done = NULL;
 	struct cstate *inl = NULL;
@@ -658,6 +744,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 	now = clock_ms();
 	job->submitted = now;
 	job->budget_ms = budget_ms;
+	job->max_age_ms = max_age_ms;
 
 	pthread_mutex_lock(&r->lock);
 	if (reg == NULL)
@@ -673,12 +760,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 			fill_background(c, a, now, &done); /* never runs it */
 		} else if (c->check->cache_ms > 0 && c->has_last &&
 		           now - c->last_done < c->check->cache_ms) {
-			char msg[REPORT_MESSAGE_MAX + 64];
-			effective_message(r, c, msg, sizeof(msg));
-			fill(a, c->th.effective, msg, c->last_duration, true, false, &done);
-			fill_values(a, c->last_values, c->last_nvalues);
-			a->res.measured_ms = c->last_wall_ms;
-			a->res.run_status = c->last_status;
+			fill_last(c, a, -1, &done);
 		} else if (c->busy && c->abandoned) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "timeout after %d ms (an earlier run is still stuck)",
@@ -1006,6 +1088,7 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
+	write_lines(r->lines); /* a run that ended after the last resume */
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);

@@ -114,10 +114,16 @@ struct runner_job *runner_submit(struct runner *r, const uint32_t *ids, size_t n
  */
 struct runner_job *runner_submit_budget(struct runner *r, const uint32_t *ids, size_t n,
                                         int budget_ms);
-/* Both, for ids of reg: an attached registry that may be older than the
- * newest (a request that began before a reload). reg NULL: the newest. */
+/*
+ * Both, for ids of reg: an attached registry that may be older than the
+ * newest (a request that began before a reload). reg NULL: the newest.
+ * max_age_ms > 0: when the budget runs out, a check whose last result is at
+ * most that old answers it instead (cached, with its age_ms), so that the
+ * verdict does not depend on whether a probe joined a run or started one.
+ */
 struct runner_job *runner_submit_in(struct runner *r, const struct registry *reg,
-                                    const uint32_t *ids, size_t n, int budget_ms);
+                                    const uint32_t *ids, size_t n, int budget_ms,
+                                    int max_age_ms);
 
 /*
  * If the job is finished, returns false and calls nothing. Otherwise calls

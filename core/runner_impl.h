@@ -17,6 +17,7 @@
 #include "report.h"
 #include "runner.h"
 #include "thresholds.h"
+#include "transitions.h"
 
 /* One check's answer in a job: filled at once, or by the flight it waits for.
  * (In the runner a `slot` is only a check state's index: struct check.slot.) */
@@ -39,6 +40,7 @@ struct runner_job {
 	struct runner_job *done_next;
 	/* an answer budget (runner_submit_budget): on r->budgets until finished */
 	int budget_ms;
+	int max_age_ms;       /* past the budget, a last result up to this old */
 	int64_t submitted, budget_deadline;
 	bool budgeted;
 	struct runner_job *bprev, *bnext;
@@ -78,6 +80,14 @@ struct cstate {
 	int64_t last_wall_ms;          /* CLOCK_REALTIME when the last result came in */
 	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
 	struct thresholds th;          /* th.effective: what requests answer, once has_last */
+	struct transitions tr;         /* th.effective's changes, for the log */
+};
+
+/* A log line made under the lock, written after it is dropped (stderr may block). */
+struct runner_line {
+	struct runner_line *next;
+	int level;
+	char text[];
 };
 
 /* A worker thread's entry in runner.workers. Workers are joined, never detached, so that their
@@ -118,12 +128,15 @@ struct runner {
 	bool sched_started;
 	bool scheduled;          /* background checks answer from their last run */
 	uint64_t rng;            /* jitter (xorshift64), under the lock */
+	/* state-change lines waiting for runner_resume_unlocked() to write them */
+	struct runner_line *lines, *lines_tail;
 };
 
 /* Starts c's flight (runner.c); with the lock held. inl NULL: never inline. */
 void runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct cstate **inl,
                          struct runner_job **done);
-/* Resumes the jobs in done outside the lock; called and returns with it held. */
+/* Resumes the jobs in done and writes the lines waiting outside the lock;
+ * called and returns with it held. */
 void runner_resume_unlocked(struct runner *r, struct runner_job *done);
 
 #endif

@@ -93,6 +93,24 @@ taken_in_process(void *arg, const char *name)
 	return plugin_loader_file_of(arg, name);
 }
 
+/* A check naming no plugin: the error lists the isolated plugins too. */
+static void
+unknown_plugin(struct server *sv, const struct config_check *ck, char *err, size_t errlen)
+{
+	size_t n = executor_count(sv->execs);
+	struct executor_info *xi = calloc(n + 1, sizeof(*xi));
+	const char **names = calloc(n + 1, sizeof(*names));
+
+	for (size_t i = 0; xi != NULL && names != NULL && i < n; i++) {
+		executor_info(sv->execs, i, &xi[i]);
+		names[i] = xi[i].name;
+	}
+	plugin_unknown_error(sv->loader, names, xi && names ? n : 0, ck->origin, ck->plugin, err,
+	                     errlen);
+	free(names);
+	free(xi);
+}
+
 static int
 instantiate_checks(struct server *sv, char *err, size_t errlen)
 {
@@ -100,6 +118,8 @@ instantiate_checks(struct server *sv, char *err, size_t errlen)
 
 	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
 		const struct config_check *ck = &sv->cfg.checks[i];
+		int rc;
+
 		if (later && plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
 			/* for the isolated plugin that turns out to have that name */
 			if (executor_want(sv->execs, ck) == -1) {
@@ -108,9 +128,14 @@ instantiate_checks(struct server *sv, char *err, size_t errlen)
 			}
 			continue;
 		}
-		int rc = executor_has_plugin(sv->execs, ck->plugin)
-		         ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
-		         : plugin_instantiate(sv->loader, ck, err, errlen);
+		if (!executor_has_plugin(sv->execs, ck->plugin) &&
+		    plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
+			unknown_plugin(sv, ck, err, errlen);
+			return -1;
+		}
+		rc = executor_has_plugin(sv->execs, ck->plugin)
+		     ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
+		     : plugin_instantiate(sv->loader, ck, err, errlen);
 		if (rc == -1)
 			return -1;
 	}
@@ -156,6 +181,16 @@ server_log_ready(struct server *sv, const struct registry *reg)
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++)
 		ndefault += registry_at(reg, id)->in_defaults;
+	/* each isolated plugin's layers; one with a layer missing was warned
+	 * about when it loaded (executor_load) */
+	for (size_t i = 0; i < executor_count(execs); i++) {
+		char line[1024];
+		executor_info(execs, i, &xi);
+		if (sandbox_missing(&xi.sandbox) != 0)
+			continue;
+		sandbox_describe(&xi.sandbox, line, sizeof(line));
+		log_info("plugin %s: sandbox: %s", xi.name, line);
+	}
 	log_info("ready: %zu check%s (%zu in defaults), plugins %s, %d workers, config %s",
 	         registry_count(reg), registry_count(reg) == 1 ? "" : "s", ndefault,
 	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");

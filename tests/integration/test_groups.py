@@ -300,7 +300,8 @@ class BadGroups(unittest.TestCase):
         self.refused({"live": ["a,b"]}, 'CONFIG: groups.live[0]: "a,b" is not a check name: a '
                      'check name may only contain letters, digits and _ . : -')
         self.refused({"live": {"checks": ["app"], "timout_ms": 5}},
-                     "CONFIG: groups.live.timout_ms: unknown key (known: checks, timeout_ms)")
+                     "CONFIG: groups.live.timout_ms: unknown key (known: checks, timeout_ms, "
+                     "max_result_age_ms)")
         self.refused(["live"], 'CONFIG: groups: expected an object of groups {"NAME": [checks], '
                      '...}, got an array')
 
