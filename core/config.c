@@ -104,6 +104,7 @@ static const struct {
 	{"crash_reset_ms",   offsetof(struct config_isolation, crash_reset_ms), 10,   86400000},
 	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
 	{"max_tasks",        offsetof(struct config_isolation, max_tasks),      8,    1 << 22},
+	{"load_timeout_ms",  offsetof(struct config_isolation, load_timeout_ms), 10,  600000},
 };
 
 static int
@@ -675,7 +676,7 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
 			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, max_tasks, "
-			            "require, plugins)");
+			            "load_timeout_ms, require, plugins)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1237,6 +1238,9 @@ config_init(struct config *c)
 			.max_threads = 64,
 			/* the run threads and as many again for what plugin code starts */
 			.max_tasks = 128,
+			/* as long as startup waited before it served: no plugin that
+			 * loaded then is cut off now (a slow one no longer delays serving) */
+			.load_timeout_ms = 30000,
 		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);

@@ -99,6 +99,7 @@ struct config_isolation {
 	int crash_reset_ms; /* this long without a crash: from restart_min_ms again */
 	int max_threads;    /* run threads per executor, started on demand */
 	int max_tasks;      /* processes and threads per executor, sandbox's included */
+	int load_timeout_ms; /* load() and instantiate() of a fresh executor, at most */
 };
 
 /* The executor sandbox's layers (sandbox.h), as isolation.require and the

@@ -55,6 +55,7 @@ struct exec_proc {
 	bool stuck;        /* retired with a run stuck in plugin code */
 	bool exited;       /* its pidfd said so: reap it */
 	bool unresponsive; /* its socket was full: it stopped reading */
+	bool load_timed_out; /* killed at isolation.load_timeout_ms (exec_proc_call) */
 	enum exec_reason reason; /* why it ended, when we ended it (crash otherwise) */
 	int64_t ready_at;
 	char lost_why[ERR_SIZE]; /* when we ended it on purpose: why */
@@ -70,6 +71,15 @@ struct exec_instance {
 	uint32_t index;
 };
 
+/* What a plugin's first load found, from its starter thread to
+ * boot_finished(), which installs it under the lock. */
+struct exec_first {
+	struct exec_msg loaded;       /* name, version, description, ABI, fixed */
+	struct exec_instance *inst;   /* the wanted checks it took, with their index */
+	size_t ninst;
+	bool fatal;                   /* a refusal or a crash: the start fails */
+};
+
 struct exec_plugin {
 	struct executor_set *set;
 	char *path;
@@ -78,6 +88,11 @@ struct exec_plugin {
 	int refs;                  /* configurations using it (reload) */
 	bool retired;              /* none does any more: close it after its runs */
 	bool serving;              /* the current configuration's: /metrics shows it */
+	bool loaded;               /* false while its first load() is to come: name is
+	                            * its file's stem, and it has no checks yet */
+	bool failed;               /* its first load was refused: never restarted */
+	int64_t load_started;
+	struct exec_first *first;  /* a first load's findings, while starting */
 	char name[PLUGIN_NAME_SIZE];
 	char version[PLUGIN_VERSION_SIZE];
 	char description[PLUGIN_DESCRIPTION_SIZE];
@@ -128,6 +143,14 @@ struct executor_set {
 	unsigned dropped;     /* results for runs not in flight, for the log */
 	const char *(*taken)(void *arg, const char *name);
 	void *taken_arg;
+	/* Serving while loading: configured checks of no in-process plugin, for
+	 * the isolated plugin whose first load() gives their plugin's name
+	 * (immutable once started); and who hears of each first load's end. */
+	const struct config_check **wanted;
+	size_t nwanted;
+	void (*loaded_fn)(void *arg);
+	void *loaded_arg;
+	char fatal[ERR_SIZE * 2];  /* the first refusal of a first load */
 };
 
 /* A run's end, delivered to the runner once the lock is released. */
@@ -159,6 +182,7 @@ int exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want,
 void exec_buf_load(struct exec_buf *b, const char *path);
 void exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in);
 int exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t errlen);
+void exec_first_free(struct exec_first *f);
 
 /* exec_output.c: plugin code's stdout and stderr, into the log. */
 int exec_output_open(struct exec_output *o, int *write_end);
@@ -174,6 +198,8 @@ void exec_done_deliver(struct executor_set *s, struct exec_done_list *d);
 
 /* executor.c: the API's side. */
 void exec_plugin_free(struct exec_plugin *pl);
+void exec_instance_clear(struct exec_instance *in);
+int exec_instance_copy(struct exec_instance *in, const struct config_check *ck, uint32_t index);
 int exec_runs_push(struct exec_run **v, size_t *n, size_t *cap, const struct exec_run *run);
 bool exec_send_run(struct exec_proc *p, const struct exec_run *run, int64_t timeout_ms);
 

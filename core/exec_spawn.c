@@ -24,8 +24,6 @@
 #include "log.h"
 #include "sandbox.h"
 
-#define BOOT_TIMEOUT_MS 30000   /* load() + instantiate() of one plugin, at most */
-
 extern char **environ;
 
 /* ---- spawning and reaping ---------------------------------------------- */
@@ -259,14 +257,16 @@ exec_rss_of(pid_t pid)
 
 /*
  * One request and its answer on a fresh executor (startup and restarts, before
- * the supervisor polls it). Returns 0 with the reply decoded, or -1 with err:
- * a timeout, the executor's death (reaped, cause named) or a malformed reply.
+ * the supervisor polls it), within isolation.load_timeout_ms. Returns 0 with
+ * the reply decoded, or -1 with err: a timeout (the executor killed and
+ * reaped), the executor's death (reaped, cause named) or a malformed reply.
  */
 int
 exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct exec_msg *reply,
           const char *what, char *err, size_t errlen)
 {
-	int64_t until = clock_ms() + BOOT_TIMEOUT_MS;
+	int timeout_ms = p->pl->set->iso.load_timeout_ms;
+	int64_t until = clock_ms() + timeout_ms;
 	unsigned char *buf;
 	char why[ERR_SIZE], cause[96];
 	ssize_t n = -1;
@@ -288,10 +288,11 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 
 		if (now >= until) {
 			free(buf);
+			p->load_timed_out = true;
 			exec_proc_kill(p);
 			exec_proc_reap(p, 0);
-			snprintf(err, errlen, "its executor did not finish %s within %d s", what,
-			         BOOT_TIMEOUT_MS / 1000);
+			snprintf(err, errlen, "its executor did not finish %s within %d ms "
+			         "(isolation.load_timeout_ms)", what, timeout_ms);
 			return -1;
 		}
 		rc = poll(&pfd, 1, timer_poll_timeout(until, now));
@@ -353,6 +354,103 @@ exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in)
 	}
 }
 
+void
+exec_first_free(struct exec_first *f)
+{
+	if (f == NULL)
+		return;
+	exec_msg_free(&f->loaded);
+	for (size_t i = 0; i < f->ninst; i++)
+		exec_instance_clear(&f->inst[i]);
+	free(f->inst);
+	free(f);
+}
+
+/*
+ * A plugin's first load while the server serves (starter thread): load(),
+ * then every wanted check its name claims, then seal; the findings go to
+ * pl->first for boot_finished(). Anything but a timeout marks them fatal, as
+ * such a refusal stopped the start when plugins loaded before serving.
+ */
+static int
+first_boot(struct exec_plugin *pl, struct exec_proc *p, struct exec_buf *b, char *err,
+           size_t errlen)
+{
+	const struct executor_set *s = pl->set;
+	struct exec_first *f = calloc(1, sizeof(*f));
+	struct exec_msg m;
+	char why[768];
+
+	pl->first = f;
+	if (f == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->fatal = true;
+	exec_buf_load(b, pl->path);
+	if (exec_proc_call(p, b, EXEC_LOADED, &f->loaded, "load()", why, sizeof(why)) == -1) {
+		f->fatal = !p->load_timed_out;
+		if (f->fatal) /* the line a refused start has always had */
+			snprintf(err, errlen, "plugin %s: refused: %s", pl->path, why);
+		else
+			snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (!f->loaded.ok) {
+		snprintf(err, errlen, "%s", f->loaded.text); /* the loader's own line */
+		goto killit;
+	}
+	if (f->loaded.name[0] == '\0' || strspn(f->loaded.name,
+	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(f->loaded.name)) {
+		snprintf(err, errlen, "plugin %s: refused: its executor reported a bad name",
+		         pl->path);
+		goto killit;
+	}
+	for (size_t i = 0; i < s->nwanted; i++) {
+		const struct config_check *ck = s->wanted[i];
+		struct exec_instance *grown;
+		if (strcmp(ck->plugin, f->loaded.name) != 0)
+			continue;
+		grown = realloc(f->inst, (f->ninst + 1) * sizeof(*grown));
+		if (grown == NULL || exec_instance_copy(&grown[f->ninst], ck, 0) == -1) {
+			if (grown != NULL)
+				f->inst = grown;
+			snprintf(err, errlen, "%s: out of memory", ck->origin);
+			goto killit;
+		}
+		f->inst = grown;
+		exec_buf_instantiate(b, &f->inst[f->ninst++]);
+		if (!exec_buf_finish(b)) {
+			snprintf(err, errlen, "%s: the check's options are larger than %d bytes",
+			         ck->origin, EXEC_MSG_MAX);
+			goto killit;
+		}
+		if (exec_proc_call(p, b, EXEC_INSTANTIATED, &m, "instantiate()", why,
+		                   sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s (plugin %s): %s", ck->origin, ck->plugin, why);
+			f->fatal = !p->load_timed_out;
+			return -1;
+		}
+		if (!m.ok) {
+			snprintf(err, errlen, "%s", m.text);
+			goto killit;
+		}
+		f->inst[f->ninst - 1].index = m.index;
+	}
+	exec_buf_start(b, EXEC_SEAL, 0);
+	if (exec_proc_call(p, b, EXEC_SEALED, &m, "seal", why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "plugin %s: %s", pl->path, why);
+		f->fatal = !p->load_timed_out;
+		return -1;
+	}
+	f->fatal = false;
+	return 0;
+killit:
+	exec_proc_kill(p);
+	exec_proc_reap(p, 0);
+	return -1;
+}
+
 /* A restarted executor's layers: the kernel may withhold one it gave the
  * first (a user namespace limit reached), which is said once as it happens. */
 static void
@@ -383,6 +481,11 @@ exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t er
 	if (b == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	if (!pl->loaded) {
+		rc = first_boot(pl, p, b, err, errlen);
+		free(b);
+		return rc;
 	}
 	exec_buf_load(b, pl->path);
 	if (exec_proc_call(p, b, EXEC_LOADED, &m, "load()", err, errlen) == -1)

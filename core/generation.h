@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "registry.h"
+#include "sizes.h"
 
 struct exec_plugin;
 
@@ -23,6 +24,15 @@ struct generation {
 	struct exec_plugin **plugins; /* isolated plugins it holds (executor_hold) */
 	size_t nplugins;
 	bool first;                  /* startup's: cfg and reg belong to the server */
+	bool shares_cfg;             /* cfg is the server's (loading.c): reg and the
+	                              * generation are freed with it, cfg is not */
+	/* Isolated plugins whose first load() has not finished (loading.c), and
+	 * the ids of the stand-in checks every request of this generation runs
+	 * for them: until they have loaded, every answer is 503. Owned. */
+	char (*loading)[PLUGIN_NAME_SIZE];
+	size_t nloading;
+	uint32_t *stand_ins;
+	size_t nstand_ins;
 	/* under the table's lock */
 	unsigned long refs;
 	struct generation *next;     /* retired list */

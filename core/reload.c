@@ -537,8 +537,12 @@ free_generation(struct generation *g, bool release)
 	if (g->first)
 		return; /* the server's: freed last, with the in-process checks' state */
 	registry_free_keep_state(g->reg);
-	config_free(g->cfg);
-	free(g->cfg);
+	if (!g->shares_cfg) {
+		config_free(g->cfg);
+		free(g->cfg);
+	}
+	free(g->loading);
+	free(g->stand_ins);
 	free(g);
 }
 

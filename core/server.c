@@ -31,9 +31,8 @@ static int load_plugins(struct server *sv, char *err, size_t errlen);
 static const char *taken_isolated(void *arg, const char *name);
 static const char *taken_in_process(void *arg, const char *name);
 static int instantiate_checks(struct server *sv, char *err, size_t errlen);
-static void log_startup(const struct config *cfg, const struct plugin_loader *loader,
-                        struct executor_set *execs, const struct registry *reg);
 static void pid1_reap(pid_t server) __attribute__((noreturn));
+static void wake_main(void *arg);
 
 /* How long shutdown waits for runs still inside plugin code: answered already,
  * they are only waited for so that their checks can be destroyed cleanly. */
@@ -61,6 +60,8 @@ load_plugin(void *arg, const char *path, const char *base, size_t stem, const st
 	(void)st;
 	if (config_in_process(&sv->cfg, base, stem))
 		return plugin_load_file(sv->loader, path, err, errlen);
+	if (sv->load_later)
+		return executor_load_later(sv->execs, path, base, stem, err, errlen);
 	return executor_load(sv->execs, path, sv->reg, err, errlen);
 }
 
@@ -116,10 +117,20 @@ unknown_plugin(struct server *sv, const struct config_check *ck, char *err, size
 static int
 instantiate_checks(struct server *sv, char *err, size_t errlen)
 {
+	bool later = sv->load_later && executor_count(sv->execs) > 0;
+
 	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
 		const struct config_check *ck = &sv->cfg.checks[i];
 		int rc;
 
+		if (later && plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
+			/* for the isolated plugin that turns out to have that name */
+			if (executor_want(sv->execs, ck) == -1) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			continue;
+		}
 		if (!executor_has_plugin(sv->execs, ck->plugin) &&
 		    plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
 			unknown_plugin(sv, ck, err, errlen);
@@ -134,11 +145,24 @@ instantiate_checks(struct server *sv, char *err, size_t errlen)
 	return 0;
 }
 
-/* One line once everything is up: a bad start says only what went wrong. */
+/* A first load ended (supervisor thread, executors' lock held): the main
+ * thread takes it in (server_run). */
 static void
-log_startup(const struct config *cfg, const struct plugin_loader *loader,
-            struct executor_set *execs, const struct registry *reg)
+wake_main(void *arg)
 {
+	struct server *sv = arg;
+
+	pthread_kill(sv->main_thread, SIGUSR1);
+}
+
+/* One line once everything is up: a bad start says only what went wrong. */
+void
+server_log_ready(struct server *sv, const struct registry *reg)
+{
+	const struct config *cfg = &sv->cfg;
+	const struct plugin_loader *loader = sv->loader;
+	struct executor_set *execs = sv->execs;
+
 	char plugins[512] = "";
 	struct executor_info xi;
 	struct plugin_info pi;
@@ -178,7 +202,7 @@ log_startup(const struct config *cfg, const struct plugin_loader *loader,
 /* How often the main thread looks for generations a reload left behind. */
 #define COLLECT_MS 250
 
-void
+int
 server_run(struct server *sv, const sigset_t *set)
 {
 	const struct timespec tick = {0, COLLECT_MS * 1000000L};
@@ -189,13 +213,27 @@ server_run(struct server *sv, const sigset_t *set)
 		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
 		if (sig == -1)
 			continue; /* EAGAIN (the tick) or EINTR */
+		if (sig == SIGUSR1) {
+			if (server_loading_step(sv) == -1)
+				return 1;
+			if (sv->loading || !sv->reload_waits)
+				continue;
+			sv->reload_waits = false;
+			sig = SIGHUP;
+		}
+		if (sig == SIGHUP && sv->loading) {
+			/* a reload while plugins load would load them again */
+			log_info("SIGHUP: reloading once the plugins still loading have loaded");
+			sv->reload_waits = true;
+			continue;
+		}
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading");
 			server_reload(sv);
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		return;
+		return 0;
 	}
 }
 
@@ -295,6 +333,8 @@ server_load(struct server *sv,
 		return -1;
 	plugin_loader_seal(sv->loader);
 	registry_seal(sv->reg);
+	if (sv->load_later && executor_count(sv->execs) > 0)
+		return 0; /* groups are checked once every plugin has loaded (loading.c) */
 	/* a group's checks exist only now that every plugin registered its own */
 	return http_check_groups(&sv->cfg, sv->reg, err, errlen);
 }
@@ -302,6 +342,9 @@ server_load(struct server *sv,
 int
 server_start(struct server *sv, char *err, size_t errlen)
 {
+	char names[512];
+	size_t nloading;
+
 	if (sv->cfg.secret_mode == SECRET_OFF)
 		log_warn("auth is off: anyone who can reach healthd can run its checks");
 	sv->runner = runner_new(sv->reg, sv->cfg.workers);
@@ -309,6 +352,9 @@ server_start(struct server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the runner");
 		return -1;
 	}
+	sv->main_thread = pthread_self();
+	executor_set_loaded_fn(sv->execs, wake_main, sv);
+	/* isolated plugins loaded later start loading now */
 	if (executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1)
 		return -1;
 	/* background checks start now, so that most have a result when the
@@ -329,13 +375,22 @@ server_start(struct server *sv, char *err, size_t errlen)
 	sv->first.nplugins = executor_plugins(sv->execs, sv->first.plugins, n);
 	for (size_t i = 0; i < sv->first.nplugins; i++)
 		executor_hold(sv->first.plugins[i]);
+	if (server_loading_start(sv, err, errlen) == -1)
+		return -1;
 	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
 	                                         .runner = sv->runner, .loader = sv->loader,
 	                                         .execs = sv->execs}, err, errlen);
 	if (sv->http == NULL)
 		return -1;
-	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
-	sv->notify = notify_ready(sv->runner); /* READY=1 for a Type=notify unit */
+	server_loading_status(sv, names, sizeof(names));
+	nloading = gen_current(sv->gens)->nloading;
+	if (nloading > 0) /* the plugins' names come with their "loaded" lines */
+		log_info("serving while %zu isolated plugin%s load%s", nloading,
+		         nloading == 1 ? "" : "s", nloading == 1 ? "s" : "");
+	else
+		server_log_ready(sv, gen_current(sv->gens)->reg);
+	/* READY=1 for a Type=notify unit: serving, whatever still loads */
+	sv->notify = notify_ready(sv->runner, names);
 	return 0;
 }
 
