@@ -58,6 +58,7 @@ done_add(struct exec_done_list *d, const struct exec_run *run, enum healthd_stat
 	x->status = st;
 	x->dur_ms = dur_ms;
 	x->rep.timed_out = timed_out;
+	x->rep.never_returned = true; /* but for a result read from the executor */
 	va_start(ap, fmt);
 	vsnprintf(x->rep.message, sizeof(x->rep.message), fmt, ap);
 	va_end(ap);
@@ -253,6 +254,7 @@ handle_message(struct exec_proc *p, const unsigned char *buf, size_t n, struct e
 			done_add(d, &p->runs[i], (enum healthd_status)m.status, m.timed_out,
 			         m.duration_us / 1000, "%s", m.text);
 			if (d->n > 0 && d->v[d->n - 1].token == m.token) {
+				d->v[d->n - 1].rep.never_returned = false;
 				d->v[d->n - 1].rep.nvalues = m.nvalues;
 				memcpy(d->v[d->n - 1].rep.values, m.values,
 				       m.nvalues * sizeof(m.values[0]));
@@ -516,7 +518,8 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 				}
 				/* already answered at its deadline; this frees the check */
 				done_add(d, run, HEALTHD_CRITICAL, true, now - run->deadline,
-				         "killed: still running %lld ms after its deadline",
+				         "run still in plugin code %lld ms after its deadline: "
+				         "executor killed",
 				         (long long)(now - run->deadline));
 				p->runs[k] = p->runs[--p->nruns];
 				p->stuck = true;

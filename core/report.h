@@ -24,6 +24,8 @@ struct healthd_report {
 	int64_t timeout_ms;                  /* the check's configured timeout */
 	atomic_bool cancelled;               /* set by the runner, read by the plugin */
 	bool timed_out;                      /* the plugin says it gave up in time */
+	bool never_returned;                 /* the host ended the run (its executor was killed,
+	                                      * died or is down); the message says how */
 	char message[REPORT_MESSAGE_MAX];    /* one line, NUL-terminated */
 	size_t nvalues;                      /* values[0..nvalues) are set */
 	struct report_value values[HEALTHD_VALUES_MAX];

@@ -447,7 +447,11 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 	 * deadline has HEALTHD_DEADLINE_GRACE_MS to be heard (ABI 1.2) */
 	if (!c->abandoned && now > c->deadline + HEALTHD_DEADLINE_GRACE_MS)
 		expire(r, c, now, done);
-	if (c->abandoned && r->stopping) {
+	if (c->abandoned && report->never_returned) {
+		/* killed, or its executor died: it never returned, whatever dur says */
+		log_msg(r->stopping ? LOG_INFO : LOG_WARNING, "check %s: %s; result discarded",
+		        c->check->name, report->message);
+	} else if (c->abandoned && r->stopping) {
 		log_info("check %s: run returned after %lld ms, during shutdown", c->check->name,
 		         (long long)dur);
 	} else if (c->abandoned) {

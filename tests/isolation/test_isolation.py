@@ -394,6 +394,10 @@ class Deadline(IsoTest):
             self.assertEqual((st, doc["checks"], output(doc, "nap")),
                              (200, {"nap": True}, "sleep"))
             wait_gone({old: old_start}, h)
+            # the runner says the run never returned, not "returned after N ms"
+            wait_log(h, r"check stuck: run still in plugin code \d+ ms after its deadline: "
+                        r"executor killed; result discarded", start)
+            self.assertNotIn("run returned after", h.log)
             self.assertEqual(metric(h, "healthd_plugin_restarts_total", plugin="misbehave",
                                     reason="deadline"), 1)
             self.assertIn(new, executors(h))
