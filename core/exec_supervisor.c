@@ -299,7 +299,7 @@ check_rss(struct exec_proc *p)
 	if (pl->rss_bytes <= (uint64_t)cap << 20)
 		return;
 	mb = (pl->rss_bytes + (1u << 20) - 1) >> 20;
-	log_warn("plugin %s: executor pid %ld uses %llu MB, above isolation.max_rss_mb %d; "
+	log_warn("plugin %s: executor pid %ld uses %llu MiB, above isolation.max_rss_mb %d MiB; "
 	         "replacing it", pl->name, (long)p->pid, mb, cap);
 	proc_retire(p, EXEC_REASON_MEMORY);
 }
@@ -404,7 +404,8 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 	if (pl->rss_bytes > (uint64_t)pl->set->iso.max_rss_mb << 20) {
 		/* above the cap before any run: replacing it would loop; back off */
 		char why[200];
-		snprintf(why, sizeof(why), "used %llu MB after load(), above isolation.max_rss_mb %d",
+		snprintf(why, sizeof(why),
+		         "used %llu MiB after load(), above isolation.max_rss_mb %d MiB",
 		         (unsigned long long)((pl->rss_bytes + (1u << 20) - 1) >> 20),
 		         pl->set->iso.max_rss_mb);
 		log_warn("plugin %s: executor pid %ld %s", pl->name, (long)p->pid, why);

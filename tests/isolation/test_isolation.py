@@ -418,8 +418,8 @@ class Memory(IsoTest):
         config = {"isolation": {"max_rss_mb": cap},
                   "checks": [mis(n, "leak", kb=4096) for n in leaks] +
                             [mis("nap", "sleep", ms=ms(2000), timeout_ms=ms(10000))]}
-        rx = (r"plugin misbehave: executor pid (\d+) uses (\d+) MB, above "
-              rf"isolation.max_rss_mb {cap}; replacing it")
+        rx = (r"plugin misbehave: executor pid (\d+) uses (\d+) MiB, above "
+              rf"isolation.max_rss_mb {cap} MiB; replacing it")
         with self.serve(config, plugin_dir=PLUGINS) as h:
             first, first_start = only_executor(h)
             # in flight in the first executor while it grows past the cap
