@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_name.h"
 #include "clock.h"
 #include "crash.h"
 #include "file_modes.h"
 #include "log.h"
 #include "report.h"
+#include "sizes.h"
 
 /* The 1.0 sizes: what every version-1 plugin provides at least. */
 #define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
@@ -305,16 +307,72 @@ plugin_stale_calls(void)
 	return atomic_load(&stale_calls);
 }
 
+/* Whose run each report address carried last, so that a stale call's warning
+ * names plugin and check (runs on one worker share an address: the latest).
+ * The 64 addresses used last, a worker's or an executor's; oldest replaced. */
+#define RUN_NAMES 64
+static pthread_mutex_t run_names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct run_name {
+	const struct healthd_report *report;
+	char plugin[PLUGIN_NAME_SIZE];
+	char check[CHECK_NAME_MAX + 1];
+} run_names[RUN_NAMES];
+static size_t run_names_next;
+
+/* The entry for report, or NULL; called with run_names_lock held. */
+static struct run_name *
+run_name_find(const struct healthd_report *report)
+{
+	for (size_t i = 0; i < RUN_NAMES; i++)
+		if (run_names[i].report == report)
+			return &run_names[i];
+	return NULL;
+}
+
 static void
-warn_stale_report(const char *fn)
+run_name_note(const struct healthd_report *report, const struct check *c)
+{
+	const char *plugin = c->plugin != NULL ? c->plugin : "?"; /* NULL: a host's own check */
+	struct run_name *n;
+
+	pthread_mutex_lock(&run_names_lock);
+	n = run_name_find(report);
+	if (n == NULL) {
+		n = &run_names[run_names_next];
+		run_names_next = (run_names_next + 1) % RUN_NAMES;
+		n->report = report;
+		n->check[0] = '\0';
+	}
+	if (strcmp(n->check, c->name) != 0 || strcmp(n->plugin, plugin) != 0) {
+		snprintf(n->plugin, sizeof(n->plugin), "%s", plugin);
+		snprintf(n->check, sizeof(n->check), "%s", c->name);
+	}
+	pthread_mutex_unlock(&run_names_lock);
+}
+
+static void
+warn_stale_report(const char *fn, const struct healthd_report *report)
 {
 	static atomic_flag warned = ATOMIC_FLAG_INIT;
+	struct run_name n = {0};
 
 	atomic_fetch_add(&stale_calls, 1);
-	if (!atomic_flag_test_and_set(&warned))
-		log_warn("a plugin called %s() outside run() or from a thread other than run()'s "
-		         "(a thread it started?); ignored: join such threads before run() returns. "
-		         "(Said once; later calls are ignored silently.)", fn);
+	if (atomic_flag_test_and_set(&warned))
+		return;
+	pthread_mutex_lock(&run_names_lock);
+	if (report != NULL && run_name_find(report) != NULL)
+		n = *run_name_find(report);
+	pthread_mutex_unlock(&run_names_lock);
+	if (n.report != NULL)
+		log_warn("plugin %s called %s() outside run() or from a thread other than run()'s, "
+		         "with the report of check %s (a thread it started?); ignored: join such "
+		         "threads before run() returns. (Said once; later calls are ignored "
+		         "silently.)", n.plugin, fn, n.check);
+	else
+		log_warn("a plugin called %s() outside run() or from a thread other than run()'s, "
+		         "with a report no run of this process had (a thread it started?); "
+		         "ignored: join such threads before run() returns. (Said once; later "
+		         "calls are ignored silently.)", fn);
 }
 
 static void
@@ -323,7 +381,7 @@ host_message(struct healthd_report *report, const char *fmt, ...)
 	va_list ap;
 
 	if (report == NULL || report != current_report) {
-		warn_stale_report("message");
+		warn_stale_report("message", report);
 		return;
 	}
 	va_start(ap, fmt);
@@ -366,7 +424,7 @@ static void
 host_timed_out(struct healthd_report *report)
 {
 	if (report == NULL || report != current_report) {
-		warn_stale_report("timed_out");
+		warn_stale_report("timed_out", report);
 		return;
 	}
 	report->timed_out = true;
@@ -390,7 +448,7 @@ host_value(struct healthd_report *report, const char *name, double value, const 
 	struct report_value *v = NULL;
 
 	if (report == NULL || report != current_report) {
-		warn_stale_report("value");
+		warn_stale_report("value", report);
 		return -1;
 	}
 	if (unit == NULL)
@@ -504,6 +562,7 @@ plugin_run(const struct check *c, struct healthd_report *report, int *raw)
 	struct healthd_report *outer = current_report;
 	enum healthd_status st;
 
+	run_name_note(report, c);
 	current_report = report;
 	crash_enter(c->plugin, c->name);
 	st = c->run(c->state, report);

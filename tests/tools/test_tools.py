@@ -381,6 +381,9 @@ class Hardening(unittest.TestCase):
                         status, body = h.get_json("/health/?checks=latemessage-check&verbose=1")
                         self.assertEqual(status, 200, body)
                     self.wait_log(h, r"called message\(\) outside run\(\)")
+                    # names the plugin and the check whose report it was
+                    self.wait_log(h, r"plugin latemessage called message\(\) outside run\(\)"
+                                     r".* with the report of check latemessage-check ")
                     status, body = h.get_json("/health/?checks=latemessage-check&verbose=1")
                     self.assertEqual(status, 200)
                     self.assertIn("started a thread", json.dumps(body))
