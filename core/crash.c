@@ -2,8 +2,11 @@
 #include "crash.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CRASH_SANITIZED 1
@@ -80,12 +83,27 @@ on_fatal(int sig)
 	raise(sig);
 }
 
+/* exit() called on a thread in plugin code: in the server nothing else would
+ * say why healthd ended (an executor's reporter tells the server instead). */
+static void
+on_exit_in_plugin(void)
+{
+	if (cur_plugin == NULL || reporter != NULL)
+		return;
+	if (cur_check != NULL)
+		log_err("plugin %s called exit() during check \"%s\": healthd ends", cur_plugin,
+		        cur_check);
+	else
+		log_err("plugin %s called exit(): healthd ends", cur_plugin);
+}
+
 void
 crash_install(bool always)
 {
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 	struct sigaction sa;
 
+	atexit(on_exit_in_plugin);
 #ifdef CRASH_SANITIZED
 	if (!always)
 		return;

@@ -11,7 +11,9 @@
 
 /* Installs the handler for SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT. In the
  * server not in sanitizer builds, whose own reports say more; in executors
- * always (`always`), since there the server reports the crash. */
+ * always (`always`), since there the server reports the crash. Also, always,
+ * an atexit handler: exit() from plugin code logs one line naming plugin and
+ * check (unless a reporter is set: then the server says it). */
 void crash_install(bool always);
 
 /* Marks this thread as inside plugin code (plugin and check may be NULL: the

@@ -6,6 +6,7 @@ tests/fixtures/misbehave.c; every wait below is for an event (a log line, a
 metric, a pid gone), bounded and scaled by TIME_SCALE."""
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -405,6 +406,24 @@ class Deadline(IsoTest):
             st, doc = verbose(h, "stuck,fine")
             self.assertEqual((st, doc["checks"]), (503, {"stuck": False, "fine": True}))
             self.assertEqual(output(doc, "stuck"), f"timeout after {ms(500)} ms")
+
+
+class ExitInProcess(IsoTest):
+    """exit() in run() of an in-process plugin ends healthd, as it must; one
+    line names the plugin and the check before the process ends."""
+
+    def test_exit_in_process_is_named(self):
+        config = {"in_process": ["misbehave"], "checks": [mis("boom", "exit", status=3)]}
+        # not running(): that one wants healthd to end with 0
+        with Healthd(config=config, plugin_dir=PLUGINS, env=CRASH_ENV) as h:
+            try:
+                h.get("/health/?checks=boom", timeout=WAIT)
+            except (OSError, http.client.HTTPException):
+                pass  # healthd ended under the request
+            self.assertEqual(h.proc.wait(WAIT), 3, h.log)
+            h.stop()  # its log, read to the end
+            self.assertEqual(len(log_matches(h, r'plugin misbehave called exit\(\) during check '
+                                                r'"boom": healthd ends')), 1)
 
 
 @unittest.skipIf(WRAPPER, "memory figures mean nothing under valgrind")
