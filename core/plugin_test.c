@@ -72,6 +72,60 @@ extern char **environ;
 
 static const char *const instance_names[INSTANCES] = {"test-a", "test-b"};
 
+static int hex_digit(char c);
+static int option_unescape(char *s, const char **bad);
+
+/* ======================================================================
+ * --option values: C escapes, so that a value can carry "\r\n"
+ * ====================================================================== */
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes \r \n \t \\ and \xHH in s, in place (never longer). Returns 0, or
+ * -1 with *bad at the offending backslash: another escape, or \x00. */
+static int
+option_unescape(char *s, const char **bad)
+{
+	char *out = s;
+
+	for (const char *in = s; *in != '\0'; in++) {
+		int hi, lo;
+		if (*in != '\\') {
+			*out++ = *in;
+			continue;
+		}
+		*bad = in;
+		switch (in[1]) {
+		case 'r':  *out++ = '\r'; in++; break;
+		case 'n':  *out++ = '\n'; in++; break;
+		case 't':  *out++ = '\t'; in++; break;
+		case '\\': *out++ = '\\'; in++; break;
+		case 'x':
+			hi = hex_digit(in[2]);
+			lo = hi < 0 ? -1 : hex_digit(in[3]);
+			if (lo < 0 || (hi | lo) == 0)
+				return -1;
+			*out++ = (char)(hi << 4 | lo);
+			in += 3;
+			break;
+		default:
+			return -1;
+		}
+	}
+	*out = '\0';
+	return 0;
+}
+
 /* ======================================================================
  * The child
  * ====================================================================== */
@@ -177,8 +231,12 @@ setup(struct env *e, const char *file, const char *check, char **kv, size_t nkv,
 		return -1;
 	}
 	plugin_info(e->loader, 0, &e->pi);
-	for (size_t k = 0; k < nkv; k++)
-		*strchr(kv[k], '=') = '\0'; /* the parent checked there is one */
+	for (size_t k = 0; k < nkv; k++) {
+		const char *bad;
+		char *eq = strchr(kv[k], '='); /* the parent checked it and the escapes */
+		*eq = '\0';
+		(void)option_unescape(eq + 1, &bad);
+	}
 	if (verbose)
 		say("PASS", "load: plugin %s %s (ABI %u.%u) loaded, %zu fixed check%s", e->pi.name,
 		    e->pi.version, e->pi.abi_major, e->pi.abi_minor, e->pi.nchecks,
@@ -803,10 +861,24 @@ plugin_test_main(const char *self, const char *file, const char *const *opts, si
 	char path[PATH_MAX];
 
 	for (size_t i = 0; i < nopts; i++) {
+		char *copy;
+		const char *bad;
 		if (strchr(opts[i], '=') == NULL || opts[i][0] == '=') {
 			fprintf(stderr, "healthd: --option %s: expected KEY=VALUE\n", opts[i]);
 			return 2;
 		}
+		if ((copy = strdup(strchr(opts[i], '=') + 1)) == NULL) {
+			fprintf(stderr, "healthd: out of memory\n");
+			return 2;
+		}
+		if (option_unescape(copy, &bad) == -1) {
+			fprintf(stderr, "healthd: --option %s: bad escape \"%.4s\" at byte %zu of the "
+			        "value: use \\r \\n \\t \\\\ or \\xHH (not \\x00)\n", opts[i], bad,
+			        (size_t)(bad - copy));
+			free(copy);
+			return 2;
+		}
+		free(copy);
 	}
 	/* a name without '/' would make dlopen() search the library path */
 	if (access(file, R_OK) == -1 || realpath(file, path) == NULL) {

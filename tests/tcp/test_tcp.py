@@ -16,7 +16,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from healthd_fixture import TIME_SCALE, free_port, main, run_healthd, running  # noqa: E402
+from healthd_fixture import (PLUGIN_DIR, TIME_SCALE, free_port, main, run_healthd,  # noqa: E402
+                             running)
 
 
 class PingServer(socketserver.ThreadingTCPServer):
@@ -162,6 +163,25 @@ class TcpTest(unittest.TestCase):
                              'first\u2026"')
             with srv.lock:
                 self.assertEqual(sorted(srv.lines), [b"INFO\r\n", b"PING\r\n"])
+
+    def test_test_plugin_option_escapes(self):
+        """--option values take C escapes: send=PING\\r\\n, typed as such
+        (no shell's $'...'), sends PING and CRLF; a bad escape is refused."""
+        srv = self.server()
+        tcp = os.path.join(PLUGIN_DIR, "tcp.so")
+        rc, out, err = run_healthd(["--test-plugin", tcp, "--option", "host=127.0.0.1",
+                                    "--option", f"port={srv.port}",
+                                    "--option", "send=PING\\r\\n", "--option", "expect=+PONG"],
+                                   timeout=120)
+        self.assertEqual(rc, 0, out + err)
+        with srv.lock:
+            self.assertTrue(srv.lines, out + err)
+            self.assertEqual(set(srv.lines), {b"PING\r\n"})
+        for bad, at in (("send=PING\\q", 4), ("send=\\x0", 0), ("send=a\\x00", 1)):
+            rc, out, err = run_healthd(["--test-plugin", tcp, "--option", bad])
+            self.assertEqual(rc, 2, out + err)
+            self.assertIn(f"healthd: --option {bad}: bad escape", err)
+            self.assertIn(f"at byte {at} of the value", err)
 
     def test_server_that_closes_or_never_answers(self):
         closer, silent = self.server("close"), self.server("silent")
