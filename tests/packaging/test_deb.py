@@ -23,6 +23,7 @@ the test is skipped, except in CI (CI=true), where it fails.
 """
 
 import glob
+import gzip
 import os
 import re
 import shutil
@@ -279,6 +280,42 @@ class Unpacked(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertRegex(p.stdout, r"(?m)^plugin heartbeat ")
+
+    def test_plugin_man_page_quick_start_matches_the_packages(self):
+        """healthd-plugin(7)'s QUICK START, as packaged, works verbatim: the
+        paths it names are in the packages or written by an earlier step, the
+        ABI it shows is the header's, and every $VARIABLE is set before use."""
+        with gzip.open(f"{self.root}/usr/share/man/man7/healthd-plugin.7.gz", "rt") as f:
+            page = f.read()
+        section = page.split(".SH QUICK START\n", 1)[1].split("\n.SH ", 1)[0]
+        text = (section.replace("\\-", "-").replace("\\(aq", "'").replace("\\&", "")
+                .replace("\\e", "\\"))
+        with open(f"{self.root}/usr/include/healthd/plugin.h") as f:
+            header = f.read()
+        abi = ".".join(re.search(rf"#define HEALTHD_ABI_{part} (\d+)", header)[1]
+                       for part in ("MAJOR", "MINOR"))
+        shown = re.findall(r"\(ABI (\d+\.\d+)\)", text)
+        self.assertTrue(shown, text)
+        self.assertEqual(set(shown), {abi})
+        for doc in re.findall(r"/usr/share/doc/[\w./-]+", text):
+            self.assertTrue(os.path.exists(self.root + doc.rstrip(".")), doc)
+        # the commands, continuation lines joined
+        commands = re.findall(r"(?m)^\$ ((?:.*\\\n)*.*)$", text)
+        self.assertTrue(commands, text)
+        written, assigned = set(), set()
+        postinst = build.control_file("healthd", "postinst")
+        for cmd in commands:
+            for var in re.findall(r"\$\{?([A-Za-z_]\w*)", cmd):
+                self.assertIn(var, assigned | {"PATH", "HOME"}, f"${var} is never set: {cmd}")
+            for path in re.findall(r"(?<![\w.$])(/(?:etc|usr|run)/[\w./-]+)", cmd):
+                if re.search(rf"(?:\btee|>)\s+{re.escape(path)}", cmd):
+                    written.add(path)
+                elif path == "/etc/healthd/url_secret":
+                    self.assertIn(path, postinst, "the postinst makes the secret")
+                else:
+                    self.assertTrue(path in written or os.path.exists(self.root + path),
+                                    f"{path} is neither packaged nor written first: {cmd}")
+            assigned.update(re.findall(r"(?:^|\s)([A-Za-z_]\w*)=", cmd))
 
 
 if __name__ == "__main__":
