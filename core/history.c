@@ -83,6 +83,30 @@ history_find(const struct history *h, const char *name)
 	return -1;
 }
 
+size_t
+history_carry(struct history *to, struct history *from)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < to->n; i++) {
+		long j = history_find(from, to->checks[i].s.name);
+		struct history_check *src, *dst = &to->checks[i];
+
+		if (j < 0)
+			continue;
+		src = &from->checks[j];
+		pthread_mutex_lock(&src->lock);
+		pthread_mutex_lock(&dst->lock);
+		dst->result_head = src->result_head;
+		dst->transition_head = src->transition_head;
+		dst->s = src->s;
+		pthread_mutex_unlock(&dst->lock);
+		pthread_mutex_unlock(&src->lock);
+		kept++;
+	}
+	return kept;
+}
+
 int
 history_set_flap_thresholds(struct history *h, double low, double high)
 {

@@ -364,6 +364,39 @@ DEF_TEST(concurrent_record_and_snapshot)
 	return 0;
 }
 
+/* A reload: checks that stay keep their history by name, wherever their
+ * index moved; new ones start empty; the old history is left as it was. */
+DEF_TEST(carry_by_name)
+{
+	static const char *const next[] = {"new", "db"};
+	struct history *h = make(), *h2 = history_new(next, 2);
+
+	for (int k = 0; k < 30; k++)
+		history_record(h, 0, T0 + k * MIN, k % 2 ? 2 : 0, 7, "db says", NULL);
+	history_record(h, 1, T0, 1, 3, "api", NULL);
+	EXPECT_EQ_INT(1, history_flapping(h, 0));
+	EXPECT_EQ_INT(1, history_carry(h2, h));
+	history_snapshot(h2, 1, &snap);
+	EXPECT_EQ_STR("db", snap.name);
+	EXPECT_EQ_INT(30, snap.nresults);
+	EXPECT_EQ_INT(30, snap.ntransitions);
+	EXPECT_EQ_INT(T0 + 29 * MIN, snap.results[29].time_ms);
+	EXPECT_EQ_INT(1, history_flapping(h2, 1));
+	history_snapshot(h2, 0, &snap);
+	EXPECT_EQ_STR("new", snap.name);
+	EXPECT_EQ_INT(0, snap.nresults);
+	/* the carried rings go on where they were */
+	EXPECT_EQ_INT(0, history_record(h2, 1, T0 + 30 * MIN, 2, 1, "", NULL)); /* was 2 */
+	history_snapshot(h2, 1, &snap);
+	EXPECT_EQ_INT(31, snap.nresults);
+	EXPECT_EQ_INT(T0 + 30 * MIN, snap.results[30].time_ms);
+	history_snapshot(h, 0, &snap);
+	EXPECT_EQ_INT(30, snap.nresults);
+	history_free(h);
+	history_free(h2);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -379,5 +412,6 @@ main(void)
 	RUN_TEST(restore_keeps_order_and_ignores_old);
 	RUN_TEST(json_body);
 	RUN_TEST(concurrent_record_and_snapshot);
+	RUN_TEST(carry_by_name);
 	END_TEST;
 }
