@@ -44,6 +44,7 @@ static int key_limits(struct reader *, const char *, struct json_object *);
 static int key_isolation(struct reader *, const char *, struct json_object *);
 static int key_in_process(struct reader *, const char *, struct json_object *);
 static int key_groups(struct reader *, const char *, struct json_object *);
+static int key_history(struct reader *, const char *, struct json_object *);
 
 /* The top-level keys; anything else in the file is refused as unknown. */
 static const struct {
@@ -68,6 +69,9 @@ static const struct {
 	{"in_process",       key_in_process,    0,                                     0, 0},
 	{"checks",           key_checks,        0,                                     0, 0},
 	{"groups",           key_groups,        0,                                     0, 0},
+	{"state_dir",        key_path,          offsetof(struct config, state_dir),    0, 0},
+	{"history",          key_history,       0,                                     0, 0},
+	{"status_public",    key_bool,          offsetof(struct config, status_public), 0, 0},
 };
 
 /* The keys of "limits": {"max_connections": 1024, ...}. */
@@ -543,6 +547,58 @@ key_limits(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+/* A number from min to max, integer or not. */
+static int
+want_number(struct reader *rd, const char *key, struct json_object *v, double min, double max,
+            double *out)
+{
+	double d;
+
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return fail(rd, key, "expected a number from %g to %g, got %s", min, max,
+		            type_name(v));
+	d = json_object_get_double(v);
+	if (!(d >= min && d <= max))
+		return fail(rd, key, "expected a number from %g to %g, got %s", min, max,
+		            json_object_to_json_string(v));
+	*out = d;
+	return 0;
+}
+
+/* "history": {"max_file_bytes": 4194304, "flap_low_percent": 20,
+ * "flap_high_percent": 30} */
+static int
+key_history(struct reader *rd, const char *key, struct json_object *v)
+{
+	struct config_history *hi = &rd->c->history;
+	char where[256];
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object, got %s", type_name(v));
+	json_object_object_foreach(v, k, val) {
+		snprintf(where, sizeof(where), "%s.%.100s", key, k);
+		if (strcmp(k, "max_file_bytes") == 0) {
+			/* at least 16 records of history_store.h's 224 bytes */
+			if (want_int(rd, where, val, 16 * 224, 1 << 30, &hi->max_file_bytes) == -1)
+				return -1;
+		} else if (strcmp(k, "flap_low_percent") == 0) {
+			if (want_number(rd, where, val, 0, 100, &hi->flap_low) == -1)
+				return -1;
+		} else if (strcmp(k, "flap_high_percent") == 0) {
+			if (want_number(rd, where, val, 0, 100, &hi->flap_high) == -1)
+				return -1;
+		} else {
+			return fail(rd, where, "unknown key (known: max_file_bytes, flap_low_percent, "
+			            "flap_high_percent)");
+		}
+	}
+	if (hi->flap_low > hi->flap_high)
+		return fail(rd, key, "flap_low_percent (%g) is above flap_high_percent (%g): a "
+		            "check stops flapping below the low one and starts at the high one",
+		            hi->flap_low, hi->flap_high);
+	return 0;
+}
+
 /* The sandbox layers by name, as isolation.require and isolation.plugins
  * spell them. */
 static const struct {
@@ -921,6 +977,31 @@ options_free(struct healthd_options *o)
 	o->n = 0;
 }
 
+/* "depends_on": ["gateway", ...]: names, checked once every check is known
+ * (config_check_depends). */
+static int
+read_depends(struct reader *rd, const char *key, struct json_object *v, struct config_check *ck)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return fail(rd, key, "expected a list of check names, got %s", type_name(v));
+	n = json_object_array_length(v);
+	if ((ck->depends_on = calloc(n ? n : 1, sizeof(*ck->depends_on))) == NULL)
+		return fail(rd, key, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		char where[600];
+		const char *s;
+
+		snprintf(where, sizeof(where), "%.500s[%zu]", key, i);
+		if ((s = want_string(rd, where, json_object_array_get_idx(v, i))) == NULL)
+			return -1;
+		if ((ck->depends_on[ck->ndepends_on++] = strdup(s)) == NULL)
+			return fail(rd, where, "out of memory");
+	}
+	return 0;
+}
+
 /* One element of a check list: host keys, the rest as the plugin's options. */
 static int
 read_check(struct reader *rd, const char *where, struct json_object *v)
@@ -969,6 +1050,9 @@ read_check(struct reader *rd, const char *where, struct json_object *v)
 				return -1;
 		} else if (strcmp(k, "successes_before_passing") == 0) {
 			if (want_int(rd, key, val, 0, 1000, &ck->successes_before_passing) == -1)
+				return -1;
+		} else if (strcmp(k, "depends_on") == 0) {
+			if (read_depends(rd, key, val, ck) == -1)
 				return -1;
 		} else if (json_object_is_type(val, json_type_object)) {
 			/* {"header": {"X-A": "b"}} reaches the plugin as "header:X-A" */
@@ -1190,6 +1274,11 @@ config_init(struct config *c)
 			.crash_reset_ms = 60000,
 			.max_threads = 64,
 		},
+		.history = {
+			.max_file_bytes = 4 << 20, /* HISTORY_STORE_MAX_DEFAULT */
+			.flap_low = 20.0,          /* HISTORY_FLAP_LOW_DEFAULT: Nagios Core's */
+			.flap_high = 30.0,
+		},
 	};
 	c->metrics_path = strdup(CONFIG_DEFAULT_METRICS);
 	/* dummy's true/false are trivial inline checks: not worth a process */
@@ -1286,6 +1375,92 @@ out:
 	return rc;
 }
 
+/* The configured check named name, or -1. */
+static long
+check_index(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->nchecks; i++)
+		if (strcmp(c->checks[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Depth-first from check i; mark: 0 new, 1 on the path, 2 done. On a cycle
+ * returns the check whose depends_on closes it and the path in path[]. */
+static long
+find_cycle(const struct config *c, size_t i, unsigned char *mark, size_t *path, size_t depth,
+           size_t *start)
+{
+	const struct config_check *ck = &c->checks[i];
+
+	mark[i] = 1;
+	path[depth] = i;
+	for (size_t k = 0; k < ck->ndepends_on; k++) {
+		long j = check_index(c, ck->depends_on[k]);
+		long found;
+
+		if (j < 0 || mark[j] == 2)
+			continue;
+		if (mark[j] == 1) {
+			*start = depth; /* path[..depth] ends in i, which depends on j */
+			while (path[*start] != (size_t)j)
+				(*start)--;
+			return (long)depth;
+		}
+		if ((found = find_cycle(c, (size_t)j, mark, path, depth + 1, start)) >= 0)
+			return found;
+	}
+	mark[i] = 2;
+	return -1;
+}
+
+int
+config_check_depends(const struct config *c, bool (*known)(const void *arg, const char *name),
+                     const void *arg, char *err, size_t errlen)
+{
+	unsigned char *mark;
+	size_t *path, start = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nchecks; i++) {
+		const struct config_check *ck = &c->checks[i];
+
+		for (size_t k = 0; k < ck->ndepends_on; k++) {
+			if (!known(arg, ck->depends_on[k])) {
+				snprintf(err, errlen, "%s.depends_on: unknown check \"%.100s\" (neither "
+				         "declared in checks nor registered by a plugin)", ck->origin,
+				         ck->depends_on[k]);
+				one_line(err);
+				return -1;
+			}
+		}
+	}
+	mark = calloc(c->nchecks + 1, 1);
+	path = calloc(c->nchecks + 1, sizeof(*path));
+	if (mark == NULL || path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < c->nchecks; i++) {
+		long end = mark[i] ? -1 : find_cycle(c, i, mark, path, 0, &start);
+		size_t off;
+
+		if (end < 0)
+			continue;
+		/* reported at the check whose entry closes the cycle, from it round */
+		off = (size_t)snprintf(err, errlen, "%s.depends_on: cycle %s",
+		                       c->checks[path[end]].origin, c->checks[path[end]].name);
+		for (size_t k = start; k <= (size_t)end && off < errlen; k++)
+			off += (size_t)snprintf(err + off, errlen - off, " -> %s",
+			                        c->checks[path[k]].name);
+		one_line(err);
+		rc = -1;
+	}
+	free(mark);
+	free(path);
+	return rc;
+}
+
 void
 config_free(struct config *c)
 {
@@ -1297,6 +1472,9 @@ config_free(struct config *c)
 		free(c->checks[i].name);
 		free(c->checks[i].plugin);
 		options_free(&c->checks[i].options);
+		for (size_t k = 0; k < c->checks[i].ndepends_on; k++)
+			free(c->checks[i].depends_on[k]);
+		free(c->checks[i].depends_on);
 	}
 	free(c->checks);
 	for (size_t i = 0; i < c->ngroups; i++)
@@ -1317,5 +1495,6 @@ config_free(struct config *c)
 	free(c->plugin_dir);
 	free(c->checks_dir);
 	free(c->metrics_path);
+	free(c->state_dir);
 	*c = (struct config){0};
 }
