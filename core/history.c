@@ -168,6 +168,23 @@ history_flapping(struct history *h, size_t i)
 	return f;
 }
 
+double
+history_flap_state(struct history *h, size_t i, double *low, double *high)
+{
+	double pct = 0;
+
+	if (low != NULL)
+		*low = h->flap_low;
+	if (high != NULL)
+		*high = h->flap_high;
+	if (i >= h->n)
+		return 0;
+	pthread_mutex_lock(&h->checks[i].lock);
+	pct = h->checks[i].s.flap_percent;
+	pthread_mutex_unlock(&h->checks[i].lock);
+	return pct;
+}
+
 int
 history_snapshot(struct history *h, size_t i, struct history_snapshot *out)
 {

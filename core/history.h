@@ -111,6 +111,9 @@ int history_record(struct history *h, size_t i, int64_t now_wall_ms, int status,
 
 /* Whether check i is flapping now; cheap (for verbose output and metrics). */
 bool history_flapping(struct history *h, size_t i);
+/* Check i's flap percent now (0 if out of range), and the thresholds in
+ * *low and *high if not NULL: for the log line when flapping starts or stops. */
+double history_flap_state(struct history *h, size_t i, double *low, double *high);
 
 /* Copies check i's history into *out under its lock; -1 if i is out of range. */
 int history_snapshot(struct history *h, size_t i, struct history_snapshot *out);

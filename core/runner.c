@@ -24,6 +24,8 @@
 #include "clock.h"
 #include "crash.h"
 #include "executor.h"
+#include "history.h"
+#include "history_store.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "report.h"
@@ -44,6 +46,13 @@ static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
 static void queue_line(struct runner *r, int level, const char *text);
 static void write_lines(struct runner_line *line);
+static const char *suppressor(const struct runner *r, const struct cstate *c,
+                              enum healthd_status st);
+static void note_flapping(struct runner *r, const struct cstate *c);
+static void queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur,
+                       const char *msg, const struct history_transition *t);
+static void write_saves(struct history_store *st, struct runner_save *save);
+static void index_history(struct runner *r);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -63,6 +72,13 @@ fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, boo
 		.run_status = st,
 		.age_ms = -1,
 	};
+	if (a->cs != NULL) {
+		const char *by = suppressor(job->r, a->cs, st);
+
+		a->res.flapping = a->cs->flapping;
+		if (by != NULL)
+			snprintf(a->res.suppressed_by, sizeof(a->res.suppressed_by), "%s", by);
+	}
 	a->flight = NULL;
 	if (--job->pending == 0)
 		unlist_budget(job);
@@ -301,16 +317,21 @@ void
 runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
 	struct runner_line *lines;
+	struct runner_save *saves;
+	struct history_store *st = r->store;
 
 	LOCK_HELD(&r->lock);
 	lines = r->lines;
-	if (done == NULL && lines == NULL)
+	saves = r->saves;
+	if (done == NULL && lines == NULL && saves == NULL)
 		return;
 	r->lines = r->lines_tail = NULL;
+	r->saves = r->saves_tail = NULL;
 	r->resuming++;
 	pthread_mutex_unlock(&r->lock);
 	resume_all(done);
 	write_lines(lines);
+	write_saves(st, saves); /* the store stays open while resuming > 0 */
 	pthread_mutex_lock(&r->lock);
 	r->resuming--;
 	pthread_cond_broadcast(&r->idle_cv);
@@ -334,22 +355,117 @@ unqueue(struct runner *r, struct cstate *c)
 		r->qtail = prev;
 }
 
+/* The first of c's dependencies that fails now, when c's status st is not
+ * OK: what that is put down to. NULL: none (recovery is never suppressed). */
+static const char *
+suppressor(const struct runner *r, const struct cstate *c, enum healthd_status st)
+{
+	const struct check *k = c->check;
+
+	LOCK_HELD(&r->lock);
+	if (st == HEALTHD_OK || k == NULL)
+		return NULL;
+	for (size_t i = 0; i < k->ndepends_on; i++) {
+		const char *name = k->depends_on[i];
+		int id = registry_find(r->reg, name, strlen(name));
+		const struct cstate *d;
+
+		if (id < 0)
+			continue;
+		d = r->cs[registry_at(r->reg, (uint32_t)id)->slot];
+		if (d != NULL && d != c && d->has_last && d->th.effective >= HEALTHD_CRITICAL)
+			return registry_at(r->reg, (uint32_t)id)->name;
+	}
+	return NULL;
+}
+
+/* A result for write_saves(); dropped if out of memory (the history has it). */
+static void
+queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur, const char *msg,
+           const struct history_transition *t)
+{
+	struct runner_save *sv;
+
+	LOCK_HELD(&r->lock);
+	if ((sv = malloc(sizeof(*sv))) == NULL)
+		return;
+	*sv = (struct runner_save){.time_ms = wall, .status = c->th.effective,
+	                           .duration_ms = (uint32_t)(dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : dur),
+	                           .has_t = t != NULL};
+	snprintf(sv->name, sizeof(sv->name), "%s", c->check->name);
+	snprintf(sv->msg, sizeof(sv->msg), "%s", msg != NULL ? msg : "");
+	if (t != NULL)
+		sv->t = *t;
+	if (r->saves_tail != NULL)
+		r->saves_tail->next = sv;
+	else
+		r->saves = sv;
+	r->saves_tail = sv;
+}
+
+/* Outside the lock: appends and frees the results, in the order they came. */
+static void
+write_saves(struct history_store *st, struct runner_save *sv)
+{
+	while (sv != NULL) {
+		struct runner_save *next = sv->next;
+		if (st != NULL)
+			history_store_append(st, sv->name, sv->time_ms, sv->status, sv->duration_ms,
+			                     sv->msg, sv->has_t ? &sv->t : NULL);
+		free(sv);
+		sv = next;
+	}
+}
+
+/* The history's flap detection started or stopped saying the check flaps. */
+static void
+note_flapping(struct runner *r, const struct cstate *c)
+{
+	char line[256];
+	double pct = history_flap_state(r->hist, (size_t)c->hidx, NULL, NULL);
+	double low, high;
+
+	LOCK_HELD(&r->lock);
+	history_flap_state(r->hist, (size_t)c->hidx, &low, &high);
+	if (c->flapping)
+		snprintf(line, sizeof(line), "check %s: flapping: %.0f%% state change over its last "
+		         "%d results (flapping from %g%%, until below %g%%); its state changes are "
+		         "summarised meanwhile", c->check->name, pct, HISTORY_FLAP_WINDOW, high, low);
+	else
+		snprintf(line, sizeof(line), "check %s: no longer flapping: %.0f%% state change over "
+		         "its last %d results (below %g%%)", c->check->name, pct,
+		         HISTORY_FLAP_WINDOW, low);
+	queue_line(r, c->flapping ? LOG_WARNING : LOG_INFO, line);
+}
+
 static void
 record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
        int64_t now)
 {
 	char line[REPORT_MESSAGE_MAX + 256];
-	int level;
+	struct history_transition t;
+	bool was_flapping = c->flapping;
+	int level, changed;
 
 	LOCK_HELD(&r->lock);
 	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
+	c->last_wall_ms = clock_wall_ms(); /* health+json's time, /metrics' and the history's */
 	/* every run ends here, whoever asked for it: the one place to see a change */
-	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, line,
-	                         sizeof(line));
+	if (r->hist != NULL && c->hidx >= 0) {
+		changed = history_record(r->hist, (size_t)c->hidx, c->last_wall_ms, c->th.effective,
+		                         (uint32_t)(dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : dur),
+		                         msg, &t);
+		c->flapping = history_flapping(r->hist, (size_t)c->hidx);
+		if (r->store != NULL && changed >= 0)
+			queue_save(r, c, c->last_wall_ms, dur, msg, changed == 1 ? &t : NULL);
+		if (c->flapping != was_flapping)
+			note_flapping(r, c);
+	}
+	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, c->flapping,
+	                         suppressor(r, c, c->th.effective), line, sizeof(line));
 	if (level != 0)
 		queue_line(r, level, line);
 	wake_timer(r, transitions_due(&c->tr)); /* a flapping check's summary */
-	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
 	c->last_timed_out = false; /* the caller sets it */
 	c->has_last = true;
 	c->last_status = st;
@@ -695,7 +811,7 @@ runner_new(struct registry *reg, int workers)
 	timer_cond_init(&r->idle_cv);
 	timer_cond_init(&r->sched_cv);
 	r->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
-	if (runner_attach(r, reg) == -1) {
+	if (runner_attach(r, reg, NULL) == -1) {
 		runner_free(r);
 		return NULL;
 	}
@@ -713,6 +829,31 @@ runner_new(struct registry *reg, int workers)
 		return NULL;
 	}
 	return r;
+}
+
+/* Each state's index in r->hist: its check's id in the newest registry. */
+static void
+index_history(struct runner *r)
+{
+	LOCK_HELD(&r->lock);
+	for (size_t i = 0; i < r->ncs; i++)
+		if (r->cs[i] != NULL)
+			r->cs[i]->hidx = -1;
+	for (uint32_t id = 0; r->hist != NULL && id < registry_count(r->reg); id++) {
+		struct cstate *c = r->cs[registry_at(r->reg, id)->slot];
+		c->hidx = (long)id;
+		c->flapping = history_flapping(r->hist, id);
+	}
+}
+
+void
+runner_set_history(struct runner *r, struct history *h, struct history_store *st)
+{
+	pthread_mutex_lock(&r->lock);
+	r->hist = h;
+	r->store = st;
+	index_history(r);
+	pthread_mutex_unlock(&r->lock);
 }
 
 struct runner_job *
@@ -754,6 +895,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		struct answer *a = &job->answers[i];
 
 		a->job = job;
+		a->cs = c;
 		if (r->stopping) {
 			fill(a, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
 		} else if (r->scheduled && c->check->interval_ms > 0) {
@@ -880,15 +1022,19 @@ stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats
 		.last_nvalues = c->last_nvalues,
 		.last_wall_ms = c->last_wall_ms,
 		.effective_status = c->th.effective,
+		.flapping = c->flapping,
 	};
 	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
 	    clock_ms() - c->last_done > stale_after_ms(c->check))
 		out->effective_status = HEALTHD_CRITICAL;
+	const char *by = c->has_last ? suppressor(r, c, out->effective_status) : NULL;
+	if (by != NULL)
+		snprintf(out->suppressed_by, sizeof(out->suppressed_by), "%s", by);
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 }
 
 int
-runner_attach(struct runner *r, struct registry *reg)
+runner_attach(struct runner *r, struct registry *reg, struct history *h)
 {
 	size_t n = registry_count(reg), need = 0, k = 0;
 	struct cstate **fresh;
@@ -942,6 +1088,13 @@ runner_attach(struct runner *r, struct registry *reg)
 	}
 	free(fresh);
 	r->reg = reg;
+	/* under the lock: no result falls between the old history and the new */
+	if (h != NULL && r->hist != NULL)
+		history_carry(h, r->hist);
+	if (h != NULL && r->store != NULL)
+		history_store_rebind(r->store, h);
+	r->hist = h;
+	index_history(r);
 	/* a new background check is due at once (next_run 0); a kept one keeps
 	 * its schedule, at its new interval from its next run on */
 	pthread_cond_signal(&r->sched_cv);
@@ -1061,6 +1214,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	 * stopped with a connection still suspended. */
 	while (r->resuming > 0)
 		pthread_cond_wait(&r->idle_cv, &r->lock);
+	/* no resume writes to the store from here on: the server may close it */
+	r->store = NULL;
 	stuck = r->live > r->executing ? r->live : r->executing;
 	if (stuck_inline != NULL)
 		*stuck_inline = r->executing_inline;
@@ -1089,6 +1244,7 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
 	write_lines(r->lines); /* a run that ended after the last resume */
+	write_saves(NULL, r->saves);
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);

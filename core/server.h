@@ -23,6 +23,7 @@ struct server {
 	struct http *http;
 	struct notify *notify;         /* systemd's NOTIFY_SOCKET, when set */
 	char self[4096];               /* this binary, that executors run */
+	struct history_store *store;   /* state_dir's history files; NULL: none */
 	struct generation first;
 	struct gen_table *gens;        /* NULL until the server serves */
 	/* Reads the configuration file again with the command line applied
@@ -30,6 +31,16 @@ struct server {
 	int (*read_config)(struct config *c, const void *arg, char *err, size_t errlen);
 	const void *read_config_arg;
 };
+
+struct history;
+
+/* A history for reg's checks (indexed like it) with cfg's flap thresholds;
+ * NULL when out of memory. For startup and reloads. */
+struct history *server_history_new(const struct config *cfg, const struct registry *reg);
+/* config_check_depends() against reg: one line in err and -1 on a bad
+ * depends_on. Call once reg is sealed. */
+int server_check_depends(const struct config *cfg, const struct registry *reg, char *err,
+                         size_t errlen);
 
 /* The path executors are started from: this very binary. Returns 0 or -1
  * (errno set). */
