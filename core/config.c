@@ -2,7 +2,7 @@
 #include "config.h"
 #include "dirlist.h"
 #include "log.h"
-#include "registry.h"
+#include "check_name.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,6 +45,7 @@ static int key_isolation(struct reader *, const char *, struct json_object *);
 static int key_in_process(struct reader *, const char *, struct json_object *);
 static int key_groups(struct reader *, const char *, struct json_object *);
 static int key_history(struct reader *, const char *, struct json_object *);
+static int key_service(struct reader *, const char *, struct json_object *);
 
 /* The top-level keys; anything else in the file is refused as unknown. */
 static const struct {
@@ -72,6 +73,7 @@ static const struct {
 	{"state_dir",        key_path,          offsetof(struct config, state_dir),    0, 0},
 	{"history",          key_history,       0,                                     0, 0},
 	{"status_public",    key_bool,          offsetof(struct config, status_public), 0, 0},
+	{"service",          key_service,       0,                                     0, 0},
 };
 
 /* The keys of "limits": {"max_connections": 1024, ...}. */
@@ -738,6 +740,48 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 	return 0;
 }
 
+/* The keys of "service", each a string shown in health+json as named. */
+#define SERVICE_TEXT_MAX 1024
+static const struct {
+	const char *key;
+	size_t field;    /* offsetof into struct config_service */
+} service_keys[] = {
+	/* key            field                                        health+json */
+	{"id",            offsetof(struct config_service, id)},          /* serviceId */
+	{"version",       offsetof(struct config_service, version)},     /* version */
+	{"release_id",    offsetof(struct config_service, release_id)},  /* releaseId */
+	{"description",   offsetof(struct config_service, description)}, /* description */
+};
+
+/* "service": {"id": "shop-api", "version": "2.4.1", ...}, all optional. */
+static int
+key_service(struct reader *rd, const char *key, struct json_object *v)
+{
+	char where[256];
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_object))
+		return fail(rd, key, "expected an object, got %s", type_name(v));
+	json_object_object_foreach(v, k, val) {
+		size_t i;
+		for (i = 0; i < sizeof(service_keys) / sizeof(service_keys[0]); i++)
+			if (strcmp(service_keys[i].key, k) == 0)
+				break;
+		snprintf(where, sizeof(where), "%s.%.100s", key, k);
+		if (i == sizeof(service_keys) / sizeof(service_keys[0]))
+			return fail(rd, where, "unknown key (known: id, version, release_id, "
+			            "description)");
+		if ((s = want_string(rd, where, val)) == NULL)
+			return -1;
+		if (strlen(s) > SERVICE_TEXT_MAX)
+			return fail(rd, where, "longer than %d bytes", SERVICE_TEXT_MAX);
+		if (replace_string((char **)((char *)&rd->c->service + service_keys[i].field), s)
+		    == -1)
+			return fail(rd, where, "out of memory");
+	}
+	return 0;
+}
+
 /* "in_process": ["dummy", ...]: plugin names, as the "plugin" key spells them. */
 static int
 key_in_process(struct reader *rd, const char *key, struct json_object *v)
@@ -800,7 +844,7 @@ group_free(struct config_group *g)
 static const char *
 group_name_error(const char *name)
 {
-	if (registry_name_error(name) != NULL)
+	if (check_name_error(name) != NULL)
 		return "a group name is 1 to 64 of letters, digits and _ . : - and does not start "
 		       "with _ (as a check name)";
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -834,7 +878,7 @@ read_group_checks(struct reader *rd, const char *where, struct json_object *v,
 		s = want_string(rd, item, json_object_array_get_idx(v, i));
 		if (s == NULL)
 			return -1;
-		if ((why = registry_name_error(s)) != NULL)
+		if ((why = check_name_error(s)) != NULL)
 			return fail(rd, item, "\"%.80s\" is not a check name: %s", s, why);
 		for (size_t k = 0; k < g->nchecks; k++)
 			if (strcmp(g->checks[k], s) == 0)
@@ -1351,7 +1395,7 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 			fail(&rd, NULL, "%.100s: unknown key (known: listen, url_prefix, url_secret, "
 			     "url_secret_file, plugin_dir, workers, http_threads, checks_dir, "
 			     "checks, groups, metrics_path, metrics_auth, limits, isolation, "
-			     "in_process)",
+			     "in_process, service, state_dir, history, status_public)",
 			     key);
 			goto out;
 		}
@@ -1496,5 +1540,9 @@ config_free(struct config *c)
 	free(c->checks_dir);
 	free(c->metrics_path);
 	free(c->state_dir);
+	free(c->service.id);
+	free(c->service.version);
+	free(c->service.release_id);
+	free(c->service.description);
 	*c = (struct config){0};
 }

@@ -73,6 +73,15 @@ struct config_history {
 	double flap_low, flap_high; /* percent state change: stop below, start at */
 };
 
+/* Who answers, for health+json (serviceId, version, releaseId, description);
+ * each NULL unless configured. */
+struct config_service {
+	char *id;
+	char *version;
+	char *release_id;
+	char *description;
+};
+
 enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
 
 /* Limits that keep a small server up under abuse (see README). */
@@ -145,6 +154,7 @@ struct config {
 	char *state_dir;       /* NULL: the history is kept in memory only */
 	struct config_history history;
 	bool status_public;    /* P/status shows states (not messages) without the secret */
+	struct config_service service;
 };
 
 /* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */

@@ -278,9 +278,9 @@ executor_instantiate(struct executor_set *s, const struct config_check *ck,
 		snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"", ck->origin, ck->plugin);
 		return -1;
 	}
-	if (registry_name_error(ck->name) != NULL) {
+	if (check_name_error(ck->name) != NULL) {
 		snprintf(err, errlen, "%s.name: invalid check name \"%.80s\": %s", ck->origin,
-		         ck->name, registry_name_error(ck->name));
+		         ck->name, check_name_error(ck->name));
 		return -1;
 	}
 	b = malloc(sizeof(*b));

@@ -367,6 +367,8 @@ executor_process_main(int argc, char **argv)
 
 	x.reg = registry_new();
 	x.loader = x.reg ? plugin_loader_new(x.reg) : NULL;
+	if (x.loader != NULL) /* sandbox_enter() checks them, before the user namespace */
+		plugin_loader_modes_checked(x.loader);
 	if (x.loader == NULL)
 		return 1;
 	pthread_mutex_init(&x.lock, NULL);

@@ -47,6 +47,26 @@ format_number(double v, char *buf, size_t len)
 		snprintf(buf, len, "%.17g", v);
 }
 
+enum format_part
+format_value_part(const char *name, size_t *stem)
+{
+	static const char *const suffix[] = {
+		[FORMAT_WARN] = ";warn", [FORMAT_CRIT] = ";crit",
+		[FORMAT_MIN] = ";min",   [FORMAT_MAX] = ";max",
+	};
+	size_t n = strlen(name);
+
+	for (int p = FORMAT_WARN; p <= FORMAT_MAX; p++) {
+		size_t k = strlen(suffix[p]);
+		if (n > k && strcmp(name + n - k, suffix[p]) == 0) {
+			*stem = n - k;
+			return (enum format_part)p;
+		}
+	}
+	*stem = n;
+	return FORMAT_VALUE;
+}
+
 static struct json_object *
 json_number(double v)
 {
@@ -68,7 +88,8 @@ values_by_name(const struct report_value *v, size_t n, size_t *order)
 	}
 }
 
-/* {"name": value, ...} for ?verbose=1, or NULL when out of memory. */
+/* {"name": value, ...} for ?verbose=1, or NULL when out of memory; thresholds
+ * ("<name>;warn" ...) are in /metrics, not here. */
 static struct json_object *
 values_object(const struct report_value *v, size_t n)
 {
@@ -78,8 +99,11 @@ values_object(const struct report_value *v, size_t n)
 	if (o == NULL)
 		return NULL;
 	values_by_name(v, n, order);
-	for (size_t i = 0; i < n; i++)
-		json_object_object_add(o, v[order[i]].name, json_number(v[order[i]].value));
+	for (size_t i = 0; i < n; i++) {
+		size_t stem;
+		if (format_value_part(v[order[i]].name, &stem) == FORMAT_VALUE) /* not thresholds */
+			json_object_object_add(o, v[order[i]].name, json_number(v[order[i]].value));
+	}
 	return o;
 }
 
@@ -225,7 +249,8 @@ health_json_time(int64_t ms, char *out, size_t len)
 	snprintf(out + n, len - n, ".%03dZ", (int)(ms % 1000));
 }
 
-/* One measurement of a check: [{"componentId": ..., ...}] under key. */
+/* One measurement of a check: [{"componentId": ..., ...}] under key. value
+ * and when NULL: nothing measured yet, so neither observedValue nor time. */
 static int
 add_measurement(struct json_object *checks, const char *key, const char *check,
                 const struct runner_result *res, const char *unit, struct json_object *value,
@@ -233,7 +258,7 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 {
 	struct json_object *list = json_object_new_array_ext(1), *m = json_object_new_object();
 
-	if (list == NULL || m == NULL || value == NULL) {
+	if (list == NULL || m == NULL || (value == NULL && when != NULL)) {
 		json_object_put(list);
 		json_object_put(m);
 		json_object_put(value);
@@ -244,16 +269,18 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 	                       json_object_new_string(HEALTH_JSON_COMPONENT_TYPE));
 	if (res->flapping) /* healthd's annotations, as in ?verbose=1 */
 		json_object_object_add(m, "flapping", json_object_new_boolean(true));
-	if (unit != NULL && unit[0] != '\0')
+	if (value != NULL && unit != NULL && unit[0] != '\0')
 		json_object_object_add(m, "observedUnit", json_object_new_string(unit));
-	json_object_object_add(m, "observedValue", value);
+	if (value != NULL)
+		json_object_object_add(m, "observedValue", value);
 	/* the draft: output is for "fail" and "warn", left out on "pass" */
 	if (res->status != HEALTHD_OK && res->message[0] != '\0')
 		json_object_object_add(m, "output", json_object_new_string(res->message));
 	json_object_object_add(m, "status", json_object_new_string(status_words[res->status]));
 	if (res->suppressed_by[0] != '\0')
 		json_object_object_add(m, "suppressed_by", json_object_new_string(res->suppressed_by));
-	json_object_object_add(m, "time", json_object_new_string(when));
+	if (when != NULL)
+		json_object_object_add(m, "time", json_object_new_string(when));
 	json_object_array_add(list, m);
 	json_object_object_add(checks, key, list);
 	return 0;
@@ -261,21 +288,29 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 
 /* A check's measurements: responseTime, then each value it reported (a value
  * named responseTime would replace the check's own: left out here, it still
- * shows in ?verbose=1 and /metrics). */
+ * shows in ?verbose=1 and /metrics; so are thresholds, "<name>;warn" ...). */
 static int
 add_check(struct json_object *checks, const char *check, const struct runner_result *res)
 {
 	char key[HEALTH_JSON_KEY_MAX + 1], when[40];
 
-	health_json_time(res->measured_ms, when, sizeof(when));
 	health_json_key(key, check, "responseTime");
+	/* a background check before its first run: no reading, so no made-up
+	 * observedValue 0 at the current time */
+	if (res->background && res->age_ms < 0)
+		return add_measurement(checks, key, check, res, NULL, NULL, NULL);
+	health_json_time(res->measured_ms, when, sizeof(when));
 	if (add_measurement(checks, key, check, res, "ms", json_object_new_int64(res->duration_ms),
 	                    when) == -1)
 		return -1;
 	for (size_t j = 0; j < res->nvalues; j++) {
 		const struct report_value *v = &res->values[j];
 
-		if (strcmp(v->name, "responseTime") == 0)
+		size_t stem;
+
+		/* a threshold is not a measurement of its own */
+		if (strcmp(v->name, "responseTime") == 0 ||
+		    format_value_part(v->name, &stem) != FORMAT_VALUE)
 			continue;
 		health_json_key(key, check, v->name);
 		if (add_measurement(checks, key, check, res, v->unit, json_number(v->value),
@@ -285,10 +320,31 @@ add_check(struct json_object *checks, const char *check, const struct runner_res
 	return 0;
 }
 
-/* {"checks": {"name:responseTime": [{...}], ...}, "status": "pass|warn|fail"} */
+/* The service's identity, in the draft's names; keys added in sorted order. */
+static void
+add_service(struct json_object *root, const struct config_service *svc, bool before_status)
+{
+	if (svc == NULL)
+		return;
+	if (before_status) {
+		if (svc->description != NULL)
+			json_object_object_add(root, "description",
+			                       json_object_new_string(svc->description));
+		if (svc->release_id != NULL)
+			json_object_object_add(root, "releaseId",
+			                       json_object_new_string(svc->release_id));
+		if (svc->id != NULL)
+			json_object_object_add(root, "serviceId", json_object_new_string(svc->id));
+	} else if (svc->version != NULL) {
+		json_object_object_add(root, "version", json_object_new_string(svc->version));
+	}
+}
+
+/* {"checks": {"name:responseTime": [{...}], ...}, "description": ..., "releaseId": ...,
+ *  "serviceId": ..., "status": "pass|warn|fail", "version": ...} */
 char *
-format_health_json(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
-                   size_t *len)
+format_health_json(const struct registry *reg, const struct config_service *service,
+                   const uint32_t *ids, const struct runner_job *job, size_t *len)
 {
 	struct json_object *root, *checks;
 	enum healthd_status worst = HEALTHD_OK;
@@ -307,7 +363,9 @@ format_health_json(const struct registry *reg, const uint32_t *ids, const struct
 			goto oom;
 	}
 	json_object_object_add(root, "checks", checks);
+	add_service(root, service, true);
 	json_object_object_add(root, "status", json_object_new_string(status_words[worst]));
+	add_service(root, service, false);
 	return finish_json(root, len);
 oom:
 	json_object_put(root);

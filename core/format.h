@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "registry.h"
 #include "runner.h"
 
@@ -28,8 +29,18 @@ bool format_has_thresholds(const struct check *c);
  */
 char *format_seed(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
                   bool verbose, size_t *len);
-char *format_health_json(const struct registry *reg, const uint32_t *ids,
-                         const struct runner_job *job, size_t *len);
+/* service: the configured identity (serviceId, version, ...); NULL for none. */
+char *format_health_json(const struct registry *reg, const struct config_service *service,
+                         const uint32_t *ids, const struct runner_job *job, size_t *len);
+
+/*
+ * Which part of a perfdata item a reported value is: the value itself, or
+ * one of its thresholds, reported beside it as "<name>;warn", "<name>;crit",
+ * "<name>;min" and "<name>;max" (the exec plugin does). *stem gets the
+ * length of the value's own name.
+ */
+enum format_part { FORMAT_VALUE, FORMAT_WARN, FORMAT_CRIT, FORMAT_MIN, FORMAT_MAX };
+enum format_part format_value_part(const char *name, size_t *stem);
 
 /* A value's shortest text that reads back as the same double (JSON and
  * Prometheus alike); len 32 holds any. */

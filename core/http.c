@@ -333,7 +333,8 @@ reply_health(struct request *q)
 
 	/* either body may come from the same URL: caches must key on Accept */
 	if (wants_health_json(conn)) {
-		body = format_health_json(q->gen->reg, q->ids, q->job, &len);
+		body = format_health_json(q->gen->reg, &q->gen->cfg->service, q->ids, q->job,
+		                          &len);
 		return reply_owned(q, code, body, len, "application/health+json",
 		                   MHD_HTTP_HEADER_ACCEPT);
 	}

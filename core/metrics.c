@@ -5,15 +5,24 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <healthd/plugin.h>
 
 #include "executor.h"
 #include "format.h"
 #include "plugin_loader.h"
+
+#ifndef HEALTHD_VERSION
+#define HEALTHD_VERSION "unknown"
+#endif
 
 /* A growing text buffer for the metrics page. */
 struct text {
@@ -24,9 +33,15 @@ struct text {
 
 static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void text_add_label(struct text *t, const char *s);
-static void add_value_samples(struct text *t, const char *check, const struct runner_stats *s);
+static const char *base_unit(const char *uom, double *scale);
+static const struct report_value *value_of(const struct runner_stats *s, const char *name,
+                                           size_t stem);
+static void add_value_samples(struct text *t, const char *family, const char *check,
+                              const struct runner_stats *s, enum format_part part, bool counters);
 static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
                            struct executor_set *execs);
+static void process_metrics(struct text *t);
+static int proc_stat_fields(unsigned long long *f);
 
 static void
 text_add(struct text *t, const char *fmt, ...)
@@ -73,25 +88,118 @@ text_add_label(struct text *t, const char *s)
 	}
 }
 
-/* healthd_check_value{check="c",name="n"[,unit="u"]} v, per value of the last result. */
+/*
+ * Perfdata units to Prometheus base units: seconds, bytes, ratios. Byte
+ * multiples are binary, as monitoring-plugins' check_disk and check_swap
+ * compute their "MB". "c" is a Nagios counter: no unit, its own family.
+ */
+static const struct {
+	const char *uom;
+	double scale;
+	const char *unit;      /* the unit label; "" for none */
+} base_units[] = {
+	/* uom    scale                  unit */
+	{"s",     1,                     "seconds"},
+	{"ms",    1e-3,                  "seconds"},
+	{"us",    1e-6,                  "seconds"},
+	{"ns",    1e-9,                  "seconds"},
+	{"%",     0.01,                  "ratio"},
+	{"B",     1,                     "bytes"},
+	{"KB",    1024.0,                "bytes"},
+	{"KiB",   1024.0,                "bytes"},
+	{"MB",    1048576.0,             "bytes"},
+	{"MiB",   1048576.0,             "bytes"},
+	{"GB",    1073741824.0,          "bytes"},
+	{"GiB",   1073741824.0,          "bytes"},
+	{"TB",    1099511627776.0,       "bytes"},
+	{"TiB",   1099511627776.0,       "bytes"},
+	{"c",     1,                     ""},
+};
+
+/* The unit label for uom and the factor to base units; a UOM without a base
+ * unit is kept as the plugin gave it, unscaled. */
+static const char *
+base_unit(const char *uom, double *scale)
+{
+	for (size_t i = 0; i < sizeof(base_units) / sizeof(base_units[0]); i++)
+		if (strcmp(base_units[i].uom, uom) == 0) {
+			*scale = base_units[i].scale;
+			return base_units[i].unit;
+		}
+	*scale = 1;
+	return uom;
+}
+
+/* The value a threshold ("<name>;warn") belongs to, in the same result; NULL
+ * if that value was not reported. */
+static const struct report_value *
+value_of(const struct runner_stats *s, const char *name, size_t stem)
+{
+	for (size_t i = 0; i < s->last_nvalues; i++) {
+		const char *n = s->last_values[i].name;
+		if (strlen(n) == stem && strncmp(n, name, stem) == 0)
+			return &s->last_values[i];
+	}
+	return NULL;
+}
+
+/*
+ * family{check="c",name="n"[,unit="u"]} v for the values of the last result
+ * that belong to it: part FORMAT_VALUE the values themselves (counters only
+ * when counters, the rest otherwise), else that threshold of each value,
+ * under the labels of its value so that the two compare without on().
+ */
 static void
-add_value_samples(struct text *t, const char *check, const struct runner_stats *s)
+add_value_samples(struct text *t, const char *family, const char *check,
+                  const struct runner_stats *s, enum format_part part, bool counters)
 {
 	char num[32];
 
 	for (size_t i = 0; s->has_last && i < s->last_nvalues; i++) {
-		const struct report_value *v = &s->last_values[i];
+		const struct report_value *v = &s->last_values[i], *of = v;
+		size_t stem;
+		double scale;
+		const char *unit;
 
-		text_add(t, "healthd_check_value{check=\"%s\",name=\"", check);
-		text_add_label(t, v->name);
-		if (v->unit[0] != '\0') {
+		if (format_value_part(v->name, &stem) != part)
+			continue;
+		if (part != FORMAT_VALUE && (of = value_of(s, v->name, stem)) == NULL)
+			continue;
+		if (part == FORMAT_VALUE && (strcmp(v->unit, "c") == 0) != counters)
+			continue;
+		unit = base_unit(of->unit, &scale);
+		text_add(t, "%s{check=\"%s\",name=\"", family, check);
+		text_add_label(t, of->name);
+		if (unit[0] != '\0') {
 			text_add(t, "\",unit=\"");
-			text_add_label(t, v->unit);
+			text_add_label(t, unit);
 		}
-		format_number(v->value, num, sizeof(num));
+		format_number(v->value * scale, num, sizeof(num));
 		text_add(t, "\"} %s\n", num);
 	}
 }
+
+/* The families of perfdata values: name, type, help, which part. */
+static const struct {
+	const char *name, *type, *help;
+	enum format_part part;
+	bool counters;
+} value_metrics[] = {
+	{"healthd_check_value", "gauge", "Numbers the check's last run reported (perfdata), by "
+	 "name, in base units: seconds, bytes, ratio (0-1) for %; unit names the base unit, or "
+	 "the plugin's own unit when it has none", FORMAT_VALUE, false},
+	{"healthd_check_perfdata_total", "counter", "Counters the check's last run reported "
+	 "(perfdata with unit c), by name", FORMAT_VALUE, true},
+	{"healthd_check_value_warning", "gauge", "The warning threshold the check reported with "
+	 "a value (perfdata warn, when one number), in the value's base unit", FORMAT_WARN, false},
+	{"healthd_check_value_critical", "gauge", "The critical threshold the check reported "
+	 "with a value (perfdata crit, when one number), in the value's base unit", FORMAT_CRIT,
+	 false},
+	{"healthd_check_value_min", "gauge", "The least the value can be, as the check reported "
+	 "it (perfdata min), in the value's base unit", FORMAT_MIN, false},
+	{"healthd_check_value_max", "gauge", "The most the value can be, as the check reported "
+	 "it (perfdata max), in the value's base unit", FORMAT_MAX, false},
+};
 
 /* metric                          type     help */
 static const struct {
@@ -159,6 +267,93 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 	free(xi);
 }
 
+/* Fields of /proc/self/stat after "(comm)", from field 3 (state) on, the
+ * numbers from field 4: f[k] is field k + 3 of proc(5). Returns 0 or -1. */
+#define STAT_FIELDS 22
+static int
+proc_stat_fields(unsigned long long *f)
+{
+	char buf[1024], *p;
+	size_t n;
+	FILE *fp = fopen("/proc/self/stat", "re");
+
+	if (fp == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and ')' */
+	if (p == NULL || p[1] != ' ')
+		return -1;
+	p += 2;
+	while (*p != '\0' && *p != ' ')
+		p++; /* the state letter */
+	f[0] = 0;
+	for (int k = 1; k < STAT_FIELDS; k++) {
+		char *end;
+		f[k] = strtoull(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return 0;
+}
+
+/* The process_* series every Prometheus client library exports, with their
+ * names, HELP and units (client_golang, client_python); left out where /proc
+ * cannot be read. */
+static void
+process_metrics(struct text *t)
+{
+	unsigned long long f[STAT_FIELDS], btime = 0;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char line[256];
+	struct rlimit rl;
+	struct dirent *de;
+	DIR *d;
+	FILE *fp;
+
+	if (ticks > 0 && page > 0 && proc_stat_fields(f) == 0) {
+		/* utime 14, stime 15, starttime 22, vsize 23, rss 24 */
+		text_add(t, "# HELP process_cpu_seconds_total Total user and system CPU time spent "
+		         "in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+		         "process_cpu_seconds_total %.2f\n",
+		         (double)(f[11] + f[12]) / (double)ticks);
+		text_add(t, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		         "# TYPE process_virtual_memory_bytes gauge\n"
+		         "process_virtual_memory_bytes %llu\n", f[20]);
+		text_add(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		         "# TYPE process_resident_memory_bytes gauge\n"
+		         "process_resident_memory_bytes %llu\n", f[21] * (unsigned long long)page);
+		fp = fopen("/proc/stat", "re");
+		while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
+			if (sscanf(line, "btime %llu", &btime) == 1)
+				break;
+		if (fp != NULL)
+			fclose(fp);
+		if (btime > 0) /* boot time plus the ticks from boot to our start */
+			text_add(t, "# HELP process_start_time_seconds Start time of the process "
+			         "since unix epoch in seconds.\n"
+			         "# TYPE process_start_time_seconds gauge\n"
+			         "process_start_time_seconds %.2f\n",
+			         (double)btime + (double)f[19] / (double)ticks);
+	}
+	d = opendir("/proc/self/fd");
+	if (d != NULL) {
+		unsigned long n = 0;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
+				n++; /* not the one this count holds open */
+		closedir(d);
+		text_add(t, "# HELP process_open_fds Number of open file descriptors.\n"
+		         "# TYPE process_open_fds gauge\nprocess_open_fds %lu\n", n);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		text_add(t, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		         "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+		         (unsigned long long)rl.rlim_cur);
+}
+
 char *
 metrics_render(const struct registry *reg, struct runner *runner,
                const struct plugin_loader *loader, struct executor_set *execs,
@@ -224,10 +419,13 @@ metrics_render(const struct registry *reg, struct runner *runner,
 			}
 		}
 	}
-	text_add(&t, "# HELP healthd_check_value Numbers the check's last run reported (perfdata), "
-	         "by name; unit as the plugin gave it\n# TYPE healthd_check_value gauge\n");
-	for (uint32_t id = 0; id < count; id++)
-		add_value_samples(&t, registry_at(reg, id)->name, &stats[id]);
+	for (size_t m = 0; m < sizeof(value_metrics) / sizeof(value_metrics[0]); m++) {
+		text_add(&t, "# HELP %s %s\n# TYPE %s %s\n", value_metrics[m].name,
+		         value_metrics[m].help, value_metrics[m].name, value_metrics[m].type);
+		for (uint32_t id = 0; id < count; id++)
+			add_value_samples(&t, value_metrics[m].name, registry_at(reg, id)->name,
+			                  &stats[id], value_metrics[m].part, value_metrics[m].counters);
+	}
 	plugin_metrics(&t, loader, execs);
 	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
 	         "status code\n# TYPE healthd_http_requests_total counter\n");
@@ -259,6 +457,13 @@ metrics_render(const struct registry *reg, struct runner *runner,
 	         "healthd_reloads_total{result=\"failed\"} %llu\n",
 	         (unsigned long long)atomic_load(&reloads[1]),
 	         (unsigned long long)atomic_load(&reloads[0]));
+	/* the exporter convention: a constant 1 labelled with what was built */
+	text_add(&t, "# HELP healthd_build_info A metric with a constant '1' value labeled by "
+	         "the version of healthd and the plugin ABI it was built with\n"
+	         "# TYPE healthd_build_info gauge\n"
+	         "healthd_build_info{version=\"%s\",abi=\"%d.%d\"} 1\n",
+	         HEALTHD_VERSION, HEALTHD_ABI_MAJOR, HEALTHD_ABI_MINOR);
+	process_metrics(&t);
 	free(stats);
 	if (t.oom) {
 		free(t.buf);

@@ -3,7 +3,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -17,9 +16,9 @@
 
 #include "clock.h"
 #include "crash.h"
+#include "file_modes.h"
 #include "log.h"
 #include "report.h"
-#include "sandbox.h"
 
 /* The 1.0 sizes: what every version-1 plugin provides at least. */
 #define CHECK_SIZE_1_0 (offsetof(struct healthd_check, in_defaults) + sizeof(bool))
@@ -72,6 +71,7 @@ struct plugin_loader {
 	int instance_id;
 	const char *(*taken)(void *arg, const char *name);
 	void *taken_arg;
+	bool modes_checked; /* the caller ran file_modes_plugin() already */
 };
 
 static const struct healthd_host_api host_api;
@@ -84,6 +84,12 @@ plugin_loader_new(struct registry *r)
 	if (l != NULL)
 		l->registry = r;
 	return l;
+}
+
+void
+plugin_loader_modes_checked(struct plugin_loader *l)
+{
+	l->modes_checked = true;
 }
 
 /* ---- the host API table ------------------------------------------------ */
@@ -568,54 +574,6 @@ find_plugin(const struct plugin_loader *l, const char *name)
 	return NULL;
 }
 
-/* Whether a user other than root and us may write st: another owner, the
- * world, or a group with anyone in it but us (a user-private group, as
- * umask 002 setups have, is ours alone). */
-static bool
-others_can_write(const struct stat *st, const char **why)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		*why = "owned by another user";
-		return true;
-	}
-	if (st->st_mode & S_IWOTH) {
-		*why = "writable by everyone";
-		return true;
-	}
-	if (st->st_mode & S_IWGRP) {
-		struct group *g = st->st_gid == getegid() ? getgrgid(st->st_gid) : NULL;
-		if (g == NULL || (g->gr_mem != NULL && g->gr_mem[0] != NULL)) {
-			*why = "writable by its group";
-			return true;
-		}
-	}
-	return false;
-}
-
-int
-plugin_check_modes(const char *path, char *err, size_t errlen)
-{
-	char dir[PATH_MAX];
-	const char *why, *slash = strrchr(path, '/');
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == path ? 1 : (int)(slash - path),
-	         slash == NULL ? "." : path);
-	if (stat(dir, &st) == 0 && others_can_write(&st, &why)) {
-		snprintf(err, errlen, "plugin %s: refused: its directory %s is %s (mode %04o, uid %lu): "
-		         "only root or healthd's own user may write where plugins load from", path, dir,
-		         why, (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
-		return -1;
-	}
-	if (stat(path, &st) == 0 && others_can_write(&st, &why)) {
-		snprintf(err, errlen, "plugin %s: refused: it is %s (mode %04o, uid %lu): only root or "
-		         "healthd's own user may write a plugin", path, why,
-		         (unsigned)(st.st_mode & 07777), (unsigned long)st.st_uid);
-		return -1;
-	}
-	return 0;
-}
-
 int
 plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen)
 {
@@ -645,8 +603,8 @@ plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t er
 	if (stat(path, &p->file) == -1)
 		memset(&p->file, 0, sizeof(p->file));
 	/* in an executor the sandbox checked them, before a user namespace made
-	 * root's files look like nobody's */
-	if (!sandbox_entered() && plugin_check_modes(path, err, errlen) == -1)
+	 * root's files look like nobody's (plugin_loader_modes_checked) */
+	if (!l->modes_checked && file_modes_plugin(path, err, errlen) == -1)
 		return -1;
 	p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (p->handle == NULL) {
@@ -750,20 +708,84 @@ loaded_names(const struct plugin_loader *l, char *buf, size_t len)
 		snprintf(buf, len, "none");
 }
 
+/* Edit distance of a and b, or 99 for names over 64 bytes. */
+static unsigned
+name_distance(const char *a, const char *b)
+{
+	unsigned row[65], diag, up;
+	size_t la = strnlen(a, 65), lb = strnlen(b, 65);
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		diag = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			up = row[j];
+			row[j] = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < row[j])
+				row[j] = up + 1;
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* candidate, if nearer to name than *dist and within 2 edits; else best. */
+static const char *
+nearer(const char *name, const char *candidate, const char *best, unsigned *dist)
+{
+	unsigned d = name_distance(name, candidate);
+
+	if (d > 2 || d >= *dist)
+		return best;
+	*dist = d;
+	return candidate;
+}
+
+void
+plugin_unknown_error(const struct plugin_loader *l, const char *const *isolated,
+                     size_t nisolated, const char *origin, const char *name, char *err,
+                     size_t errlen)
+{
+	const char *best = NULL;
+	char in[256], iso[512] = "none", near[96] = "";
+	unsigned dist = 3;
+	size_t off = 0;
+
+	loaded_names(l, in, sizeof(in));
+	for (size_t i = 0; i < l->n; i++)
+		if (l->plugins[i]->loaded)
+			best = nearer(name, l->plugins[i]->desc->name, best, &dist);
+	for (size_t i = 0; i < nisolated && off < sizeof(iso); i++) {
+		int w = snprintf(iso + off, sizeof(iso) - off, "%s%s", i ? ", " : "", isolated[i]);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+		best = nearer(name, isolated[i], best, &dist);
+	}
+	if (best != NULL)
+		snprintf(near, sizeof(near), ": did you mean \"%.64s\"?", best);
+	snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"%s (plugins in process: %s; "
+	         "isolated: %s)", origin, name, near, in, iso);
+}
+
 int
 plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
                    size_t errlen)
 {
 	struct healthd_options *opts = (struct healthd_options *)&ck->options;
 	struct plugin *p = find_plugin(l, ck->plugin);
-	char why[512] = "", names[256];
+	char why[512] = "";
 	int64_t t0;
 	int rc;
 
-	if (p == NULL) {
-		loaded_names(l, names, sizeof(names));
-		snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\" (loaded: %s)", ck->origin,
-		         ck->plugin, names);
+	if (p == NULL) { /* the server looks among isolated plugins first */
+		plugin_unknown_error(l, NULL, 0, ck->origin, ck->plugin, err, errlen);
 		return -1;
 	}
 	if (p->desc->instantiate == NULL) {
@@ -771,9 +793,9 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 		         ck->origin, ck->plugin);
 		return -1;
 	}
-	if (registry_name_error(ck->name) != NULL) {
+	if (check_name_error(ck->name) != NULL) {
 		snprintf(err, errlen, "%s.name: invalid check name \"%.80s\": %s", ck->origin,
-		         ck->name, registry_name_error(ck->name));
+		         ck->name, check_name_error(ck->name));
 		return -1;
 	}
 	for (size_t i = 0; i < opts->n; i++)

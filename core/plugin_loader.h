@@ -28,6 +28,10 @@ struct plugin_info {
 
 struct plugin_loader *plugin_loader_new(struct registry *r);
 
+/* The caller checked the files' modes itself (file_modes.h): an executor's
+ * sandbox does, before a user namespace makes root's files look like nobody's. */
+void plugin_loader_modes_checked(struct plugin_loader *l);
+
 /* Plugin names are unique across the server and its executors: fn says which
  * file already has `name` elsewhere, or NULL. */
 void plugin_loader_set_taken(struct plugin_loader *l,
@@ -38,10 +42,12 @@ const char *plugin_loader_file_of(const struct plugin_loader *l, const char *nam
 /* Loads one file (server.c walks plugin_dir with dirlist_plugins()). Returns
  * 0, or -1 with one line naming the refused file and the reason. */
 int plugin_load_file(struct plugin_loader *l, const char *path, char *err, size_t errlen);
-/* sshd's StrictModes: -1 with one line naming the path when a user other than
- * root or healthd's own could write the plugin at path or its directory. */
-int plugin_check_modes(const char *path, char *err, size_t errlen);
-
+/* The one line for a check whose plugin is not installed: every plugin found,
+ * in process (l's) and isolated[0..nisolated), with a "did you mean" for a
+ * name within an edit distance of 2. */
+void plugin_unknown_error(const struct plugin_loader *l, const char *const *isolated,
+                          size_t nisolated, const char *origin, const char *name, char *err,
+                          size_t errlen);
 /* Creates a configured check through its plugin's instantiate(). */
 int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
                        size_t errlen);

@@ -72,26 +72,6 @@ registry_set_slot(struct registry *r, uint32_t id, uint32_t slot)
 	r->checks[id].slot = slot;
 }
 
-const char *
-registry_name_error(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0)
-		return "a check name must not be empty";
-	if (len > CHECK_NAME_MAX)
-		return "a check name has at most 64 characters";
-	if (name[0] == '_')
-		return "check names starting with '_' are reserved (like \"_defaults\")";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' || ch == '-'))
-			return "a check name may only contain letters, digits and _ . : -";
-	}
-	return NULL;
-}
-
 /* FNV-1a: names are short and few; this only has to spread them. */
 static uint32_t
 hash_name(const char *s, size_t len)
@@ -153,7 +133,7 @@ registry_find(const struct registry *r, const char *name, size_t len)
 int
 registry_add(struct registry *r, const struct check *c, char *err, size_t errlen)
 {
-	const char *why = registry_name_error(c->name);
+	const char *why = check_name_error(c->name);
 	struct check *slot;
 	int other;
 

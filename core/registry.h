@@ -18,7 +18,7 @@
 
 #include <healthd/plugin.h>
 
-#define CHECK_NAME_MAX 64
+#include "check_name.h"
 
 struct exec_plugin;
 struct config_check;
@@ -59,9 +59,6 @@ void registry_free(struct registry *r);
  * checks belong to the first registry (see reload.c). */
 void registry_free_keep_state(struct registry *r);
 
-/* Validates a check name: 1-64 of [A-Za-z0-9_.:-], not starting with '_'.
- * Returns NULL if valid, else what is wrong. */
-const char *registry_name_error(const char *name);
 
 /* What a configured check says of itself, over c: origin, defaults,
  * timeout_ms, cache_ms, interval_ms and the thresholds (ck's, borrowed). */

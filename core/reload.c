@@ -236,6 +236,26 @@ keep_check(struct build *b, const struct check *old, const struct config_check *
 	return 0;
 }
 
+/* A check naming no plugin: the error lists the isolated plugins, the
+ * staging set's and the reused ones. */
+static void
+unknown_plugin(const struct build *b, const struct config_check *ck, char *err, size_t errlen)
+{
+	size_t n = executor_count(b->staging), k = 0;
+	struct executor_info *xi = calloc(n + 1, sizeof(*xi));
+	const char **names = calloc(n + b->nreused + 1, sizeof(*names));
+
+	for (size_t i = 0; xi != NULL && names != NULL && i < n; i++) {
+		executor_info(b->staging, i, &xi[i]);
+		names[k++] = xi[i].name;
+	}
+	for (size_t i = 0; names != NULL && i < b->nreused; i++)
+		names[k++] = executor_plugin_name(b->reused[i]);
+	plugin_unknown_error(b->sv->loader, names, k, ck->origin, ck->plugin, err, errlen);
+	free(names);
+	free(xi);
+}
+
 static int
 build_checks(struct build *b, char *err, size_t errlen)
 {
@@ -264,8 +284,7 @@ build_checks(struct build *b, char *err, size_t errlen)
 			continue;
 		}
 		if (plugin_loader_file_of(b->sv->loader, ck->plugin) == NULL) {
-			snprintf(err, errlen, "%s.plugin: unknown plugin \"%.64s\"", ck->origin,
-			         ck->plugin);
+			unknown_plugin(b, ck, err, errlen);
 			return -1;
 		}
 		was = find_config_check(oldcfg, ck->name);

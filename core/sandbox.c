@@ -78,7 +78,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "plugin_loader.h"
+#include "file_modes.h"
 
 #define SANDBOX_ENV "HEALTHD_SANDBOX"
 #define MAX_HIDE    16
@@ -803,7 +803,7 @@ sandbox_enter(const char *path, pid_t server, char *err, size_t errlen)
 		len -= 3;
 	snprintf(plugin_name, sizeof(plugin_name), "%.*s", (int)len, base);
 	entered = true;
-	if (plugin_check_modes(path, err, errlen) == -1)
+	if (file_modes_plugin(path, err, errlen) == -1)
 		goto out;
 	if (parse_spec(spec_text ? spec_text : "", base, len, &sp) == -1) {
 		snprintf(err, errlen, "plugin %s: sandbox: cannot read the server's description",

@@ -147,14 +147,39 @@ taken_in_process(void *arg, const char *name)
 	return plugin_loader_file_of(arg, name);
 }
 
+/* A check naming no plugin: the error lists the isolated plugins too. */
+static void
+unknown_plugin(struct server *sv, const struct config_check *ck, char *err, size_t errlen)
+{
+	size_t n = executor_count(sv->execs);
+	struct executor_info *xi = calloc(n + 1, sizeof(*xi));
+	const char **names = calloc(n + 1, sizeof(*names));
+
+	for (size_t i = 0; xi != NULL && names != NULL && i < n; i++) {
+		executor_info(sv->execs, i, &xi[i]);
+		names[i] = xi[i].name;
+	}
+	plugin_unknown_error(sv->loader, names, xi && names ? n : 0, ck->origin, ck->plugin, err,
+	                     errlen);
+	free(names);
+	free(xi);
+}
+
 static int
 instantiate_checks(struct server *sv, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
 		const struct config_check *ck = &sv->cfg.checks[i];
-		int rc = executor_has_plugin(sv->execs, ck->plugin)
-		         ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
-		         : plugin_instantiate(sv->loader, ck, err, errlen);
+		int rc;
+
+		if (!executor_has_plugin(sv->execs, ck->plugin) &&
+		    plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
+			unknown_plugin(sv, ck, err, errlen);
+			return -1;
+		}
+		rc = executor_has_plugin(sv->execs, ck->plugin)
+		     ? executor_instantiate(sv->execs, ck, sv->reg, err, errlen)
+		     : plugin_instantiate(sv->loader, ck, err, errlen);
 		if (rc == -1)
 			return -1;
 	}

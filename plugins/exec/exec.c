@@ -364,6 +364,32 @@ exec_say(const struct healthd_host_api *api, struct healthd_report *report,
 		api->message(report, "%s%sno output", what, what[0] ? ": " : "");
 }
 
+/*
+ * The perfdata as values: each item's value under its label, then (while
+ * room is left) its numeric warn, crit, min and max as "label;warn",
+ * "label;crit", "label;min", "label;max" in the same unit: the host shows
+ * them as thresholds of the value (healthd_check_value_warning, ...).
+ */
+static void
+exec_values(const struct healthd_host_api *api, struct healthd_report *report,
+            const struct perfdata_output *po)
+{
+	static const char *const suffix[PERFDATA_FIELDS] = {";warn", ";crit", ";min", ";max"};
+	char name[PERFDATA_LABEL_MAX + 8];
+
+	for (size_t i = 0; i < po->nvalues; i++)
+		api->value(report, po->values[i].label, po->values[i].value, po->values[i].uom);
+	for (size_t i = 0; i < po->nvalues; i++) {
+		const struct perfdata_value *v = &po->values[i];
+		for (int f = 0; f < PERFDATA_FIELDS; f++) {
+			if (!v->has[f])
+				continue;
+			snprintf(name, sizeof(name), "%s%s", v->label, suffix[f]);
+			api->value(report, name, v->field[f], v->uom);
+		}
+	}
+}
+
 static enum healthd_status
 exec_result(struct exec_check *x, struct healthd_report *report, const struct exec_child *ch)
 {
@@ -379,8 +405,7 @@ exec_result(struct exec_check *x, struct healthd_report *report, const struct ex
 	}
 	if (ch->info.si_code == CLD_EXITED && ch->info.si_status >= 0 && ch->info.si_status <= 3) {
 		exec_say(api, report, ch, &po, "");
-		for (size_t i = 0; i < po.nvalues; i++)
-			api->value(report, po.values[i].label, po.values[i].value, po.values[i].uom);
+		exec_values(api, report, &po);
 		return (enum healthd_status)ch->info.si_status;
 	}
 	if (ch->info.si_code == CLD_EXITED) {

@@ -77,8 +77,9 @@ perfdata_number(const char *p, const char *end, double *v)
 static int
 perfdata_item(const char **pp, const char *end, struct perfdata_value *v)
 {
-	const char *p = *pp, *vs, *ve, *q;
+	const char *p = *pp, *vs, *ve, *q, *fs[PERFDATA_FIELDS], *fe[PERFDATA_FIELDS];
 	size_t ln = 0;
+	int nf;
 	bool ok = true;
 
 	if (*p == '\'') {
@@ -121,7 +122,14 @@ perfdata_item(const char **pp, const char *end, struct perfdata_value *v)
 	while (p < end && *p != ';' && !perfdata_space(*p))
 		p++;
 	ve = p;
-	while (p < end && !perfdata_space(*p)) /* warn;crit;min;max: not used */
+	/* warn;crit;min;max: spans read here, numbers once the UOM is known */
+	for (nf = 0; nf < PERFDATA_FIELDS && p < end && *p == ';'; nf++) {
+		fs[nf] = ++p;
+		while (p < end && *p != ';' && !perfdata_space(*p))
+			p++;
+		fe[nf] = p;
+	}
+	while (p < end && !perfdata_space(*p)) /* more fields than max: ignored */
 		p++;
 	*pp = p;
 	if (!ok || ln == 0)
@@ -134,6 +142,15 @@ perfdata_item(const char **pp, const char *end, struct perfdata_value *v)
 			return -1;
 	memcpy(v->uom, q, (size_t)(ve - q));
 	v->uom[ve - q] = '\0';
+	/* a field is kept when it is one number, bare or in the value's UOM
+	 * ("10", "10ms"): a range ("10:20", "@5") is not one threshold */
+	for (int f = 0; f < PERFDATA_FIELDS; f++) {
+		v->has[f] = false;
+		if (f >= nf || (q = perfdata_number(fs[f], fe[f], &v->field[f])) == NULL)
+			continue;
+		v->has[f] = q == fe[f] || ((size_t)(fe[f] - q) == strlen(v->uom) &&
+		                          memcmp(q, v->uom, (size_t)(fe[f] - q)) == 0);
+	}
 	return 0;
 }
 

@@ -20,16 +20,25 @@
 #ifndef HEALTHD_EXEC_PERFDATA_H
 #define HEALTHD_EXEC_PERFDATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PERFDATA_LABEL_MAX 63 /* bytes, as healthd's value names */
 #define PERFDATA_UOM_MAX   15 /* bytes, as healthd's value units */
 #define PERFDATA_VALUES_MAX 16
 
+/* The fields after the value, in their order: warn;crit;min;max. */
+enum perfdata_field { PERFDATA_WARN, PERFDATA_CRIT, PERFDATA_MIN, PERFDATA_MAX,
+                      PERFDATA_FIELDS };
+
 struct perfdata_value {
 	char label[PERFDATA_LABEL_MAX + 1]; /* 1..63 bytes, no control characters */
 	char uom[PERFDATA_UOM_MAX + 1];     /* "" when none */
 	double value;                       /* finite */
+	/* warn, crit, min, max when the field is one plain number (in the value's
+	 * UOM); a range ("10:20", "@5") or an empty field leaves has[] false */
+	double field[PERFDATA_FIELDS];
+	bool has[PERFDATA_FIELDS];
 };
 
 struct perfdata_output {

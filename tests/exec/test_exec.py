@@ -170,7 +170,7 @@ class MonitoringPlugins(ExecTest):
             self.assertAlmostEqual(d["values"]["/"], used, delta=max(used * 0.05, 64 << 20))
             samples = h.metrics()
             key = ("healthd_check_value",
-                   frozenset({"check": "disk", "name": "/", "unit": "B"}.items()))
+                   frozenset({"check": "disk", "name": "/", "unit": "bytes"}.items()))
             self.assertIn(key, samples)
             status, _, body = h.get("/health/?checks=disk", headers={
                 "Accept": "application/health+json"})
@@ -212,7 +212,7 @@ class MonitoringPlugins(ExecTest):
                     self.assertIn("Connection refused", details["closed"]["output"])
                     samples = h.metrics()
                     self.assertIn(("healthd_check_value", frozenset(
-                        {"check": "tcp", "name": "time", "unit": "s"}.items())), samples)
+                        {"check": "tcp", "name": "time", "unit": "seconds"}.items())), samples)
             finally:
                 stop.set()
                 t.join(5)
@@ -385,8 +385,9 @@ class Processes(ExecTest):
             self.assertEqual(details["multi"]["output"], "OK - main")
             self.assertEqual(details["multi"]["values"], {"a": 1, "b c": 2.5, "d": 3})
             samples = h.metrics()
+            # base units in /metrics: 2.5 ms is 0.0025 s
             self.assertEqual(samples[("healthd_check_value", frozenset(
-                {"check": "multi", "name": "b c", "unit": "ms"}.items()))], 2.5)
+                {"check": "multi", "name": "b c", "unit": "seconds"}.items()))], 0.0025)
 
 
 class Refusals(unittest.TestCase):

@@ -70,6 +70,49 @@ DEF_TEST(check_disk_output)
 	return 0;
 }
 
+#define EXPECT_FIELD(label, f, v)                                                          \
+	do {                                                                               \
+		const struct perfdata_value *pv__ = value(label);                          \
+		check_count__++;                                                           \
+		if (pv__ == NULL || !pv__->has[f] || pv__->field[f] != (v))                \
+			FAIL__("%s: field %d: expected %g", label, f, (double)(v));        \
+	} while (0)
+#define EXPECT_NO_FIELD(label, f)                                                          \
+	do {                                                                               \
+		const struct perfdata_value *pv__ = value(label);                          \
+		check_count__++;                                                           \
+		if (pv__ == NULL || pv__->has[f])                                          \
+			FAIL__("%s: field %d: expected none", label, f);                   \
+	} while (0)
+
+/* warn;crit;min;max: kept when one number, bare or in the value's UOM */
+DEF_TEST(thresholds_min_max)
+{
+	parse("PING OK | rta=0.5ms;100.000;500.0ms;0; pl=0%;20;60;0;100 "
+	      "r=5;10:20;@5;~:3;x t=1s;2ms;;; u=3;4 \n");
+	EXPECT_EQ_INT(5, out.nvalues);
+	EXPECT_VALUE("rta", 0.5, "ms");
+	EXPECT_FIELD("rta", PERFDATA_WARN, 100);
+	EXPECT_FIELD("rta", PERFDATA_CRIT, 500);
+	EXPECT_FIELD("rta", PERFDATA_MIN, 0);
+	EXPECT_NO_FIELD("rta", PERFDATA_MAX); /* empty */
+	EXPECT_FIELD("pl", PERFDATA_WARN, 20);
+	EXPECT_FIELD("pl", PERFDATA_CRIT, 60);
+	EXPECT_FIELD("pl", PERFDATA_MIN, 0);
+	EXPECT_FIELD("pl", PERFDATA_MAX, 100);
+	/* ranges and garbage are not one threshold */
+	EXPECT_VALUE("r", 5, "");
+	EXPECT_NO_FIELD("r", PERFDATA_WARN);
+	EXPECT_NO_FIELD("r", PERFDATA_CRIT);
+	EXPECT_NO_FIELD("r", PERFDATA_MIN);
+	EXPECT_NO_FIELD("r", PERFDATA_MAX);
+	/* another unit than the value's: not comparable, left out */
+	EXPECT_NO_FIELD("t", PERFDATA_WARN);
+	EXPECT_FIELD("u", PERFDATA_WARN, 4);
+	EXPECT_NO_FIELD("u", PERFDATA_CRIT);
+	return 0;
+}
+
 DEF_TEST(quoted_labels_and_units)
 {
 	parse("OK | 'a b'=1s 'it''s'=2.5ms;1;2 '/var/lib'=10% c=5c d=-1.5e3KB e=+7\n");
@@ -176,6 +219,7 @@ main(void)
 	RUN_TEST(check_load_output);
 	RUN_TEST(check_disk_output);
 	RUN_TEST(quoted_labels_and_units);
+	RUN_TEST(thresholds_min_max);
 	RUN_TEST(empty_fields_and_undetermined);
 	RUN_TEST(perfdata_on_later_lines);
 	RUN_TEST(no_perfdata);

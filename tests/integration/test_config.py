@@ -42,9 +42,16 @@ class BadConfig(unittest.TestCase):
                      'CONFIG: workers: expected an integer from 1 to 1024, got a string')
 
     def test_unknown_plugin(self):
-        rc, _, err = check_config({"checks": [{"name": "x", "plugin": "htp"}]}, "--no-url-secret")
-        self.assertEqual(rc, 1)
-        self.assertIn('CONFIG: checks[0].plugin: unknown plugin "htp" (loaded: dummy', err)
+        # every plugin found, in process and isolated, and the near name
+        installed = "(plugins in process: dummy; isolated: exec, http, postgres, tcp)"
+        self.refused({"checks": [{"name": "x", "plugin": "htp"}]},
+                     'CONFIG: checks[0].plugin: unknown plugin "htp": did you mean "http"? '
+                     + installed)
+        self.refused({"checks": [{"name": "x", "plugin": "mysql"}]},
+                     'CONFIG: checks[0].plugin: unknown plugin "mysql" ' + installed)
+        self.refused({"in_process": ["dummy", "tcp"], "checks": [{"name": "x", "plugin": "tpc"}]},
+                     'CONFIG: checks[0].plugin: unknown plugin "tpc": did you mean "tcp"? '
+                     "(plugins in process: dummy, tcp; isolated: exec, http, postgres)")
 
     def test_duplicate_name(self):
         self.refused({"checks": [{"name": "x", "plugin": "dummy"}, {"name": "x", "plugin": "dummy"}]},

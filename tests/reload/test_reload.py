@@ -221,7 +221,8 @@ class ReloadTest(unittest.TestCase):
             # 6. an unknown plugin in a check: refused, nothing changes
             self.write_config(dict(self.config, checks=[{"name": "v", "plugin": "nosuch"}]))
             line = self.reload(r"reload failed: ")
-            self.assertIn('unknown plugin "nosuch"', line)
+            self.assertIn('unknown plugin "nosuch" (plugins in process: dummy; isolated: ver)',
+                          line)
             self.assertEqual(self.build("v"), ("2.0", pid2))
             # 7. a plugin removed from the directory, and its check with it
             self.write_config(dict(self.config, checks=[]))

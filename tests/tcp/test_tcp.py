@@ -92,7 +92,7 @@ class TcpTest(unittest.TestCase):
             self.assertLess(d["values"]["connect_time"], 5)
             samples = h.metrics()
             self.assertIn(("healthd_check_value", frozenset(
-                {"check": "open", "name": "connect_time", "unit": "s"}.items())), samples)
+                {"check": "open", "name": "connect_time", "unit": "seconds"}.items())), samples)
             status, _, body = h.get("/health/?checks=open",
                                     headers={"Accept": "application/health+json"})
             m = json.loads(body)["checks"]["open:connect_time"][0]

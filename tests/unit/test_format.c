@@ -88,6 +88,28 @@ run_odd_values(void *state, struct healthd_report *report)
 	return HEALTHD_OK;
 }
 
+/* Perfdata as the exec plugin reports it: units, thresholds, a counter. */
+static enum healthd_status
+run_perfdata(void *state, struct healthd_report *report)
+{
+	const struct healthd_host_api *api = plugin_host_api();
+
+	(void)state;
+	api->value(report, "rta", 12.5, "ms");
+	api->value(report, "used", 3, "MB");
+	api->value(report, "free", 40, "%");
+	api->value(report, "packets", 1234, "c");
+	api->value(report, "temp", 21.5, "C");
+	api->value(report, "rta;warn", 100, "ms");
+	api->value(report, "rta;crit", 500, "ms");
+	api->value(report, "rta;min", 0, "ms");
+	api->value(report, "free;warn", 20, "%");
+	api->value(report, "free;max", 100, "%");
+	api->value(report, "packets;crit", 5000, "c");
+	api->value(report, "gone;warn", 1, ""); /* no value "gone": no series */
+	return HEALTHD_OK;
+}
+
 struct fixture {
 	struct registry *reg;
 	struct runner *runner;
@@ -259,7 +281,7 @@ DEF_TEST(health_json_worst_status)
 	ids[0] = (uint32_t)registry_find(f.reg, "true", 4);
 	ids[1] = (uint32_t)registry_find(f.reg, "warn", 4);
 	job = runner_submit(f.runner, ids, 2);
-	body = format_health_json(f.reg, ids, job, &len);
+	body = format_health_json(f.reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("{\"checks\":{\"true:responseTime\":[{\"componentId\":\"true\","
 	                "\"componentType\":\"component\",\"observedUnit\":\"ms\","
@@ -298,7 +320,7 @@ DEF_TEST(health_json_draft_rules)
 	ids[0] = 0;
 	ids[1] = 1;
 	job = runner_submit(runner, ids, 2);
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"db%3Aprimary:responseTime\":[{\"componentId\":\"db:primary\","
 	                "\"componentType\":\"component\",\"observedUnit\":\"ms\",\"observedValue\":0,"
@@ -323,7 +345,7 @@ DEF_TEST(health_json_draft_rules)
 	registry_seal(reg);
 	runner = runner_new(reg, 1);
 	job = runner_submit(runner, ids, 1);
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"odd:pool%3Aidle%25\":[{\"componentId\":\"odd\",\"componentType\":"
 	                "\"component\",\"observedValue\":3,\"status\":\"pass\"", body);
@@ -405,7 +427,7 @@ DEF_TEST(values_in_every_format)
 	EXPECT_TRUE(strstr(body, "v16") == NULL);
 	free(body);
 
-	body = format_health_json(reg, ids, job, &len);
+	body = format_health_json(reg, NULL, ids, job, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("\"vals:zeta\":[{\"componentId\":\"vals\",\"componentType\":\"component\","
 	                "\"observedUnit\":\"s\",\"observedValue\":1.5,"
@@ -422,9 +444,9 @@ DEF_TEST(values_in_every_format)
 	body = metrics_render(reg, runner, NULL, NULL, NULL, &len);
 	body = terminated(body, len);
 	EXPECT_CONTAINS("# TYPE healthd_check_value gauge\n", body);
-	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"s\"} 1.5\n", body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"zeta\",unit=\"seconds\"} 1.5\n", body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"alpha\"} 0.25\n", body);
-	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"q\\\"uo\\\\te\",unit=\"B\"} 3\n",
+	EXPECT_CONTAINS("healthd_check_value{check=\"vals\",name=\"q\\\"uo\\\\te\",unit=\"bytes\"} 3\n",
 	                body);
 	EXPECT_CONTAINS("healthd_check_value{check=\"many\",name=\"v15\"} 15\n", body);
 	free(body);
@@ -445,6 +467,102 @@ DEF_TEST(values_in_every_format)
 	return 0;
 }
 
+DEF_TEST(metrics_perfdata_in_base_units)
+{
+	struct registry *reg = registry_new();
+	struct check c = {.run = run_perfdata, .flags = HEALTHD_CHECK_INLINE, .timeout_ms = 2000,
+	                  .origin = "t"};
+	struct runner *runner;
+	struct runner_job *job;
+	uint32_t id = 0;
+	char err[256], *body;
+	size_t len;
+
+	strcpy(c.name, "p");
+	registry_add(reg, &c, err, sizeof(err));
+	registry_seal(reg);
+	runner = runner_new(reg, 1);
+	job = runner_submit(runner, &id, 1);
+	body = metrics_render(reg, runner, NULL, NULL, NULL, &len);
+	body = terminated(body, len);
+	/* seconds, bytes (binary multiples, as check_disk's MB), ratios */
+	EXPECT_CONTAINS("healthd_check_value{check=\"p\",name=\"rta\",unit=\"seconds\"} 0.0125\n",
+	                body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"p\",name=\"used\",unit=\"bytes\"} 3145728\n",
+	                body);
+	EXPECT_CONTAINS("healthd_check_value{check=\"p\",name=\"free\",unit=\"ratio\"} 0.4\n",
+	                body);
+	/* a unit without a base unit is kept as given */
+	EXPECT_CONTAINS("healthd_check_value{check=\"p\",name=\"temp\",unit=\"C\"} 21.5\n", body);
+	/* a Nagios counter is a counter, in its own family */
+	EXPECT_CONTAINS("# TYPE healthd_check_perfdata_total counter\n"
+	                "healthd_check_perfdata_total{check=\"p\",name=\"packets\"} 1234\n", body);
+	EXPECT_TRUE(strstr(body, "healthd_check_value{check=\"p\",name=\"packets\"") == NULL);
+	/* thresholds under their value's labels, in its base unit */
+	EXPECT_CONTAINS("# TYPE healthd_check_value_warning gauge\n"
+	                "healthd_check_value_warning{check=\"p\",name=\"rta\",unit=\"seconds\"} 0.1\n"
+	                "healthd_check_value_warning{check=\"p\",name=\"free\",unit=\"ratio\"} 0.2\n"
+	                "# HELP healthd_check_value_critical", body);
+	EXPECT_CONTAINS("# TYPE healthd_check_value_critical gauge\n"
+	                "healthd_check_value_critical{check=\"p\",name=\"rta\",unit=\"seconds\"} 0.5\n"
+	                "healthd_check_value_critical{check=\"p\",name=\"packets\"} 5000\n", body);
+	EXPECT_CONTAINS("healthd_check_value_min{check=\"p\",name=\"rta\",unit=\"seconds\"} 0\n",
+	                body);
+	EXPECT_CONTAINS("healthd_check_value_max{check=\"p\",name=\"free\",unit=\"ratio\"} 1\n",
+	                body);
+	/* a threshold is no value of its own, anywhere */
+	EXPECT_TRUE(strstr(body, "warn\"") == NULL);
+	EXPECT_TRUE(strstr(body, "gone") == NULL);
+	free(body);
+	body = format_seed(reg, &id, job, true, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("\"values\":{\"free\":40,\"packets\":1234,\"rta\":12.5,\"temp\":21.5,"
+	                "\"used\":3}", body);
+	free(body);
+	body = format_health_json(reg, NULL, &id, job, &len);
+	body = terminated(body, len);
+	EXPECT_TRUE(strstr(body, ";warn") == NULL);
+	/* health+json keeps the plugin's unit: observedUnit says which */
+	EXPECT_CONTAINS("\"p:used\":[{\"componentId\":\"p\",\"componentType\":\"component\","
+	                "\"observedUnit\":\"MB\",\"observedValue\":3,", body);
+	free(body);
+	runner_job_free(job);
+	EXPECT_EQ_INT(0, runner_shutdown(runner, 1000, NULL));
+	runner_free(runner);
+	registry_free(reg);
+	return 0;
+}
+
+/* The configured identity, in the draft's names and sorted among the keys. */
+DEF_TEST(health_json_service_identity)
+{
+	struct fixture f;
+	struct config_service svc = {.id = "shop-api", .version = "2.4.1",
+	                             .release_id = "2.4.1-7", .description = "d\"q"};
+	struct runner_job *job;
+	uint32_t ids[1];
+	char *body;
+	size_t len;
+
+	setup(&f);
+	ids[0] = (uint32_t)registry_find(f.reg, "true", 4);
+	job = runner_submit(f.runner, ids, 1);
+	body = format_health_json(f.reg, &svc, ids, job, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("}]},\"description\":\"d\\\"q\",\"releaseId\":\"2.4.1-7\","
+	                "\"serviceId\":\"shop-api\",\"status\":\"pass\",\"version\":\"2.4.1\"}\n",
+	                body);
+	free(body);
+	svc = (struct config_service){.id = "only"};
+	body = format_health_json(f.reg, &svc, ids, job, &len);
+	body = terminated(body, len);
+	EXPECT_CONTAINS("}]},\"serviceId\":\"only\",\"status\":\"pass\"}\n", body);
+	free(body);
+	runner_job_free(job);
+	teardown(&f);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -456,5 +574,7 @@ main(void)
 	RUN_TEST(health_json_draft_rules);
 	RUN_TEST(metrics_counts_runs);
 	RUN_TEST(values_in_every_format);
+	RUN_TEST(metrics_perfdata_in_base_units);
+	RUN_TEST(health_json_service_identity);
 	END_TEST;
 }

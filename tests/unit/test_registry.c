@@ -163,14 +163,14 @@ DEF_TEST(exclude_after_select)
 
 DEF_TEST(names_validated)
 {
-	EXPECT_TRUE(registry_name_error("db") == NULL);
-	EXPECT_TRUE(registry_name_error("api.v2:primary-1") == NULL);
-	EXPECT_TRUE(registry_name_error("") != NULL);
-	EXPECT_TRUE(registry_name_error("_defaults") != NULL);
-	EXPECT_TRUE(registry_name_error("a,b") != NULL);
-	EXPECT_TRUE(registry_name_error("a b") != NULL);
-	EXPECT_TRUE(registry_name_error("caf\xc3\xa9") != NULL);
-	EXPECT_TRUE(registry_name_error("12345678901234567890123456789012345678901234567890123456789012345") != NULL);
+	EXPECT_TRUE(check_name_error("db") == NULL);
+	EXPECT_TRUE(check_name_error("api.v2:primary-1") == NULL);
+	EXPECT_TRUE(check_name_error("") != NULL);
+	EXPECT_TRUE(check_name_error("_defaults") != NULL);
+	EXPECT_TRUE(check_name_error("a,b") != NULL);
+	EXPECT_TRUE(check_name_error("a b") != NULL);
+	EXPECT_TRUE(check_name_error("caf\xc3\xa9") != NULL);
+	EXPECT_TRUE(check_name_error("12345678901234567890123456789012345678901234567890123456789012345") != NULL);
 	return 0;
 }
 
