@@ -91,6 +91,7 @@ struct exec_plugin {
 	char down_why[160];
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
+	struct sandbox_report sandbox; /* as its current executor reported it */
 };
 
 struct executor_set {

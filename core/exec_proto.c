@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+
 void
 exec_buf_start(struct exec_buf *b, enum exec_type type, uint64_t token)
 {
@@ -170,6 +172,9 @@ read_text(struct exec_reader *r, char *dst, size_t size, const char *field, char
 	return 0;
 }
 
+static int decode_sandbox(struct exec_reader *r, struct sandbox_report *sb, char *why,
+                          size_t whylen);
+
 static int
 decode_loaded(struct exec_reader *r, struct exec_msg *m, char *why, size_t whylen)
 {
@@ -208,6 +213,34 @@ decode_loaded(struct exec_reader *r, struct exec_msg *m, char *why, size_t whyle
 		              whylen) == -1)
 			return -1;
 	}
+	return decode_sandbox(r, &m->sandbox, why, whylen);
+}
+
+/* The layers an executor set up: bits of enum config_sandbox_layer, none both
+ * set up and turned off, a PID namespace only inside the others, a landlock
+ * ABI with landlock only, and a reason exactly when a layer is missing. */
+static int
+decode_sandbox(struct exec_reader *r, struct sandbox_report *sb, char *why, size_t whylen)
+{
+	uint32_t layers = exec_read_u32(r), off = exec_read_u32(r), abi = exec_read_u32(r);
+	bool has_landlock = layers & SANDBOX_LANDLOCK;
+
+	if (r->bad)
+		return bad(why, whylen, "sandbox layers missing");
+	if ((layers | off) & ~(uint32_t)SANDBOX_ALL || (layers & off) != 0 ||
+	    ((layers & SANDBOX_PID_NAMESPACE) && !(layers & SANDBOX_NAMESPACES)))
+		return bad(why, whylen, "sandbox layers %#x, off %#x: not a possible set", layers, off);
+	if (has_landlock != (abi != 0) || abi > SANDBOX_LANDLOCK_ABI_MAX)
+		return bad(why, whylen, "landlock ABI %u with landlock %s", abi,
+		           has_landlock ? "on" : "off");
+	sb->layers = layers;
+	sb->off = off;
+	sb->landlock_abi = abi;
+	if (read_text(r, sb->why, sizeof(sb->why), "sandbox reason", why, whylen) == -1)
+		return -1;
+	if (((SANDBOX_ALL & ~layers & ~off) != 0) != (sb->why[0] != '\0'))
+		return bad(why, whylen, "sandbox reason %s", sb->why[0] ? "without a missing layer" :
+		           "missing for a missing layer");
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "report.h"
+#include "sandbox.h"
 #include "sizes.h"
 
 #define EXEC_MSG_MAX 65536
@@ -35,7 +36,7 @@ enum exec_type {
 	EXEC_RUN = 4,         /* token; index, deadline_ms, timeout_ms */
 	EXEC_CANCEL = 5,      /* token: set the run's cancelled() */
 	/* executor -> server */
-	EXEC_LOADED = 16,       /* ok; descriptor and fixed checks, or an error */
+	EXEC_LOADED = 16,       /* ok; descriptor, fixed checks, sandbox; or an error */
 	EXEC_INSTANTIATED = 17, /* ok; the check's index, or an error */
 	EXEC_SEALED = 18,
 	EXEC_RESULT = 19,       /* token; status, timed_out, duration, message, values */
@@ -68,6 +69,8 @@ struct exec_msg {
 	char description[PLUGIN_DESCRIPTION_SIZE];
 	uint32_t nfixed;
 	struct exec_fixed *fixed; /* nfixed entries, malloc'd: exec_msg_free() */
+	struct sandbox_report sandbox; /* layers, then off, landlock ABI, why: checked
+	                                * consistent, as the executor claims them */
 	/* INSTANTIATED */
 	uint32_t index;
 	/* DYING */

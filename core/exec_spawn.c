@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "exec_internal.h"
 #include "lock.h"
+#include "log.h"
 #include "sandbox.h"
 
 #define BOOT_TIMEOUT_MS 30000   /* load() + instantiate() of one plugin, at most */
@@ -337,6 +338,24 @@ exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in)
 	}
 }
 
+/* A restarted executor's layers: the kernel may withhold one it gave the
+ * first (a user namespace limit reached), which is said once as it happens. */
+static void
+update_sandbox(struct exec_plugin *pl, const struct sandbox_report *sb)
+{
+	unsigned lost;
+	char line[1024];
+
+	pthread_mutex_lock(&pl->set->lock);
+	lost = sandbox_missing(sb) & ~sandbox_missing(&pl->sandbox);
+	pl->sandbox = *sb;
+	pthread_mutex_unlock(&pl->set->lock);
+	if (lost != 0) {
+		sandbox_describe(sb, line, sizeof(line));
+		log_warn("plugin %s: sandbox: its restarted executor has less: %s", pl->name, line);
+	}
+}
+
 /* Loads, instantiates and seals a fresh executor the way the first one was:
  * same plugin, same fixed checks, same instances at the same indexes. */
 int
@@ -367,6 +386,7 @@ exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t er
 			goto killit;
 		}
 	}
+	update_sandbox(pl, &m.sandbox);
 	exec_msg_free(&m);
 	for (size_t i = 0; i < pl->ninst; i++) {
 		exec_buf_instantiate(b, &pl->inst[i]);

@@ -202,7 +202,14 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	pl->abi_minor = m.abi_minor;
 	pl->fixed = m.fixed;
 	pl->nfixed = m.nfixed;
+	pl->sandbox = m.sandbox;
 	m.fixed = NULL;
+	if (sandbox_missing(&pl->sandbox) != 0) {
+		/* here rather than at "ready:", so that a reload's new plugin says it too */
+		char line[1024];
+		sandbox_describe(&pl->sandbox, line, sizeof(line));
+		log_warn("plugin %s: sandbox: %s", pl->name, line);
+	}
 	for (size_t i = 0; i < pl->nfixed; i++) {
 		struct check c = fixed_check(pl, i);
 		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
@@ -532,6 +539,7 @@ info_locked(const struct exec_plugin *pl, struct executor_info *out)
 	snprintf(out->description, sizeof(out->description), "%s", pl->description);
 	snprintf(out->file, sizeof(out->file), "%s", pl->path);
 	memcpy(out->restarts, pl->restarts, sizeof(out->restarts));
+	out->sandbox = pl->sandbox;
 }
 
 bool

@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "registry.h"
+#include "sandbox.h"
 #include "sizes.h"
 
 struct executor_set;
@@ -112,6 +113,7 @@ struct executor_info {
 	uint64_t rss_bytes;
 	bool retired;  /* replaced or removed by a reload (not the current
 	                * configuration's); gone after its runs */
+	struct sandbox_report sandbox; /* the layers its executor set up */
 };
 size_t executor_count(struct executor_set *s);
 /* False if there is no plugin i (any more). */

@@ -221,12 +221,13 @@ do_load(struct xproc *x, struct exec_reader *r)
 	char err[1024];
 	struct exec_buf b;
 	struct plugin_info pi;
+	struct sandbox_report sb;
 
 	exec_buf_start(&b, EXEC_LOADED, 0);
 	if (!exec_reader_done(r) || plugin_count(x->loader) != 0) {
 		exec_buf_u32(&b, 0);
 		exec_buf_str(&b, "executor: malformed load request", EXEC_TEXT_MAX);
-	} else if (sandbox_enter(path, getppid(), err, sizeof(err)) == -1) {
+	} else if (sandbox_enter(path, getppid(), &sb, err, sizeof(err)) == -1) {
 		exec_buf_u32(&b, 0); /* a required layer is missing: no plugin code here */
 		exec_buf_str(&b, err, EXEC_TEXT_MAX);
 		send_buf(&b);
@@ -249,6 +250,11 @@ do_load(struct xproc *x, struct exec_reader *r)
 			exec_buf_u32(&b, c->in_defaults);
 			exec_buf_str(&b, c->name, EXEC_NAME_MAX);
 		}
+		/* what sandbox_enter() set up, for the server's line and metrics */
+		exec_buf_u32(&b, sb.layers);
+		exec_buf_u32(&b, sb.off);
+		exec_buf_u32(&b, sb.landlock_abi);
+		exec_buf_str(&b, sb.why, sizeof(sb.why));
 	}
 	send_buf(&b);
 }

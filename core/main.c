@@ -233,6 +233,7 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 {
 	struct executor_info xi;
 	struct plugin_info pi;
+	char line[1024];
 
 	printf("configuration: %s\n", cfg->path ? cfg->path : "(embedded default)");
 	printf("plugin directory: %s\n", cfg->plugin_dir);
@@ -251,6 +252,8 @@ print_summary(const struct config *cfg, const struct plugin_loader *loader,
 		       xi.nchecks == 1 ? "" : "s");
 		if (xi.description[0] != '\0')
 			printf("  %s\n", xi.description);
+		sandbox_describe(&xi.sandbox, line, sizeof(line));
+		printf("  sandbox: %s\n", line);
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++) {
 		const struct check *c = registry_at(reg, id);

@@ -42,6 +42,7 @@ static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
                            struct executor_set *execs);
 static void process_metrics(struct text *t);
 static int proc_stat_fields(unsigned long long *f);
+static void sandbox_metrics(struct text *t, const struct executor_info *xi, size_t n);
 
 static void
 text_add(struct text *t, const char *fmt, ...)
@@ -264,6 +265,7 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 	for (size_t i = 0; i < n; i++)
 		text_add(t, "healthd_plugin_rss_bytes{plugin=\"%s\"} %llu\n", xi[i].name,
 		         (unsigned long long)xi[i].rss_bytes);
+	sandbox_metrics(t, xi, n);
 	free(xi);
 }
 
@@ -352,6 +354,39 @@ process_metrics(struct text *t)
 		text_add(t, "# HELP process_max_fds Maximum number of open file descriptors.\n"
 		         "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
 		         (unsigned long long)rl.rlim_cur);
+}
+
+/* layer            bit, named as isolation.require names them */
+static const struct {
+	const char *name;
+	unsigned bit;
+} sandbox_layers[] = {
+	{"namespaces",    SANDBOX_NAMESPACES},
+	{"pid_namespace", SANDBOX_PID_NAMESPACE},
+	{"seccomp",       SANDBOX_SECCOMP},
+	{"landlock",      SANDBOX_LANDLOCK},
+};
+
+/* Isolated plugins: which sandbox layers their executor set up. */
+static void
+sandbox_metrics(struct text *t, const struct executor_info *xi, size_t n)
+{
+	if (n == 0)
+		return;
+	text_add(t, "# HELP healthd_plugin_sandbox_layer 1 if the plugin's executor runs inside "
+	         "the sandbox layer, 0 if it was turned off or could not be set up\n"
+	         "# TYPE healthd_plugin_sandbox_layer gauge\n");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < sizeof(sandbox_layers) / sizeof(sandbox_layers[0]); k++)
+			text_add(t, "healthd_plugin_sandbox_layer{plugin=\"%s\",layer=\"%s\"} %d\n",
+			         xi[i].name, sandbox_layers[k].name,
+			         (xi[i].sandbox.layers & sandbox_layers[k].bit) != 0);
+	text_add(t, "# HELP healthd_plugin_sandbox_landlock_abi The landlock ABI the plugin's "
+	         "executor runs under; 0 without landlock\n"
+	         "# TYPE healthd_plugin_sandbox_landlock_abi gauge\n");
+	for (size_t i = 0; i < n; i++)
+		text_add(t, "healthd_plugin_sandbox_landlock_abi{plugin=\"%s\"} %u\n", xi[i].name,
+		         xi[i].sandbox.landlock_abi);
 }
 
 char *

@@ -212,6 +212,16 @@ log_startup(const struct config *cfg, const struct plugin_loader *loader,
 	}
 	for (uint32_t id = 0; id < registry_count(reg); id++)
 		ndefault += registry_at(reg, id)->in_defaults;
+	/* each isolated plugin's layers; one with a layer missing was warned
+	 * about when it loaded (executor_load) */
+	for (size_t i = 0; i < executor_count(execs); i++) {
+		char line[1024];
+		executor_info(execs, i, &xi);
+		if (sandbox_missing(&xi.sandbox) != 0)
+			continue;
+		sandbox_describe(&xi.sandbox, line, sizeof(line));
+		log_info("plugin %s: sandbox: %s", xi.name, line);
+	}
 	log_info("ready: %zu check%s (%zu in defaults), plugins %s, %d workers, config %s",
 	         registry_count(reg), registry_count(reg) == 1 ? "" : "s", ndefault,
 	         off ? plugins : "none", cfg->workers, cfg->path ? cfg->path : "(embedded default)");

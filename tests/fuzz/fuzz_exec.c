@@ -4,14 +4,17 @@
  * decoder must hold whatever arrives.
  * Invariants: a decoded message is one of the executor's types; its strings
  * are NUL-terminated within their fields and free of control characters; a
- * status is 0-3; fixed checks are at most EXEC_FIXED_MAX; re-encoding a
- * decoded RESULT gives back exactly the input.
+ * status is 0-3; fixed checks are at most EXEC_FIXED_MAX; a LOADED's sandbox
+ * layers are a possible set (none both on and off, a landlock ABI with
+ * landlock only, a reason exactly when one is missing); re-encoding a decoded
+ * RESULT gives back exactly the input.
  */
 #include <assert.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
 #include "exec_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,6 +56,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (uint32_t i = 0; i < m.nfixed; i++)
 		check_text(m.fixed[i].name, sizeof(m.fixed[i].name));
+	check_text(m.sandbox.why, sizeof(m.sandbox.why));
+	assert(((m.sandbox.layers | m.sandbox.off) & ~(unsigned)SANDBOX_ALL) == 0);
+	assert((m.sandbox.layers & m.sandbox.off) == 0);
+	assert(((m.sandbox.layers & SANDBOX_LANDLOCK) != 0) == (m.sandbox.landlock_abi != 0));
+	assert(m.sandbox.landlock_abi <= SANDBOX_LANDLOCK_ABI_MAX);
+	if (m.type == EXEC_LOADED && m.ok)
+		assert((sandbox_missing(&m.sandbox) != 0) == (m.sandbox.why[0] != '\0'));
 	if (m.type == EXEC_RESULT) {
 		static struct exec_buf b;
 		assert(m.status <= 3 && m.duration_us >= 0);
