@@ -41,8 +41,10 @@ enum canned {
 	CANNED_COUNT
 };
 
-/* P/status: how often the page reloads itself (a meta refresh, no script). */
+/* P/status: how often the page reloads itself (a meta refresh, no script);
+ * ?refresh=N asks for N seconds, 1 to STATUS_REFRESH_MAX_S. */
 #define STATUS_REFRESH_S 30
+#define STATUS_REFRESH_MAX_S 3600
 
 struct http {
 	const struct config *cfg;
@@ -61,9 +63,9 @@ struct http {
 
 /* The query arguments healthd reads: the first of each counts. */
 struct query {
-	const char *checks, *auth, *verbose, *exclude, *check;
-	size_t checks_len, auth_len, verbose_len, exclude_len, check_len;
-	bool has_checks, has_auth, has_verbose, has_exclude, has_check;
+	const char *checks, *auth, *verbose, *exclude, *check, *refresh;
+	size_t checks_len, auth_len, verbose_len, exclude_len, check_len, refresh_len;
+	bool has_checks, has_auth, has_verbose, has_exclude, has_check, has_refresh;
 };
 
 /* One request's state, from the URI callback to the completion callback. */
@@ -259,6 +261,10 @@ query_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 		qa->has_check = true;
 		qa->check = value;
 		qa->check_len = value_size;
+	} else if (key_size == 7 && memcmp(key, "refresh", 7) == 0 && !qa->has_refresh) {
+		qa->has_refresh = true;
+		qa->refresh = value;
+		qa->refresh_len = value_size;
 	}
 	return MHD_YES;
 }
@@ -754,6 +760,22 @@ serve_history(struct request *q)
 	return reply_owned(q, 200, body, len, "application/json", NULL);
 }
 
+/* ?refresh=N when it is a whole number in range, else the default. */
+static unsigned
+status_refresh(const struct query *qa)
+{
+	unsigned long v = 0;
+
+	if (!qa->has_refresh || qa->refresh_len == 0 || qa->refresh_len > 4)
+		return STATUS_REFRESH_S;
+	for (size_t i = 0; i < qa->refresh_len; i++) {
+		if (qa->refresh[i] < '0' || qa->refresh[i] > '9')
+			return STATUS_REFRESH_S;
+		v = v * 10 + (unsigned long)(qa->refresh[i] - '0');
+	}
+	return v >= 1 && v <= STATUS_REFRESH_MAX_S ? (unsigned)v : STATUS_REFRESH_S;
+}
+
 /* P/status's per-check state, from the runner and the history. */
 struct status_row {
 	struct history_snapshot snap;
@@ -815,7 +837,7 @@ serve_status(struct request *q)
 	rc = status_page_render(checks, n, &(struct status_page_opts){
 		.now_ms = clock_wall_ms(),
 		.messages = !q->states_only,
-		.refresh_s = STATUS_REFRESH_S,
+		.refresh_s = status_refresh(&q->qa),
 	}, &page);
 out:
 	free(checks);
