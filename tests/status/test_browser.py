@@ -20,9 +20,12 @@ import json
 import os
 import re
 import shutil
+import struct
 import sys
+import tempfile
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
@@ -51,6 +54,44 @@ def setUpModule():
         if os.environ.get("CI") == "true":
             raise AssertionError(msg)
         raise unittest.SkipTest(msg)
+
+
+def store_record(name, kind, status, time_ms, duration_ms=0, msg="", frm=0xFF):
+    """One record of STATE_DIR/history.log, as core/history_store.c writes it
+    (host byte order: this machine's)."""
+    rec = bytearray(224)
+    struct.pack_into("=IBBB", rec, 0, 0x31484448, kind, status, frm)
+    struct.pack_into("=qI", rec, 8, time_ms, duration_ms)
+    rec[20:20 + len(name)] = name.encode()
+    rec[85:85 + len(msg)] = msg.encode()[:127]
+    struct.pack_into("=I", rec, 220, zlib.crc32(bytes(rec[:220])))
+    return bytes(rec)
+
+
+def day_of_history(path, now_ms):
+    """A day of transitions and an hour of results for four checks."""
+    hour = 3600 * 1000
+    days = {  # check: [(hours ago, status, message)], oldest first
+        "gateway": [(30, 0, "200 in 12 ms"), (9, 2, "connection refused"),
+                    (7, 0, "200 in 14 ms")],
+        "orders": [(30, 0, "200 in 40 ms"), (9.1, 2, "502 from gateway"),
+                   (6.9, 0, "200 in 38 ms"), (1.5, 1, "slow: 900 ms")],
+        "db": [(30, 0, "SELECT 1 in 2 ms")],
+        "queue": [(20, 0, "depth 3"), (16, 2, "depth 12000"), (15.5, 0, "depth 40"),
+                  (4, 2, "depth 9000"), (3.8, 0, "depth 12"), (3.6, 2, "depth 9500"),
+                  (3.4, 0, "depth 8")],
+    }
+    with open(path, "wb") as f:
+        for name, changes in days.items():
+            prev = 0xFF
+            for ago, st, msg in changes:
+                f.write(store_record(name, 2, st, now_ms - int(ago * hour), msg=msg, frm=prev))
+                prev = st
+            for k in range(60):  # a result a minute for the last hour
+                t = now_ms - hour + k * 60000
+                st = [c for c in changes if now_ms - c[0] * hour <= t][-1]
+                f.write(store_record(name, 1, st[1], t, 5 + (k * 7 + len(name)) % 30, st[2]))
+    return days
 
 
 def browser():
@@ -160,6 +201,40 @@ class StatusPageInChromium(unittest.TestCase):
             self.assertEqual(len(spans), 5)
             self.assertEqual(self.errors(), [])
             self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page-recovered.png"))
+
+    def test_a_day_from_state_dir(self):
+        """A day of history saved in a state_dir, as after a restart: the
+        timeline draws each span where it was, one unit per minute."""
+        state = self.enterContext(tempfile.TemporaryDirectory())
+        now = int(time.time() * 1000)
+        days = day_of_history(os.path.join(state, "history.log"), now)
+        config = {"state_dir": state, "checks": [
+            {"name": "gateway", "plugin": "dummy", "result": "ok"},
+            {"name": "orders", "plugin": "dummy", "result": "warning", "depends_on": ["gateway"]},
+            {"name": "db", "plugin": "dummy", "result": "ok"},
+            {"name": "queue", "plugin": "dummy", "result": "ok"},
+        ], "groups": {"shop": ["gateway", "orders"], "backend": ["db", "queue"]}}
+        with running(self, config, secret=SECRET) as h:
+            self.assertEqual(h.get(f"/health/?auth={SECRET}")[0], 200)
+            self.driver.set_window_size(1280, 900)
+            self.driver.get(f"http://{h.host}:{h.port}/health/status?auth={SECRET}")
+            rows = self.wait("the rows", self.rows)
+            self.assertEqual(rows["orders"].get_attribute("data-state"), "warn")
+            for name, changes in days.items():
+                rects = rows[name].find_elements(By.CSS_SELECTOR, "svg.tl rect")[1:]
+                titles = [r.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+                          for r in rects]
+                inside = [c for c in changes if c[0] < 24]
+                # a span that began before the window starts the bar at 0
+                before = any(c[0] >= 24 for c in changes)
+                self.assertEqual(len(rects), len(inside) + before, (name, titles))
+                if before:
+                    self.assertEqual(float(rects[0].get_attribute("x")), 0)
+                for rect, (ago, _, _) in zip(rects[before:], inside):
+                    x = float(rect.get_attribute("x"))
+                    self.assertAlmostEqual(x, (24 - ago) * 60, delta=2, msg=name)
+            self.assertEqual(self.errors(), [])
+            self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page-day.png"))
 
     def test_public_page_has_no_messages(self):
         config = {"status_public": True,
