@@ -53,6 +53,7 @@ static void queue_save(struct runner *r, const struct cstate *c, int64_t wall, i
                        const char *msg, const struct history_transition *t);
 static void write_saves(struct history_store *st, struct runner_save *save);
 static void index_history(struct runner *r);
+static uint32_t duration_u32(int64_t ms);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -379,6 +380,13 @@ suppressor(const struct runner *r, const struct cstate *c, enum healthd_status s
 	return NULL;
 }
 
+/* A run's duration as the history keeps it. */
+static uint32_t
+duration_u32(int64_t ms)
+{
+	return ms < 0 ? 0 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 /* A result for write_saves(); dropped if out of memory (the history has it). */
 static void
 queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur, const char *msg,
@@ -390,8 +398,7 @@ queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur, 
 	if ((sv = malloc(sizeof(*sv))) == NULL)
 		return;
 	*sv = (struct runner_save){.time_ms = wall, .status = c->th.effective,
-	                           .duration_ms = (uint32_t)(dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : dur),
-	                           .has_t = t != NULL};
+	                           .duration_ms = duration_u32(dur), .has_t = t != NULL};
 	snprintf(sv->name, sizeof(sv->name), "%s", c->check->name);
 	snprintf(sv->msg, sizeof(sv->msg), "%s", msg != NULL ? msg : "");
 	if (t != NULL)
@@ -422,11 +429,10 @@ static void
 note_flapping(struct runner *r, const struct cstate *c)
 {
 	char line[256];
-	double pct = history_flap_state(r->hist, (size_t)c->hidx, NULL, NULL);
-	double low, high;
+	double low, high, pct;
 
 	LOCK_HELD(&r->lock);
-	history_flap_state(r->hist, (size_t)c->hidx, &low, &high);
+	pct = history_flap_state(r->hist, (size_t)c->hidx, &low, &high);
 	if (c->flapping)
 		snprintf(line, sizeof(line), "check %s: flapping: %.0f%% state change over its last "
 		         "%d results (flapping from %g%%, until below %g%%); its state changes are "
@@ -453,8 +459,7 @@ record(struct runner *r, struct cstate *c, enum healthd_status st, const char *m
 	/* every run ends here, whoever asked for it: the one place to see a change */
 	if (r->hist != NULL && c->hidx >= 0) {
 		changed = history_record(r->hist, (size_t)c->hidx, c->last_wall_ms, c->th.effective,
-		                         (uint32_t)(dur < 0 ? 0 : dur > UINT32_MAX ? UINT32_MAX : dur),
-		                         msg, &t);
+		                         duration_u32(dur), msg, &t);
 		c->flapping = history_flapping(r->hist, (size_t)c->hidx);
 		if (r->store != NULL && changed >= 0)
 			queue_save(r, c, c->last_wall_ms, dur, msg, changed == 1 ? &t : NULL);
@@ -775,7 +780,7 @@ timer_main(void *arg)
 				timer_min(&next, job->budget_deadline);
 		}
 		r->timer_wake = next;
-		if (done != NULL || r->lines != NULL) {
+		if (done != NULL || r->lines != NULL || r->saves != NULL) {
 			runner_resume_unlocked(r, done);
 			continue;
 		}

@@ -34,10 +34,22 @@ from loopback import LoopbackServer  # noqa: E402
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 except ImportError:  # reported by setUpModule
     webdriver = None
+
+# The page's rows as one script reads them: one document, even while the
+# page refreshes itself.
+ROWS_JS = """
+return Array.from(document.querySelectorAll('tr[data-check]')).map(tr => ({
+    name: tr.dataset.check, state: tr.dataset.state, text: tr.innerText,
+    word: tr.querySelector('.st').textContent,
+    spans: Array.from(tr.querySelectorAll('svg.tl rect')).slice(1).map(r => ({
+        x: parseFloat(r.getAttribute('x')),
+        title: r.querySelector('title').textContent}))}));
+"""
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -143,8 +155,13 @@ class StatusPageInChromium(unittest.TestCase):
             time.sleep(0.1)
 
     def rows(self):
-        return {tr.get_attribute("data-check"): tr
-                for tr in self.driver.find_elements(By.CSS_SELECTOR, "tr[data-check]")}
+        """{check: {state, text, word, spans: [{x, title}]}}, or None while a
+        refresh replaces the document."""
+        try:
+            rows = self.driver.execute_script(ROWS_JS)
+        except WebDriverException:
+            return None
+        return {r["name"]: r for r in rows} or None
 
     def errors(self):
         return [e for e in self.driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
@@ -170,35 +187,31 @@ class StatusPageInChromium(unittest.TestCase):
 
             rows = self.wait("the rows", self.rows)
             self.assertEqual(set(rows), {"api", "db", "queue", "orders", "true", "false"})
-            states = {name: tr.get_attribute("data-state") for name, tr in rows.items()}
+            states = {name: r["state"] for name, r in rows.items()}
             self.assertEqual({k: states[k] for k in ("api", "db", "queue", "orders")},
                              {"api": "fail", "db": "ok", "queue": "warn", "orders": "fail"})
             self.assertEqual(states["true"], "none")  # never ran: no state yet
-            words = {name: tr.find_element(By.CSS_SELECTOR, ".st").text
-                     for name, tr in rows.items()}
-            self.assertEqual(words["api"], "CRITICAL")
-            self.assertEqual(words["queue"], "WARNING")
-            self.assertEqual(words["true"], "PENDING")
-            self.assertIn("suppressed by api", rows["orders"].text)
-            self.assertIn("expected 200, got 503", rows["api"].text)
+            self.assertEqual(rows["api"]["word"], "CRITICAL")  # a word beside every colour
+            self.assertEqual(rows["queue"]["word"], "WARNING")
+            self.assertEqual(rows["true"]["word"], "PENDING")
+            self.assertIn("suppressed by api", rows["orders"]["text"])
+            self.assertIn("expected 200, got 503", rows["api"]["text"])
             # the timeline: a bar per span the test caused, oldest first
-            spans = [r.find_element(By.TAG_NAME, "title").get_attribute("textContent")
-                     for r in rows["api"].find_elements(By.CSS_SELECTOR, "svg.tl rect")[1:]]
-            self.assertEqual([s.split()[0] for s in spans],
+            spans = [r["title"] for r in rows["api"]["spans"]]
+            self.assertEqual([t.split()[0] for t in spans],
                              ["OK", "CRITICAL", "OK", "CRITICAL"], spans)
-            self.assertEqual(len(rows["db"].find_elements(By.CSS_SELECTOR, "svg.tl rect")), 2)
+            self.assertEqual(len(rows["db"]["spans"]), 1)
             self.assertEqual(self.errors(), [])
             self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page.png"))
 
             # api recovers: the page refreshes itself and shows it
             self.probe(h, "api", 200)
-            self.wait("api OK on the refreshed page",
-                      lambda: self.rows().get("api") is not None and
-                      self.rows()["api"].get_attribute("data-state") == "ok")
-            rows = self.rows()
-            self.assertNotIn("suppressed", rows["orders"].text)  # orders fails on its own now
-            spans = rows["api"].find_elements(By.CSS_SELECTOR, "svg.tl rect")[1:]
-            self.assertEqual(len(spans), 5)
+            rows = self.wait("api OK on the refreshed page",
+                             lambda: (lambda r: r if r and r["api"]["state"] == "ok" else None)(
+                                 self.rows()))
+            self.assertNotIn("suppressed", rows["orders"]["text"])  # its own failure now
+            self.assertEqual([t["title"].split()[0] for t in rows["api"]["spans"]],
+                             ["OK", "CRITICAL", "OK", "CRITICAL", "OK"])
             self.assertEqual(self.errors(), [])
             self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page-recovered.png"))
 
@@ -219,20 +232,17 @@ class StatusPageInChromium(unittest.TestCase):
             self.driver.set_window_size(1280, 900)
             self.driver.get(f"http://{h.host}:{h.port}/health/status?auth={SECRET}")
             rows = self.wait("the rows", self.rows)
-            self.assertEqual(rows["orders"].get_attribute("data-state"), "warn")
+            self.assertEqual(rows["orders"]["state"], "warn")
             for name, changes in days.items():
-                rects = rows[name].find_elements(By.CSS_SELECTOR, "svg.tl rect")[1:]
-                titles = [r.find_element(By.TAG_NAME, "title").get_attribute("textContent")
-                          for r in rects]
+                rects = rows[name]["spans"]
                 inside = [c for c in changes if c[0] < 24]
                 # a span that began before the window starts the bar at 0
                 before = any(c[0] >= 24 for c in changes)
-                self.assertEqual(len(rects), len(inside) + before, (name, titles))
+                self.assertEqual(len(rects), len(inside) + before, (name, rects))
                 if before:
-                    self.assertEqual(float(rects[0].get_attribute("x")), 0)
+                    self.assertEqual(rects[0]["x"], 0)
                 for rect, (ago, _, _) in zip(rects[before:], inside):
-                    x = float(rect.get_attribute("x"))
-                    self.assertAlmostEqual(x, (24 - ago) * 60, delta=2, msg=name)
+                    self.assertAlmostEqual(rect["x"], (24 - ago) * 60, delta=2, msg=name)
             self.assertEqual(self.errors(), [])
             self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page-day.png"))
 
@@ -243,7 +253,7 @@ class StatusPageInChromium(unittest.TestCase):
             self.probe(h, "api", 503)
             self.driver.get(f"http://{h.host}:{h.port}/health/status")
             rows = self.wait("the rows", self.rows)
-            self.assertEqual(rows["api"].get_attribute("data-state"), "fail")
+            self.assertEqual(rows["api"]["state"], "fail")
             self.assertNotIn("got 503", self.driver.page_source)
             headers = [th.text for th in self.driver.find_elements(By.CSS_SELECTOR, "thead th")]
             self.assertNotIn("Last message", headers)
