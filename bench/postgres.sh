@@ -93,7 +93,7 @@ healthd_pid=$!
 hport=
 for _ in $(seq 100); do
 	hport=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/healthd.log" | head -1)
-	[ -n "$hport" ] && break
+	[ -n "$hport" ] && grep -q " ready: " "$tmp/healthd.log" && break
 	kill -0 "$healthd_pid" 2>/dev/null || { cat "$tmp/healthd.log" >&2; die "healthd exited"; }
 	sleep 0.1
 done

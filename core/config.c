@@ -107,6 +107,8 @@ static const struct {
 	{"restart_max_ms",   offsetof(struct config_isolation, restart_max_ms), 10,   3600000},
 	{"crash_reset_ms",   offsetof(struct config_isolation, crash_reset_ms), 10,   86400000},
 	{"max_threads",      offsetof(struct config_isolation, max_threads),    1,    4096},
+	{"max_tasks",        offsetof(struct config_isolation, max_tasks),      8,    1 << 22},
+	{"load_timeout_ms",  offsetof(struct config_isolation, load_timeout_ms), 10,  600000},
 };
 
 static int
@@ -611,6 +613,7 @@ static const struct {
 	{"pid_namespace", SANDBOX_PID_NAMESPACE},
 	{"seccomp",       SANDBOX_SECCOMP},
 	{"landlock",      SANDBOX_LANDLOCK},
+	{"tasks",         SANDBOX_TASKS},
 };
 
 unsigned
@@ -641,7 +644,7 @@ key_sandbox_require(struct reader *rd, const char *key, struct json_object *v)
 		               config_sandbox_layer(json_object_get_string(e)) : 0;
 		if (bit == 0)
 			return fail(rd, key, "unknown layer %s (known: namespaces, pid_namespace, "
-			            "seccomp, landlock)", json_object_to_json_string(e));
+			            "seccomp, landlock, tasks)", json_object_to_json_string(e));
 		req |= bit;
 	}
 	rd->c->sandbox_require = req;
@@ -676,7 +679,7 @@ key_sandbox_plugins(struct reader *rd, const char *key, struct json_object *v)
 			snprintf(where, sizeof(where), "%.200s.%.100s.%.100s", key, name, layer);
 			if (bit == 0)
 				return fail(rd, where, "unknown layer (known: namespaces, "
-				            "pid_namespace, seccomp, landlock)");
+				            "pid_namespace, seccomp, landlock, tasks)");
 			if (!json_object_is_type(on, json_type_boolean))
 				return fail(rd, where, "expected true or false, got %s", type_name(on));
 			if (!json_object_get_boolean(on))
@@ -728,8 +731,8 @@ key_isolation(struct reader *rd, const char *key, struct json_object *v)
 				break;
 		if (i == sizeof(isolation_keys) / sizeof(isolation_keys[0]))
 			return fail(rd, where, "unknown key (known: kill_after_ms, max_rss_mb, "
-			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, require, "
-			            "plugins)");
+			            "restart_min_ms, restart_max_ms, crash_reset_ms, max_threads, max_tasks, "
+			            "load_timeout_ms, require, plugins)");
 		if (want_int(rd, where, val, isolation_keys[i].min, isolation_keys[i].max,
 		             (int *)((char *)iso + isolation_keys[i].field)) == -1)
 			return -1;
@@ -1317,6 +1320,11 @@ config_init(struct config *c)
 			.restart_max_ms = 30000,
 			.crash_reset_ms = 60000,
 			.max_threads = 64,
+			/* the run threads and as many again for what plugin code starts */
+			.max_tasks = 128,
+			/* as long as startup waited before it served: no plugin that
+			 * loaded then is cut off now (a slow one no longer delays serving) */
+			.load_timeout_ms = 30000,
 		},
 		.history = {
 			.max_file_bytes = 4 << 20, /* HISTORY_STORE_MAX_DEFAULT */

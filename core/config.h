@@ -107,6 +107,8 @@ struct config_isolation {
 	int restart_max_ms; /* ... up to this */
 	int crash_reset_ms; /* this long without a crash: from restart_min_ms again */
 	int max_threads;    /* run threads per executor, started on demand */
+	int max_tasks;      /* processes and threads per executor, sandbox's included */
+	int load_timeout_ms; /* load() and instantiate() of a fresh executor, at most */
 };
 
 /* The executor sandbox's layers (sandbox.h), as isolation.require and the
@@ -116,7 +118,8 @@ enum config_sandbox_layer {
 	SANDBOX_PID_NAMESPACE = 1u << 1, /* a PID namespace and its own /proc */
 	SANDBOX_SECCOMP       = 1u << 2, /* seccomp-bpf filter, no_new_privs */
 	SANDBOX_LANDLOCK      = 1u << 3, /* landlock: no credentials, config, secret */
-	SANDBOX_ALL           = (1u << 4) - 1,
+	SANDBOX_TASKS         = 1u << 4, /* max_tasks, counted in the user namespace */
+	SANDBOX_ALL           = (1u << 5) - 1,
 };
 
 /* "isolation": {"plugins": {"exec": {"pid_namespace": false}}}: layers one

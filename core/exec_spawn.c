@@ -24,8 +24,6 @@
 #include "log.h"
 #include "sandbox.h"
 
-#define BOOT_TIMEOUT_MS 30000   /* load() + instantiate() of one plugin, at most */
-
 extern char **environ;
 
 /* ---- spawning and reaping ---------------------------------------------- */
@@ -94,17 +92,26 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct exec_proc *p;
+	struct exec_output out;
 	char ppid[32], threads[32];
 	char *argv[32];
 	sigset_t none, deflt;
 	size_t argc = 0;
-	int sv[2], rc;
+	int sv[2], rc, outw;
 	pid_t pid;
 
 	p = calloc(1, sizeof(*p));
-	if (p == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (p == NULL || exec_output_open(&out, &outw) == -1) {
 		snprintf(err, errlen, "plugin %s: cannot start an executor: %s", pl->path,
 		         strerror(errno));
+		free(p);
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		snprintf(err, errlen, "plugin %s: cannot start an executor: %s", pl->path,
+		         strerror(errno));
+		close(out.fd);
+		close(outw);
 		free(p);
 		return NULL;
 	}
@@ -124,6 +131,9 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	argv[argc] = NULL;
 
 	posix_spawn_file_actions_init(&fa);
+	/* stdout and stderr: the pipe the supervisor reads (exec_output.c) */
+	posix_spawn_file_actions_adddup2(&fa, outw, 1);
+	posix_spawn_file_actions_adddup2(&fa, outw, 2);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4); /* nothing of the server's */
 	posix_spawnattr_init(&attr);
@@ -145,15 +155,17 @@ exec_proc_spawn(struct exec_plugin *pl, char *err, size_t errlen)
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(sv[1]);
+	close(outw);
 	if (rc != 0) {
 		snprintf(err, errlen, "plugin %s: cannot start an executor (%s): %s", pl->path,
 		         argv[0], strerror(rc));
 		close(sv[0]);
+		close(out.fd);
 		free(p);
 		return NULL;
 	}
 	*p = (struct exec_proc){.pl = pl, .pid = pid, .fd = sv[0], .pidfd = pidfd_of(pid),
-	                        .state = PROC_READY, .kill_at = TIMER_NONE};
+	                        .state = PROC_READY, .kill_at = TIMER_NONE, .out = out};
 	return p;
 }
 
@@ -185,6 +197,7 @@ exec_proc_free(struct exec_proc *p)
 {
 	if (p == NULL)
 		return;
+	exec_output_close(p, clock_ms());
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->pidfd >= 0)
@@ -244,14 +257,16 @@ exec_rss_of(pid_t pid)
 
 /*
  * One request and its answer on a fresh executor (startup and restarts, before
- * the supervisor polls it). Returns 0 with the reply decoded, or -1 with err:
- * a timeout, the executor's death (reaped, cause named) or a malformed reply.
+ * the supervisor polls it), within isolation.load_timeout_ms. Returns 0 with
+ * the reply decoded, or -1 with err: a timeout (the executor killed and
+ * reaped), the executor's death (reaped, cause named) or a malformed reply.
  */
 int
 exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, struct exec_msg *reply,
           const char *what, char *err, size_t errlen)
 {
-	int64_t until = clock_ms() + BOOT_TIMEOUT_MS;
+	int timeout_ms = p->pl->set->iso.load_timeout_ms;
+	int64_t until = clock_ms() + timeout_ms;
 	unsigned char *buf;
 	char why[ERR_SIZE], cause[96];
 	ssize_t n = -1;
@@ -273,10 +288,11 @@ exec_proc_call(struct exec_proc *p, struct exec_buf *b, enum exec_type want, str
 
 		if (now >= until) {
 			free(buf);
+			p->load_timed_out = true;
 			exec_proc_kill(p);
 			exec_proc_reap(p, 0);
-			snprintf(err, errlen, "its executor did not finish %s within %d s", what,
-			         BOOT_TIMEOUT_MS / 1000);
+			snprintf(err, errlen, "its executor did not finish %s within %d ms "
+			         "(isolation.load_timeout_ms)", what, timeout_ms);
 			return -1;
 		}
 		rc = poll(&pfd, 1, timer_poll_timeout(until, now));
@@ -338,6 +354,103 @@ exec_buf_instantiate(struct exec_buf *b, const struct exec_instance *in)
 	}
 }
 
+void
+exec_first_free(struct exec_first *f)
+{
+	if (f == NULL)
+		return;
+	exec_msg_free(&f->loaded);
+	for (size_t i = 0; i < f->ninst; i++)
+		exec_instance_clear(&f->inst[i]);
+	free(f->inst);
+	free(f);
+}
+
+/*
+ * A plugin's first load while the server serves (starter thread): load(),
+ * then every wanted check its name claims, then seal; the findings go to
+ * pl->first for boot_finished(). Anything but a timeout marks them fatal, as
+ * such a refusal stopped the start when plugins loaded before serving.
+ */
+static int
+first_boot(struct exec_plugin *pl, struct exec_proc *p, struct exec_buf *b, char *err,
+           size_t errlen)
+{
+	const struct executor_set *s = pl->set;
+	struct exec_first *f = calloc(1, sizeof(*f));
+	struct exec_msg m;
+	char why[768];
+
+	pl->first = f;
+	if (f == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->fatal = true;
+	exec_buf_load(b, pl->path);
+	if (exec_proc_call(p, b, EXEC_LOADED, &f->loaded, "load()", why, sizeof(why)) == -1) {
+		f->fatal = !p->load_timed_out;
+		if (f->fatal) /* the line a refused start has always had */
+			snprintf(err, errlen, "plugin %s: refused: %s", pl->path, why);
+		else
+			snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (!f->loaded.ok) {
+		snprintf(err, errlen, "%s", f->loaded.text); /* the loader's own line */
+		goto killit;
+	}
+	if (f->loaded.name[0] == '\0' || strspn(f->loaded.name,
+	    "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(f->loaded.name)) {
+		snprintf(err, errlen, "plugin %s: refused: its executor reported a bad name",
+		         pl->path);
+		goto killit;
+	}
+	for (size_t i = 0; i < s->nwanted; i++) {
+		const struct config_check *ck = s->wanted[i];
+		struct exec_instance *grown;
+		if (strcmp(ck->plugin, f->loaded.name) != 0)
+			continue;
+		grown = realloc(f->inst, (f->ninst + 1) * sizeof(*grown));
+		if (grown == NULL || exec_instance_copy(&grown[f->ninst], ck, 0) == -1) {
+			if (grown != NULL)
+				f->inst = grown;
+			snprintf(err, errlen, "%s: out of memory", ck->origin);
+			goto killit;
+		}
+		f->inst = grown;
+		exec_buf_instantiate(b, &f->inst[f->ninst++]);
+		if (!exec_buf_finish(b)) {
+			snprintf(err, errlen, "%s: the check's options are larger than %d bytes",
+			         ck->origin, EXEC_MSG_MAX);
+			goto killit;
+		}
+		if (exec_proc_call(p, b, EXEC_INSTANTIATED, &m, "instantiate()", why,
+		                   sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s (plugin %s): %s", ck->origin, ck->plugin, why);
+			f->fatal = !p->load_timed_out;
+			return -1;
+		}
+		if (!m.ok) {
+			snprintf(err, errlen, "%s", m.text);
+			goto killit;
+		}
+		f->inst[f->ninst - 1].index = m.index;
+	}
+	exec_buf_start(b, EXEC_SEAL, 0);
+	if (exec_proc_call(p, b, EXEC_SEALED, &m, "seal", why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "plugin %s: %s", pl->path, why);
+		f->fatal = !p->load_timed_out;
+		return -1;
+	}
+	f->fatal = false;
+	return 0;
+killit:
+	exec_proc_kill(p);
+	exec_proc_reap(p, 0);
+	return -1;
+}
+
 /* A restarted executor's layers: the kernel may withhold one it gave the
  * first (a user namespace limit reached), which is said once as it happens. */
 static void
@@ -368,6 +481,11 @@ exec_proc_boot(struct exec_plugin *pl, struct exec_proc *p, char *err, size_t er
 	if (b == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	if (!pl->loaded) {
+		rc = first_boot(pl, p, b, err, errlen);
+		free(b);
+		return rc;
 	}
 	exec_buf_load(b, pl->path);
 	if (exec_proc_call(p, b, EXEC_LOADED, &m, "load()", err, errlen) == -1)
@@ -425,7 +543,7 @@ exec_spawn_env(struct executor_set *s)
 
 	while (environ[n] != NULL)
 		n++;
-	s->envp = calloc(n + 1, sizeof(*s->envp));
+	s->envp = calloc(n + 2, sizeof(*s->envp));
 	if (s->envp == NULL)
 		return -1;
 	/* never the secret; nor systemd's notify and watchdog: those are the server's */
@@ -433,8 +551,11 @@ exec_spawn_env(struct executor_set *s)
 		if (strncmp(environ[i], "HEALTH_URL_SECRET=", 18) != 0 &&
 		    strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
 		    strncmp(environ[i], "WATCHDOG_USEC=", 14) != 0 &&
-		    strncmp(environ[i], "WATCHDOG_PID=", 13) != 0)
+		    strncmp(environ[i], "WATCHDOG_PID=", 13) != 0 &&
+		    strncmp(environ[i], "HEALTHD_LOG_FORMAT=", 19) != 0)
 			s->envp[k++] = environ[i];
+	/* bare lines: the server relays them in its own style (exec_output.c) */
+	s->envp[k++] = "HEALTHD_LOG_FORMAT=plain";
 	if (wrap != NULL && wrap[0] != '\0') {
 		/* A test setup's wrapper (valgrind), whose words are split on spaces.
 		 * Such a server runs under it too, and valgrind 3.19 answers

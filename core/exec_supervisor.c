@@ -23,6 +23,7 @@
 #include "exec_internal.h"
 #include "lock.h"
 #include "log.h"
+#include "sandbox.h"
 
 #define POLL_START 64   /* fds polled at first; the set grows with the executors */
 
@@ -137,6 +138,8 @@ proc_dead(struct exec_proc *p, int status, struct exec_done_list *d, int64_t now
 	char cause[320], why[400];
 
 	LOCK_HELD(&s->lock);
+	/* what it wrote (a crash report, say) before the line about its end */
+	exec_output_close(p, now);
 	/* What it sent before it died counts: results, and which check's code
 	 * ended it (without a pidfd we can reap before we read). */
 	if (p->fd >= 0) {
@@ -299,11 +302,73 @@ check_rss(struct exec_proc *p)
 	proc_retire(p, EXEC_REASON_MEMORY);
 }
 
+/*
+ * The end of a first load (serving while loading). A refusal is kept for the
+ * server, which ends the start with it; a timeout backs off as a crash does
+ * (returns false: boot_finished() goes on as for a restart). Loaded, the
+ * plugin takes its name, fixed checks and instances, and its executor is
+ * installed as a restart's (returns false). Returns true when done here.
+ */
+static bool
+first_finished(struct exec_plugin *pl, struct exec_proc *p, int64_t now)
+{
+	struct executor_set *s = pl->set;
+	struct exec_first *f = pl->first;
+
+	LOCK_HELD(&s->lock);
+	pl->first = NULL;
+	if (pl->boot_rc != 0 && (f == NULL || f->fatal)) {
+		if (p != NULL)
+			exec_proc_free(p);
+		pl->failed = true;
+		pl->down = true;
+		snprintf(pl->down_why, sizeof(pl->down_why), "its load was refused");
+		if (s->fatal[0] == '\0')
+			snprintf(s->fatal, sizeof(s->fatal), "%s", pl->boot_err);
+		exec_first_free(f);
+		if (s->loaded_fn != NULL)
+			s->loaded_fn(s->loaded_arg);
+		return true;
+	}
+	if (pl->boot_rc != 0) {
+		exec_first_free(f);
+		return false;
+	}
+	snprintf(pl->name, sizeof(pl->name), "%s", f->loaded.name);
+	snprintf(pl->version, sizeof(pl->version), "%s", f->loaded.version);
+	snprintf(pl->description, sizeof(pl->description), "%s", f->loaded.description);
+	pl->abi_major = f->loaded.abi_major;
+	pl->abi_minor = f->loaded.abi_minor;
+	pl->fixed = f->loaded.fixed;
+	pl->nfixed = f->loaded.nfixed;
+	f->loaded.fixed = NULL;
+	pl->inst = f->inst;
+	pl->ninst = f->ninst;
+	f->inst = NULL;
+	f->ninst = 0;
+	pl->nchecks = pl->nfixed + pl->ninst;
+	pl->sandbox = f->loaded.sandbox;
+	pl->loaded = true;
+	if (sandbox_missing(&pl->sandbox) != 0) {
+		char line[1024];
+		sandbox_describe(&pl->sandbox, line, sizeof(line));
+		log_warn("plugin %s: sandbox: %s", pl->name, line);
+	}
+	pl->backoff_ms = 0; /* timeouts while loading do not count against its crashes */
+	exec_first_free(f);
+	log_info("plugin %s %s: loaded in %lld ms (isolated, executor pid %ld)", pl->name,
+	         pl->version, (long long)(now - pl->load_started), (long)p->pid);
+	if (s->loaded_fn != NULL)
+		s->loaded_fn(s->loaded_arg);
+	return false;
+}
+
 /* A starter thread is through: install its executor, or back off. */
 static void
 boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 {
 	struct exec_proc *p = pl->booting;
+	bool first = !pl->loaded;
 
 	LOCK_HELD(&pl->set->lock);
 	pthread_join(pl->starter, NULL); /* it returned, or is about to: nothing after */
@@ -311,14 +376,17 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 	pl->boot_done = false;
 	pl->booting = NULL;
 	pl->starting = false;
+	if (first && first_finished(pl, p, now))
+		return;
 	if (pl->boot_rc != 0) {
 		char why[600];
 		if (p != NULL)
 			exec_proc_free(p); /* exec_proc_boot reaped it */
-		snprintf(why, sizeof(why), "restart failed: %.500s", pl->boot_err);
+		snprintf(why, sizeof(why), "%s: %.500s", pl->loaded ? "restart failed" : "loading failed",
+		         pl->boot_err);
 		plugin_down(pl, EXEC_REASON_CRASH, why, now);
-		log_err("plugin %s (%s): restart failed: %s; next try in %d ms", pl->name, pl->path,
-		        pl->boot_err, pl->backoff_ms);
+		log_err("plugin %s (%s): %s; next try in %d ms", pl->name, pl->path, why,
+		        pl->backoff_ms);
 		for (size_t i = 0; i < pl->npending; i++)
 			done_add(d, &pl->pending[i], HEALTHD_CRITICAL, false, 0,
 			         "plugin %s is down: %s", pl->name, pl->down_why);
@@ -341,7 +409,8 @@ boot_finished(struct exec_plugin *pl, struct exec_done_list *d, int64_t now)
 		proc_end(p, EXEC_REASON_MEMORY, why, now);
 		return; /* pending runs wait for the next try, or fail if it is late */
 	}
-	log_info("plugin %s: executor pid %ld ready", pl->name, (long)p->pid);
+	if (!first) /* a first load said "loaded" already */
+		log_info("plugin %s: executor pid %ld ready", pl->name, (long)p->pid);
 	for (size_t i = 0; i < pl->npending; i++) {
 		struct exec_run *run = &pl->pending[i];
 		if (exec_runs_push(&p->runs, &p->nruns, &p->cap, run) == -1 ||
@@ -471,6 +540,7 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 			}
 			if (rss_due && p->state == PROC_READY && !p->lost)
 				check_rss(p);
+			timer_min(&next, exec_output_tick(p, now));
 			/* reap what has exited: its pidfd said so, or without a pidfd
 			 * whatever we expect to end */
 			if (p->exited || p->lost || p->killed || p->fd < 0 || p->pidfd < 0) {
@@ -491,7 +561,7 @@ supervisor_step(struct executor_set *s, struct exec_done_list *d, int64_t now)
 			continue;
 		}
 		next = backoff_reset(pl, now, next);
-		if (pl->down && !pl->starting && !s->stopping) {
+		if (pl->down && !pl->starting && !pl->failed && !s->stopping) {
 			if (now >= pl->restart_at)
 				start_replacement(pl);
 			else
@@ -576,8 +646,8 @@ exec_stop_all(struct executor_set *s, struct exec_done_list *d)
 	} while (any);
 }
 
-/* What the supervisor polls: its wake pipe at 0, then every executor's socket
- * and pidfd, who[i] owning pfd[i]. It grows with the executors. */
+/* What the supervisor polls: its wake pipe at 0, then every executor's
+ * output, socket and pidfd, who[i] owning pfd[i]. It grows with the executors. */
 struct poll_set {
 	struct pollfd *pfd;
 	struct exec_proc **who;
@@ -616,7 +686,7 @@ poll_fill(struct executor_set *s, struct poll_set *ps)
 	LOCK_HELD(&s->lock);
 	for (size_t i = 0; i < s->n; i++)
 		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next)
-			want += 2;
+			want += 3;
 	if (want > ps->cap && !poll_grow(ps, want) && !ps->short_logged) {
 		log_err("executor: out of memory: polling only %zu of %zu executor fds",
 		        ps->cap - 1, want - 1);
@@ -625,8 +695,13 @@ poll_fill(struct executor_set *s, struct poll_set *ps)
 	ps->pfd[0] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
 	for (size_t i = 0; i < s->n; i++) {
 		for (struct exec_proc *p = s->plugins[i]->procs; p != NULL; p = p->next) {
-			if (n + 2 > ps->cap)
+			if (n + 3 > ps->cap)
 				return n;
+			/* output first: what it wrote comes before what it answered */
+			if (p->out.fd >= 0) {
+				ps->who[n] = p;
+				ps->pfd[n++] = (struct pollfd){.fd = p->out.fd, .events = POLLIN};
+			}
 			if (p->fd >= 0) {
 				ps->who[n] = p;
 				ps->pfd[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN};
@@ -682,6 +757,10 @@ exec_supervisor_main(void *arg)
 			struct exec_proc *p = ps.who[i];
 			if (ps.pfd[i].revents == 0)
 				continue;
+			if (ps.pfd[i].fd == p->out.fd) {
+				exec_output_read(p, now);
+				continue;
+			}
 			if (ps.pfd[i].fd != p->fd) {
 				p->exited = true; /* its pidfd: supervisor_step() reaps it */
 				continue;
@@ -750,6 +829,8 @@ start_replacement(struct exec_plugin *pl)
 	pl->starting = true;
 	pl->down = false;
 	pl->boot_done = false;
+	if (!pl->loaded)
+		pl->load_started = clock_ms();
 	rc = pthread_create(&pl->starter, NULL, starter_main, pl);
 	if (rc != 0) {
 		exec_proc_kill(pl->booting);

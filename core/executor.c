@@ -64,11 +64,12 @@ executor_set_new(const struct config *cfg, const char *self)
 	return s;
 }
 
+/* A loaded plugin of that name: one still loading has only its file's. */
 static struct exec_plugin *
 find_plugin(const struct executor_set *s, const char *name)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->plugins[i]->name, name) == 0)
+		if (s->plugins[i]->loaded && strcmp(s->plugins[i]->name, name) == 0)
 			return s->plugins[i];
 	return NULL;
 }
@@ -96,6 +97,48 @@ executor_has_plugin(const struct executor_set *s, const char *name)
 }
 
 void
+exec_instance_clear(struct exec_instance *in)
+{
+	for (size_t j = 0; j < in->n; j++) {
+		free(in->keys[j]);
+		free(in->values[j]);
+	}
+	free(in->keys);
+	free(in->values);
+	free(in->name);
+	free(in->origin);
+	*in = (struct exec_instance){0};
+}
+
+/* A copy of ck's name, origin and options at index. Returns 0, or -1 out of
+ * memory (in is then clear). */
+int
+exec_instance_copy(struct exec_instance *in, const struct config_check *ck, uint32_t index)
+{
+	*in = (struct exec_instance){.name = strdup(ck->name), .origin = strdup(ck->origin),
+	                             .index = index};
+	if (in->name == NULL || in->origin == NULL)
+		goto oom;
+	if (ck->options.n > 0) {
+		in->keys = calloc(ck->options.n, sizeof(char *));
+		in->values = calloc(ck->options.n, sizeof(char *));
+		if (in->keys == NULL || in->values == NULL)
+			goto oom;
+	}
+	for (size_t i = 0; i < ck->options.n; i++) {
+		in->keys[i] = strdup(ck->options.v[i].key);
+		in->values[i] = strdup(ck->options.v[i].value);
+		in->n++;
+		if (in->keys[i] == NULL || in->values[i] == NULL)
+			goto oom;
+	}
+	return 0;
+oom:
+	exec_instance_clear(in);
+	return -1;
+}
+
+void
 exec_plugin_free(struct exec_plugin *pl)
 {
 	if (pl == NULL)
@@ -104,18 +147,10 @@ exec_plugin_free(struct exec_plugin *pl)
 		next = p->next;
 		exec_proc_free(p);
 	}
-	for (size_t i = 0; i < pl->ninst; i++) {
-		struct exec_instance *in = &pl->inst[i];
-		for (size_t j = 0; j < in->n; j++) {
-			free(in->keys[j]);
-			free(in->values[j]);
-		}
-		free(in->keys);
-		free(in->values);
-		free(in->name);
-		free(in->origin);
-	}
+	for (size_t i = 0; i < pl->ninst; i++)
+		exec_instance_clear(&pl->inst[i]);
 	free(pl->inst);
+	exec_first_free(pl->first);
 	free(pl->fixed);
 	free(pl->pending);
 	free(pl->path);
@@ -222,6 +257,7 @@ executor_load(struct executor_set *s, const char *path, struct registry *reg, ch
 	p->next = pl->procs;
 	pl->procs = p;
 	pl->cur = p;
+	pl->loaded = true;
 	s->plugins[s->n++] = pl;
 	free(b);
 	log_debug("plugin %s %s runs isolated in executor pid %ld", pl->name, pl->version,
@@ -239,33 +275,138 @@ fail:
 	return -1;
 }
 
+/* ---- loading while serving --------------------------------------------- */
+
+int
+executor_load_later(struct executor_set *s, const char *path, const char *stem, size_t len,
+                    char *err, size_t errlen)
+{
+	struct exec_plugin *pl, **grown;
+
+	grown = realloc(s->plugins, (s->n + 1) * sizeof(*s->plugins));
+	if (grown != NULL)
+		s->plugins = grown;
+	pl = calloc(1, sizeof(*pl));
+	if (grown == NULL || pl == NULL || (pl->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "plugin %s: out of memory", path);
+		exec_plugin_free(pl);
+		return -1;
+	}
+	pl->set = s;
+	pl->serving = true;
+	if (stat(path, &pl->file) == -1)
+		memset(&pl->file, 0, sizeof(pl->file));
+	snprintf(pl->name, sizeof(pl->name), "%.*s", (int)(len < sizeof(pl->name) - 1 ? len :
+	         sizeof(pl->name) - 1), stem);
+	/* down, due now: the supervisor's first step starts it as a restart */
+	pl->down = true;
+	pl->restart_at = 0;
+	snprintf(pl->down_why, sizeof(pl->down_why), "its load() has not finished yet");
+	s->plugins[s->n++] = pl;
+	return 0;
+}
+
+int
+executor_want(struct executor_set *s, const struct config_check *ck)
+{
+	const struct config_check **grown = realloc(s->wanted, (s->nwanted + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return -1;
+	s->wanted = grown;
+	s->wanted[s->nwanted++] = ck;
+	return 0;
+}
+
+void
+executor_set_loaded_fn(struct executor_set *s, void (*fn)(void *arg), void *arg)
+{
+	s->loaded_fn = fn;
+	s->loaded_arg = arg;
+}
+
+bool
+executor_loading(struct executor_set *s, struct exec_plugin **out, size_t max, size_t *nout,
+                 char *fatal, size_t fatallen)
+{
+	bool failed;
+
+	pthread_mutex_lock(&s->lock);
+	*nout = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->plugins[i]->loaded && *nout < max)
+			out[(*nout)++] = s->plugins[i];
+	failed = s->fatal[0] != '\0';
+	if (failed)
+		snprintf(fatal, fatallen, "%s", s->fatal);
+	pthread_mutex_unlock(&s->lock);
+	return failed;
+}
+
+bool
+executor_loaded_name(struct exec_plugin *pl, char *name, size_t len)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&pl->set->lock); /* a first load sets both */
+	loaded = pl->loaded;
+	snprintf(name, len, "%s", pl->name);
+	pthread_mutex_unlock(&pl->set->lock);
+	return loaded;
+}
+
+int
+executor_register_fixed(struct exec_plugin *pl, struct registry *reg, char *err, size_t errlen)
+{
+	char why[ERR_SIZE];
+
+	/* loaded: its fixed checks no longer change (only reads, no lock) */
+	for (size_t i = 0; i < pl->nfixed; i++) {
+		struct check c = fixed_check(pl, i);
+		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "plugin %s: refused: it registered a check the host "
+			         "refused: %s", pl->path, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+executor_register_instance(struct exec_plugin *pl, const struct config_check *ck,
+                           struct registry *reg, char *err, size_t errlen)
+{
+	char why[ERR_SIZE];
+
+	for (size_t i = 0; i < pl->ninst; i++) {
+		struct check c = {0};
+		if (strcmp(pl->inst[i].name, ck->name) != 0)
+			continue;
+		snprintf(c.name, sizeof(c.name), "%s", ck->name);
+		c.plugin = pl->name;
+		c.exec = pl;
+		c.exec_index = pl->inst[i].index;
+		registry_apply_config(&c, ck);
+		if (registry_add(reg, &c, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s.name: %s", ck->origin, why);
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static int
 keep_instance(struct exec_plugin *pl, const struct config_check *ck, uint32_t index)
 {
-	struct exec_instance *grown = realloc(pl->inst, (pl->ninst + 1) * sizeof(*grown)), *in;
+	struct exec_instance *grown = realloc(pl->inst, (pl->ninst + 1) * sizeof(*grown));
 
 	if (grown == NULL)
 		return -1;
 	pl->inst = grown;
-	in = &pl->inst[pl->ninst];
-	*in = (struct exec_instance){.name = strdup(ck->name), .origin = strdup(ck->origin),
-	                             .index = index};
-	pl->ninst++;
-	if (in->name == NULL || in->origin == NULL)
+	if (exec_instance_copy(&pl->inst[pl->ninst], ck, index) == -1)
 		return -1;
-	if (ck->options.n > 0) {
-		in->keys = calloc(ck->options.n, sizeof(char *));
-		in->values = calloc(ck->options.n, sizeof(char *));
-		if (in->keys == NULL || in->values == NULL)
-			return -1;
-	}
-	for (size_t i = 0; i < ck->options.n; i++) {
-		in->keys[i] = strdup(ck->options.v[i].key);
-		in->values[i] = strdup(ck->options.v[i].value);
-		in->n++;
-		if (in->keys[i] == NULL || in->values[i] == NULL)
-			return -1;
-	}
+	pl->ninst++;
 	return 0;
 }
 
@@ -352,6 +493,8 @@ executor_seal(struct executor_set *s, char *err, size_t errlen)
 	for (size_t i = 0; i < s->n; i++) {
 		struct exec_plugin *pl = s->plugins[i];
 		char why[512];
+		if (!pl->loaded)
+			continue; /* its starter seals it once loaded */
 		exec_buf_start(b, EXEC_SEAL, 0);
 		if (exec_proc_call(pl->cur, b, EXEC_SEALED, &m, "seal", why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "plugin %s: %s", pl->path, why);
@@ -533,6 +676,7 @@ info_locked(const struct exec_plugin *pl, struct executor_info *out)
 		.nchecks = pl->nchecks, .up = pl->cur != NULL,
 		.retired = pl->retired || !pl->serving,
 		.rss_bytes = pl->cur != NULL ? exec_rss_of(pl->cur->pid) : 0,
+		.log_dropped_bytes = atomic_load(&pl->log_dropped),
 	};
 	snprintf(out->name, sizeof(out->name), "%s", pl->name);
 	snprintf(out->version, sizeof(out->version), "%s", pl->version);
@@ -792,6 +936,7 @@ executor_set_free(struct executor_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		exec_plugin_free(s->plugins[i]);
 	free(s->plugins);
+	free(s->wanted);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)

@@ -55,6 +55,35 @@ struct executor_set *executor_set_new(const struct config *cfg, const char *self
 int executor_load(struct executor_set *s, const char *path, struct registry *reg, char *err,
                   size_t errlen);
 
+/*
+ * Serving while loading (server.c), main thread, before executor_start().
+ * executor_load_later(): the plugin file at path (name stem[0..len) until its
+ * load() says) is loaded once the supervisor runs, concurrently with the other
+ * plugins and with serving, as a restart is: within isolation.load_timeout_ms,
+ * else killed and tried again with the restart backoff. executor_want(): a
+ * configured check of no in-process plugin (ck borrowed; it must outlive the
+ * set): the first plugin loaded later whose load() gives ck->plugin as its
+ * name instantiates it. loaded(arg) hears of the end of every such first load,
+ * good or refused (supervisor thread, lock held: it may only wake someone).
+ */
+int executor_load_later(struct executor_set *s, const char *path, const char *stem, size_t len,
+                        char *err, size_t errlen);
+int executor_want(struct executor_set *s, const struct config_check *ck);
+void executor_set_loaded_fn(struct executor_set *s, void (*fn)(void *arg), void *arg);
+/* The plugins whose first load is still to finish, at most max into out.
+ * Returns true, with its one line in fatal, if one was refused (a refusal,
+ * crash or bad answer of load() or instantiate(): the start fails). */
+bool executor_loading(struct executor_set *s, struct exec_plugin **out, size_t max, size_t *nout,
+                      char *fatal, size_t fatallen);
+/* Whether pl's first load went through, and its name (its file's before). */
+bool executor_loaded_name(struct exec_plugin *pl, char *name, size_t len);
+/* A loaded plugin's fixed checks into reg; and the configured check ck if pl
+ * took it (returns 1; 0 if not its). -1 with one line on a refusal. */
+int executor_register_fixed(struct exec_plugin *pl, struct registry *reg, char *err,
+                            size_t errlen);
+int executor_register_instance(struct exec_plugin *pl, const struct config_check *ck,
+                               struct registry *reg, char *err, size_t errlen);
+
 /* As plugin_loader_set_taken(): names loaded in process. */
 void executor_set_taken(struct executor_set *s, const char *(*fn)(void *arg, const char *name),
                         void *arg);
@@ -111,6 +140,7 @@ struct executor_info {
 	bool up;
 	uint64_t restarts[EXEC_REASON_COUNT];
 	uint64_t rss_bytes;
+	uint64_t log_dropped_bytes; /* its output the log did not take (exec_output.c) */
 	bool retired;  /* replaced or removed by a reload (not the current
 	                * configuration's); gone after its runs */
 	struct sandbox_report sandbox; /* the layers its executor set up */

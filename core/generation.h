@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "registry.h"
+#include "sizes.h"
 
 struct exec_plugin;
 struct history;
@@ -27,6 +28,15 @@ struct generation {
 	                              * unless `first`; the runner records into
 	                              * the current one only */
 	bool first;                  /* startup's: cfg and reg belong to the server */
+	bool shares_cfg;             /* cfg is the server's (loading.c): reg and the
+	                              * generation are freed with it, cfg is not */
+	/* Isolated plugins whose first load() has not finished (loading.c), and
+	 * the ids of the stand-in checks every request of this generation runs
+	 * for them: until they have loaded, every answer is 503. Owned. */
+	char (*loading)[PLUGIN_NAME_SIZE];
+	size_t nloading;
+	uint32_t *stand_ins;
+	size_t nstand_ins;
 	/* under the table's lock */
 	unsigned long refs;
 	struct generation *next;     /* retired list */

@@ -94,6 +94,7 @@ struct request {
 
 static enum MHD_Result serve_ping(struct request *q);
 static enum MHD_Result serve_health(struct request *q);
+static size_t add_stand_ins(const struct generation *g, uint32_t *ids, size_t n);
 static enum MHD_Result serve_redirect(struct request *q);
 static enum MHD_Result serve_metrics(struct request *q);
 static enum MHD_Result serve_history(struct request *q);
@@ -348,6 +349,27 @@ reply_health(struct request *q)
 	return reply_owned(q, code, body, len, "application/json", MHD_HTTP_HEADER_ACCEPT);
 }
 
+/* While plugins load, every selection (groups too) takes their stand-ins
+ * (generation.h): whatever it names, the answer is 503 and says what loads.
+ * ids has room for every check and stays sorted by name. Returns the count. */
+static size_t
+add_stand_ins(const struct generation *g, uint32_t *ids, size_t n)
+{
+	for (size_t i = 0; i < g->nstand_ins; i++) {
+		const char *name = registry_at(g->reg, g->stand_ins[i])->name;
+		size_t at = 0;
+		while (at < n && ids[at] != g->stand_ins[i] &&
+		       strcmp(registry_at(g->reg, ids[at])->name, name) < 0)
+			at++;
+		if (at < n && ids[at] == g->stand_ins[i])
+			continue;
+		memmove(&ids[at + 1], &ids[at], (n - at) * sizeof(*ids));
+		ids[at] = g->stand_ins[i];
+		n++;
+	}
+	return n;
+}
+
 /*
  * GET P/ and P/<group>: the selection (?checks= or the group's checks), less
  * ?exclude=, run within the group's timeout_ms if it has one. ?checks= on a
@@ -394,6 +416,7 @@ serve_health(struct request *q)
 	free(mark);
 	if (excess)
 		return reply_canned(q, 400, CANNED_TOO_MANY_NAMES);
+	n = add_stand_ins(q->gen, q->ids, n);
 	q->job = runner_submit_in(h->runner, reg, q->ids, n, g != NULL ? g->timeout_ms : 0,
 	                          g != NULL ? g->max_result_age_ms : 0);
 	if (q->job == NULL)

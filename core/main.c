@@ -352,6 +352,8 @@ main(int argc, char **argv)
 		explicit_bzero(s, strlen(s));
 		unsetenv("HEALTH_URL_SECRET");
 	}
+	/* a container's init: reaps orphans, the server keeps its children's statuses */
+	server_pid1_split();
 	switch (parse_args(argc, argv, &opts)) {
 	case -1:
 		return 0;
@@ -391,6 +393,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1); /* a plugin has loaded (server.c) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	crash_install(false);
 
@@ -398,6 +401,9 @@ main(int argc, char **argv)
 		log_err("out of memory");
 		return 1;
 	}
+	/* Serving listens before isolated plugins have loaded; the one-shot
+	 * modes load everything first. */
+	sv.load_later = !opts.check_config && opts.run_check == NULL;
 	if (server_load(&sv, read_config, &opts, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		if (opts.run_check != NULL) {
@@ -413,8 +419,7 @@ main(int argc, char **argv)
 	} else if (server_start(&sv, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 	} else {
-		server_run(&sv, &set);
-		rc = 0;
+		rc = server_run(&sv, &set);
 	}
 	server_stop(&sv);
 	if (rc == 0 && !opts.check_config && opts.run_check == NULL)

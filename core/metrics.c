@@ -265,6 +265,12 @@ plugin_metrics(struct text *t, const struct plugin_loader *loader, struct execut
 	for (size_t i = 0; i < n; i++)
 		text_add(t, "healthd_plugin_rss_bytes{plugin=\"%s\"} %llu\n", xi[i].name,
 		         (unsigned long long)xi[i].rss_bytes);
+	text_add(t, "# HELP healthd_plugin_log_dropped_bytes_total Output of the plugin's code "
+	         "over the log's budget, dropped\n"
+	         "# TYPE healthd_plugin_log_dropped_bytes_total counter\n");
+	for (size_t i = 0; i < n; i++)
+		text_add(t, "healthd_plugin_log_dropped_bytes_total{plugin=\"%s\"} %llu\n",
+		         xi[i].name, (unsigned long long)xi[i].log_dropped_bytes);
 	sandbox_metrics(t, xi, n);
 	free(xi);
 }
@@ -365,6 +371,7 @@ static const struct {
 	{"pid_namespace", SANDBOX_PID_NAMESPACE},
 	{"seccomp",       SANDBOX_SECCOMP},
 	{"landlock",      SANDBOX_LANDLOCK},
+	{"tasks",         SANDBOX_TASKS},
 };
 
 /* Isolated plugins: which sandbox layers their executor set up. */

@@ -31,7 +31,8 @@ struct notify {
 	struct runner *runner;
 	int64_t watchdog_ms;      /* 0: no watchdog; else half of WATCHDOG_USEC */
 	bool send_failed;         /* logged once */
-	char status[128];         /* the last STATUS= sent */
+	char status[256];         /* the last STATUS= sent */
+	char loading[160];        /* under lock: isolated plugins still loading, or "" */
 
 	pthread_t thread;
 	bool thread_started;
@@ -58,15 +59,21 @@ notify_send(struct notify *n, const char *msg)
 	return -1;
 }
 
-/* "N checks, M failing": failing is a last result of CRITICAL or UNKNOWN
- * (timeouts included); a check that never ran is not failing. */
+/* "N checks, M failing", after what still loads: failing is a last result
+ * of CRITICAL or UNKNOWN (timeouts included); a check that never ran is not. */
 static void
 notify_format_status(struct notify *n, char *buf, size_t len)
 {
 	size_t count, failing;
+	char loading[sizeof(n->loading)];
 
+	pthread_mutex_lock(&n->lock);
+	memcpy(loading, n->loading, sizeof(loading));
+	pthread_mutex_unlock(&n->lock);
 	runner_summary(n->runner, &count, &failing); /* the newest checks, across reloads */
-	snprintf(buf, len, "%zu check%s, %zu failing", count, count == 1 ? "" : "s", failing);
+	/* "loading http, postgres; 2 checks, 2 failing" while they load */
+	snprintf(buf, len, "%s%s%s%zu check%s, %zu failing", loading[0] ? "loading " : "", loading,
+	         loading[0] ? "; " : "", count, count == 1 ? "" : "s", failing);
 }
 
 /* Half the manager's WATCHDOG_USEC (as sd_watchdog_enabled(3) advises), if
@@ -146,7 +153,7 @@ notify_main(void *arg)
 }
 
 struct notify *
-notify_ready(struct runner *runner)
+notify_ready(struct runner *runner, const char *loading)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct notify *n;
@@ -182,11 +189,12 @@ notify_ready(struct runner *runner)
 		return NULL;
 	}
 
+	pthread_mutex_init(&n->lock, NULL);
+	snprintf(n->loading, sizeof(n->loading), "%s", loading != NULL ? loading : "");
 	notify_format_status(n, n->status, sizeof(n->status));
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s\n", n->status);
 	notify_send(n, msg);
 
-	pthread_mutex_init(&n->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->cond, &ca);
@@ -197,6 +205,23 @@ notify_ready(struct runner *runner)
 	else
 		n->thread_started = true;
 	return n;
+}
+
+void
+notify_loading(struct notify *n, const char *loading)
+{
+	char msg[sizeof(n->status) + 16];
+
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->lock);
+	snprintf(n->loading, sizeof(n->loading), "%s", loading != NULL ? loading : "");
+	pthread_mutex_unlock(&n->lock);
+	/* at once, not at the next tick: a unit waits on it */
+	memcpy(msg, "STATUS=", 8);
+	notify_format_status(n, msg + 7, sizeof(msg) - 8);
+	strcat(msg, "\n");
+	notify_send(n, msg);
 }
 
 void

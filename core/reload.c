@@ -550,8 +550,12 @@ free_generation(struct generation *g, bool release)
 		return; /* the server's: freed last, with the in-process checks' state */
 	history_free(g->history);
 	registry_free_keep_state(g->reg);
-	config_free(g->cfg);
-	free(g->cfg);
+	if (!g->shares_cfg) {
+		config_free(g->cfg);
+		free(g->cfg);
+	}
+	free(g->loading);
+	free(g->stand_ins);
 	free(g);
 }
 

@@ -17,6 +17,13 @@
  *   pid_namespace  a PID namespace for everything plugin code starts, with a
  *                  /proc of its own, so neither the server nor the sibling
  *                  executors can be found there.
+ *   tasks          RLIMIT_NPROC, soft and hard, set to isolation.max_tasks in
+ *                  the executor's user namespace. Since Linux 5.14 the kernel
+ *                  counts it per uid and user namespace (ucounts), so it
+ *                  bounds this executor's processes and threads alone: a fork
+ *                  bomb gets EAGAIN and leaves the others room. It never binds
+ *                  the host's uid 0: a server run as root has no task limit
+ *                  (reported as off, not missing: how healthd was started).
  *   capabilities   every capability dropped, bounding set too: the overmounts
  *                  cannot be undone, and root's executor holds no CAP_SYS_PTRACE.
  *   landlock       (the ABI the kernel offers) everything but those files, and
@@ -70,8 +77,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
@@ -109,7 +118,9 @@ struct ll_path_beneath {
 /* What the server handed down, parsed. */
 struct spec {
 	unsigned require;
-	unsigned off;     /* for this executor's plugin */
+	unsigned off;      /* for this executor's plugin */
+	unsigned withheld; /* by the server, for every plugin (the wrapper, root) */
+	int max_tasks;
 	char *hide[MAX_HIDE];
 	size_t nhide;
 };
@@ -120,6 +131,8 @@ static int enter_namespaces(bool pidns, char *why, size_t whylen);
 static int hide_paths(const struct spec *sp, char *why, size_t whylen);
 static int start_pid_namespace(char *why, size_t whylen);
 static void reaper(void);
+static bool host_root(void);
+static int limit_tasks(int max, char *why, size_t whylen);
 static void holder(pid_t reaper) __attribute__((noreturn));
 static void on_child(int sig);
 static int enter_landlock(const struct spec *sp, int *abi, char *why, size_t whylen);
@@ -135,7 +148,8 @@ static char *spec_text;              /* taken from the environment at start */
 static char plugin_name[64];         /* for the SIGSYS handler's line */
 static enum log_style log_style;     /* and its prefix, read before any signal */
 static bool entered;
-static unsigned wrapped_off;         /* server: layers no executor gets under a wrapper */
+static unsigned withheld;            /* server: layers no executor gets (wrapper, root) */
+static int max_tasks;                /* server: isolation.max_tasks, for the report's text */
 
 bool
 sandbox_entered(void)
@@ -177,11 +191,16 @@ sandbox_export(const struct config *cfg, char *err, size_t errlen)
 	int n;
 
 	/* Valgrind implements neither landlock nor seccomp (ENOSYS and a warning
-	 * on stderr): under a test setup's wrapper, executors go without them. */
+	 * on stderr): under a test setup's wrapper, executors go without them.
+	 * RLIMIT_NPROC never binds the host's root: its executors have no task
+	 * limit, which is how healthd was started, not what the kernel withholds. */
 	wrap = getenv("HEALTHD_EXECUTOR_WRAPPER");
-	wrapped_off = wrap != NULL && wrap[0] != '\0' ? SANDBOX_LANDLOCK | SANDBOX_SECCOMP : 0;
-	n = snprintf(buf, sizeof(buf), "require %x\nwrapped %x\n", cfg->sandbox_require,
-	             wrapped_off);
+	withheld = wrap != NULL && wrap[0] != '\0' ? SANDBOX_LANDLOCK | SANDBOX_SECCOMP : 0;
+	if (host_root())
+		withheld |= SANDBOX_TASKS;
+	max_tasks = cfg->isolation.max_tasks;
+	n = snprintf(buf, sizeof(buf), "require %x\nwithheld %x\ntasks %d\n", cfg->sandbox_require,
+	             withheld, max_tasks);
 	len = (size_t)n;
 	for (size_t i = 0; i < cfg->nsandbox_off; i++) {
 		n = snprintf(buf + len, sizeof(buf) - len, "off %x %s\n",
@@ -219,7 +238,7 @@ sandbox_executor_start(void)
 	unsetenv(SANDBOX_ENV);
 }
 
-/* "require HEX", "wrapped HEX", "off HEX NAME", "hide PATH", one a line. */
+/* "require HEX", "withheld HEX", "tasks N", "off HEX NAME", "hide PATH", one a line. */
 static int
 parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 {
@@ -238,8 +257,11 @@ parse_spec(const char *text, const char *plugin, size_t len, struct spec *sp)
 		line[n] = '\0';
 		if (sscanf(line, "require %x", &bits) == 1) {
 			sp->require = bits;
-		} else if (sscanf(line, "wrapped %x", &bits) == 1) {
-			sp->off |= bits & SANDBOX_ALL;
+		} else if (sscanf(line, "withheld %x", &bits) == 1) {
+			sp->withheld = bits & SANDBOX_ALL;
+			sp->off |= sp->withheld;
+		} else if (sscanf(line, "tasks %d", &sp->max_tasks) == 1) {
+			/* read into sp */
 		} else if (sscanf(line, "off %x %n", &bits, &used) == 1 && used > 0) {
 			if (strlen(line + used) == len && memcmp(line + used, plugin, len) == 0)
 				sp->off |= bits;
@@ -325,6 +347,48 @@ hide_paths(const struct spec *sp, char *why, size_t whylen)
 			snprintf(why, whylen, "hiding %s: %s", sp->hide[i], strerror(errno));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* Whether this is the host's uid 0, which RLIMIT_NPROC never binds: root
+ * in the initial user namespace. Read by the server, before any unshare(). */
+static bool
+host_root(void)
+{
+	char map[64] = "";
+	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+	unsigned long inside = 1, outside = 1, count = 0;
+
+	if (getuid() != 0)
+		return false;
+	if (fd >= 0) {
+		ssize_t n = read(fd, map, sizeof(map) - 1);
+		map[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	if (sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3)
+		return true; /* cannot tell: assume the worst */
+	return inside == 0 && outside == 0;
+}
+
+/* The task limit, in the executor's fresh user namespace (see the top). */
+static int
+limit_tasks(int max, char *why, size_t whylen)
+{
+	struct rlimit rl = {.rlim_cur = (rlim_t)max, .rlim_max = (rlim_t)max};
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	/* before ucounts, the count was the uid's across all namespaces */
+	if (uname(&u) == -1 || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+	    major * 1000 + minor < 5014) {
+		snprintf(why, whylen, "RLIMIT_NPROC is counted per user namespace from Linux 5.14 on");
+		return -1;
+	}
+	if (max <= 0 || setrlimit(RLIMIT_NPROC, &rl) == -1) {
+		snprintf(why, whylen, "RLIMIT_NPROC: %s", strerror(max <= 0 ? EINVAL : errno));
+		return -1;
 	}
 	return 0;
 }
@@ -837,16 +901,24 @@ sandbox_describe(const struct sandbox_report *r, char *buf, size_t len)
 	if (r->layers & SANDBOX_SECCOMP)
 		add_word(on, sizeof(on), "seccomp");
 	add_word(on, sizeof(on), "no_new_privs, not dumpable, no capabilities");
+	if (r->layers & SANDBOX_TASKS) {
+		snprintf(w, sizeof(w), "tasks %d", max_tasks);
+		add_word(on, sizeof(on), w);
+	}
 	if (r->off & SANDBOX_NAMESPACES)
 		add_word(off, sizeof(off), "namespaces off by configuration");
 	else if (r->off & SANDBOX_PID_NAMESPACE)
 		add_word(off, sizeof(off), "PID namespace off by configuration");
 	if (r->off & SANDBOX_LANDLOCK)
-		add_word(off, sizeof(off), wrapped_off & SANDBOX_LANDLOCK ?
+		add_word(off, sizeof(off), withheld & SANDBOX_LANDLOCK ?
 		         "landlock off under the executor wrapper" : "landlock off by configuration");
 	if (r->off & SANDBOX_SECCOMP)
-		add_word(off, sizeof(off), wrapped_off & SANDBOX_SECCOMP ?
+		add_word(off, sizeof(off), withheld & SANDBOX_SECCOMP ?
 		         "seccomp off under the executor wrapper" : "seccomp off by configuration");
+	if ((r->off & SANDBOX_TASKS) && !(r->off & SANDBOX_NAMESPACES))
+		add_word(off, sizeof(off), withheld & SANDBOX_TASKS ?
+		         "no task limit as root (RLIMIT_NPROC does not bind uid 0)" :
+		         "task limit off by configuration");
 	if (r->why[0] != '\0')
 		add_word(off, sizeof(off), r->why);
 	snprintf(buf, len, "%s%s%s", on, off[0] != '\0' ? "; " : "", off);
@@ -874,8 +946,13 @@ sandbox_enter(const char *path, pid_t server, struct sandbox_report *report, cha
 		         plugin_name);
 		goto out;
 	}
-	if (sp.off & SANDBOX_NAMESPACES)
-		sp.off |= SANDBOX_PID_NAMESPACE;
+	if (sp.require & sp.withheld & SANDBOX_TASKS) {
+		snprintf(err, errlen, "plugin %s: refused: isolation.require names tasks, which no "
+		         "executor of root's can have (RLIMIT_NPROC does not bind uid 0)", plugin_name);
+		goto out;
+	}
+	if (sp.off & SANDBOX_NAMESPACES) /* both are counted in the user namespace */
+		sp.off |= SANDBOX_PID_NAMESPACE | SANDBOX_TASKS;
 	report->off = sp.off & SANDBOX_ALL;
 
 	if (!(sp.off & SANDBOX_NAMESPACES)) {
@@ -883,13 +960,21 @@ sandbox_enter(const char *path, pid_t server, struct sandbox_report *report, cha
 		int ns = enter_namespaces(pidns, why, sizeof(why));
 		if (ns == -1) {
 			add_missing(report, "no namespaces (", why, ")");
-		} else if (ns == -2 || hide_paths(&sp, why, sizeof(why)) == -1 ||
-		           (pidns && start_pid_namespace(why, sizeof(why)) == -1)) {
-			/* inside the namespaces already: there is no going back */
-			snprintf(err, errlen, "plugin %s: refused: sandbox: namespaces half set up: %s",
-			         plugin_name, why);
-			goto out;
+			if (!(sp.off & SANDBOX_TASKS))
+				add_missing(report, "no task limit (", "no user namespace to count in", ")");
+		} else if (ns == -2 || hide_paths(&sp, why, sizeof(why)) == -1) {
+			goto halfway;
 		} else {
+			/* before the PID namespace's forks, which it counts */
+			if (!(sp.off & SANDBOX_TASKS)) {
+				char twhy[128];
+				if (limit_tasks(sp.max_tasks, twhy, sizeof(twhy)) == 0)
+					report->layers |= SANDBOX_TASKS;
+				else
+					add_missing(report, "no task limit (", twhy, ")");
+			}
+			if (pidns && start_pid_namespace(why, sizeof(why)) == -1)
+				goto halfway;
 			report->layers |= SANDBOX_NAMESPACES | (pidns ? SANDBOX_PID_NAMESPACE : 0);
 		}
 	}
@@ -919,6 +1004,11 @@ sandbox_enter(const char *path, pid_t server, struct sandbox_report *report, cha
 		goto out;
 	}
 	rc = 0;
+	goto out;
+halfway:
+	/* inside the namespaces already: there is no going back */
+	snprintf(err, errlen, "plugin %s: refused: sandbox: namespaces half set up: %s", plugin_name,
+	         why);
 out:
 	for (size_t i = 0; i < sp.nhide; i++)
 		free(sp.hide[i]);

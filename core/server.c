@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -31,8 +33,8 @@ static int load_plugins(struct server *sv, char *err, size_t errlen);
 static const char *taken_isolated(void *arg, const char *name);
 static const char *taken_in_process(void *arg, const char *name);
 static int instantiate_checks(struct server *sv, char *err, size_t errlen);
-static void log_startup(const struct config *cfg, const struct plugin_loader *loader,
-                        struct executor_set *execs, const struct registry *reg);
+static void pid1_reap(pid_t server) __attribute__((noreturn));
+static void wake_main(void *arg);
 
 /* How long shutdown waits for runs still inside plugin code: answered already,
  * they are only waited for so that their checks can be destroyed cleanly. */
@@ -52,15 +54,21 @@ static struct {
 struct history *
 server_history_new(const struct config *cfg, const struct registry *reg)
 {
-	size_t n = registry_count(reg);
-	const char **names = calloc(n ? n : 1, sizeof(*names));
+	size_t n = registry_count(reg), k = n;
+	const char **names = calloc(n + cfg->nchecks + 1, sizeof(*names));
 	struct history *h = NULL;
 
 	if (names == NULL)
 		return NULL;
 	for (uint32_t id = 0; id < n; id++)
 		names[id] = registry_at(reg, id)->name;
-	h = history_new(names, n);
+	/* configured checks not registered yet (isolated plugins that load once
+	 * serving, loading.c) get a history too, after reg's: state_dir loads
+	 * theirs at startup, and the generations that follow carry it by name */
+	for (size_t i = 0; i < cfg->nchecks; i++)
+		if (registry_find(reg, cfg->checks[i].name, strlen(cfg->checks[i].name)) < 0)
+			names[k++] = cfg->checks[i].name;
+	h = history_new(names, k);
 	free(names);
 	/* config.c keeps 0 <= low <= high <= 100 */
 	if (h != NULL)
@@ -113,6 +121,8 @@ load_plugin(void *arg, const char *path, const char *base, size_t stem, const st
 	(void)st;
 	if (config_in_process(&sv->cfg, base, stem))
 		return plugin_load_file(sv->loader, path, err, errlen);
+	if (sv->load_later)
+		return executor_load_later(sv->execs, path, base, stem, err, errlen);
 	return executor_load(sv->execs, path, sv->reg, err, errlen);
 }
 
@@ -168,10 +178,20 @@ unknown_plugin(struct server *sv, const struct config_check *ck, char *err, size
 static int
 instantiate_checks(struct server *sv, char *err, size_t errlen)
 {
+	bool later = sv->load_later && executor_count(sv->execs) > 0;
+
 	for (size_t i = 0; i < sv->cfg.nchecks; i++) {
 		const struct config_check *ck = &sv->cfg.checks[i];
 		int rc;
 
+		if (later && plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
+			/* for the isolated plugin that turns out to have that name */
+			if (executor_want(sv->execs, ck) == -1) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			continue;
+		}
 		if (!executor_has_plugin(sv->execs, ck->plugin) &&
 		    plugin_loader_file_of(sv->loader, ck->plugin) == NULL) {
 			unknown_plugin(sv, ck, err, errlen);
@@ -186,11 +206,24 @@ instantiate_checks(struct server *sv, char *err, size_t errlen)
 	return 0;
 }
 
-/* One line once everything is up: a bad start says only what went wrong. */
+/* A first load ended (supervisor thread, executors' lock held): the main
+ * thread takes it in (server_run). */
 static void
-log_startup(const struct config *cfg, const struct plugin_loader *loader,
-            struct executor_set *execs, const struct registry *reg)
+wake_main(void *arg)
 {
+	struct server *sv = arg;
+
+	pthread_kill(sv->main_thread, SIGUSR1);
+}
+
+/* One line once everything is up: a bad start says only what went wrong. */
+void
+server_log_ready(struct server *sv, const struct registry *reg)
+{
+	const struct config *cfg = &sv->cfg;
+	const struct plugin_loader *loader = sv->loader;
+	struct executor_set *execs = sv->execs;
+
 	char plugins[512] = "";
 	struct executor_info xi;
 	struct plugin_info pi;
@@ -230,7 +263,7 @@ log_startup(const struct config *cfg, const struct plugin_loader *loader,
 /* How often the main thread looks for generations a reload left behind. */
 #define COLLECT_MS 250
 
-void
+int
 server_run(struct server *sv, const sigset_t *set)
 {
 	const struct timespec tick = {0, COLLECT_MS * 1000000L};
@@ -241,13 +274,84 @@ server_run(struct server *sv, const sigset_t *set)
 		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
 		if (sig == -1)
 			continue; /* EAGAIN (the tick) or EINTR */
+		if (sig == SIGUSR1) {
+			if (server_loading_step(sv) == -1)
+				return 1;
+			if (sv->loading || !sv->reload_waits)
+				continue;
+			sv->reload_waits = false;
+			sig = SIGHUP;
+		}
+		if (sig == SIGHUP && sv->loading) {
+			/* a reload while plugins load would load them again */
+			log_info("SIGHUP: reloading once the plugins still loading have loaded");
+			sv->reload_waits = true;
+			continue;
+		}
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading");
 			server_reload(sv);
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return 0;
+	}
+}
+
+void
+server_pid1_split(void)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	if (getpid() != 1)
 		return;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == -1) {
+		/* serve anyway, as PID 1: orphans then stay zombies */
+		log_warn("PID 1: cannot fork the server off (%s): orphans will not be reaped",
+		         strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return;
+	}
+	pid1_reap(pid);
+}
+
+/* PID 1's loop: the kernel delivers it no signal it has no handler for, so
+ * it waits for them all (blocked) and hands each on, SIGCHLD aside. */
+static void
+pid1_reap(pid_t server)
+{
+	sigset_t all;
+	siginfo_t si;
+	int status;
+
+	prctl(PR_SET_NAME, "healthd-init");
+	sigfillset(&all);
+	for (;;) {
+		int sig = sigwaitinfo(&all, &si);
+		pid_t pid;
+
+		if (sig == -1)
+			continue;
+		if (sig != SIGCHLD) {
+			kill(server, sig);
+			continue;
+		}
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid != server)
+				continue;
+			/* what is left in the namespace dies with PID 1 */
+			if (WIFSIGNALED(status))
+				_exit(128 + WTERMSIG(status));
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+		}
 	}
 }
 
@@ -290,6 +394,9 @@ server_load(struct server *sv,
 		return -1;
 	plugin_loader_seal(sv->loader);
 	registry_seal(sv->reg);
+	if (sv->load_later && executor_count(sv->execs) > 0)
+		return 0; /* groups and depends_on are checked once every plugin has loaded
+		           * (loading.c) */
 	/* a group's checks and dependencies exist only now that every plugin
 	 * registered its own */
 	if (server_check_depends(&sv->cfg, sv->reg, err, errlen) == -1)
@@ -300,6 +407,9 @@ server_load(struct server *sv,
 int
 server_start(struct server *sv, char *err, size_t errlen)
 {
+	char names[512];
+	size_t nloading;
+
 	if (sv->cfg.secret_mode == SECRET_OFF)
 		log_warn("auth is off: anyone who can reach healthd can run its checks");
 	sv->runner = runner_new(sv->reg, sv->cfg.workers);
@@ -314,6 +424,9 @@ server_start(struct server *sv, char *err, size_t errlen)
 	}
 	sv->store = open_store(&sv->cfg, sv->first.history);
 	runner_set_history(sv->runner, sv->first.history, sv->store);
+	sv->main_thread = pthread_self();
+	executor_set_loaded_fn(sv->execs, wake_main, sv);
+	/* isolated plugins loaded later start loading now */
 	if (executor_start(sv->execs, runner_remote_done, sv->runner, err, errlen) == -1)
 		return -1;
 	/* background checks start now, so that most have a result when the
@@ -335,13 +448,22 @@ server_start(struct server *sv, char *err, size_t errlen)
 	sv->first.nplugins = executor_plugins(sv->execs, sv->first.plugins, n);
 	for (size_t i = 0; i < sv->first.nplugins; i++)
 		executor_hold(sv->first.plugins[i]);
+	if (server_loading_start(sv, err, errlen) == -1)
+		return -1;
 	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
 	                                         .runner = sv->runner, .loader = sv->loader,
 	                                         .execs = sv->execs}, err, errlen);
 	if (sv->http == NULL)
 		return -1;
-	log_startup(&sv->cfg, sv->loader, sv->execs, sv->reg);
-	sv->notify = notify_ready(sv->runner); /* READY=1 for a Type=notify unit */
+	server_loading_status(sv, names, sizeof(names));
+	nloading = gen_current(sv->gens)->nloading;
+	if (nloading > 0) /* the plugins' names come with their "loaded" lines */
+		log_info("serving while %zu isolated plugin%s load%s", nloading,
+		         nloading == 1 ? "" : "s", nloading == 1 ? "s" : "");
+	else
+		server_log_ready(sv, gen_current(sv->gens)->reg);
+	/* READY=1 for a Type=notify unit: serving, whatever still loads */
+	sv->notify = notify_ready(sv->runner, names);
 	return 0;
 }
 

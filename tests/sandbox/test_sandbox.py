@@ -8,10 +8,12 @@ unavailable (unshare denied to healthd, as Docker's default profile does);
 as root and as an unprivileged uid.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -24,6 +26,14 @@ ATTACKS = ["proc", "mem", "environ", "secret", "config", "ptrace", "stop", "pidf
 # Under meson's valgrind setup executors run without landlock and seccomp
 # (valgrind implements neither): only what holds without them is tested.
 WRAPPED = bool(os.environ.get("HEALTHD_EXECUTOR_WRAPPER"))
+MAX_TASKS = 128  # isolation.max_tasks' default
+
+
+def tasks_tail(root):
+    """How the sandbox line ends on the task limit (README "Security model")."""
+    if root:
+        return r"; no task limit as root \(RLIMIT_NPROC does not bind uid 0\)"
+    return rf", tasks {MAX_TASKS}"
 ENOENT = os.strerror(2)
 EACCES = os.strerror(13)
 EPERM = os.strerror(1)
@@ -41,6 +51,41 @@ def escapees():
                     found.append(int(pid))
         except OSError:
             pass
+    return found
+
+
+def proc_field(pid, name):
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (after the parenthesised comm)."""
+    stat = proc_field(pid, "stat")
+    return stat.rsplit(")", 1)[1].split()[0] if stat else None
+
+
+def children(pid):
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found  # gone meanwhile
+    for task in tasks:
+        found += [int(c) for c in (proc_field(f"{pid}/task/{task}", "children") or "").split()]
+    return found
+
+
+def descendants(pid):
+    """Every process below pid, from the host's /proc."""
+    found, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            found.append(c)
+            todo.append(c)
     return found
 
 
@@ -96,8 +141,8 @@ class Sandbox(unittest.TestCase):
         pw = pwd.getpwnam(self.USER)
         return pw.pw_uid, pw.pw_gid
 
-    def start(self, isolation=None, attacks=ATTACKS, wrapper=()):
-        checks = []
+    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=()):
+        checks = list(checks)
         for a in attacks:
             ck = {"name": a, "plugin": "hostile", "attack": a, "pidfile": self.pidfile}
             if a in ("secret", "config"):
@@ -139,6 +184,10 @@ class Sandbox(unittest.TestCase):
 
     # -- every layer ------------------------------------------------------
 
+    def root(self):
+        """Whether healthd runs as the host's root (no task limit binds it)."""
+        return self.USER is None and os.getuid() == 0
+
     def wait_ready(self, h):
         """The startup lines come with "ready:", after the port listens."""
         wait_for("the ready line", lambda: "healthd: ready: " in h.log)
@@ -163,8 +212,11 @@ class Sandbox(unittest.TestCase):
         self.assertNotIn("warning: plugin hostile: sandbox:", h.log)
         self.assertRegex(h.log, r"healthd: plugin hostile: sandbox: user\+pid\+mount namespaces, "
                                 r"landlock v\d+, seccomp, no_new_privs, not dumpable, "
-                                r"no capabilities\n")
+                                r"no capabilities" + tasks_tail(self.root()) + "\n")
         self.assert_layers(h, ["namespaces", "pid_namespace", "seccomp", "landlock"], True)
+        tasks = h.metrics().get(("healthd_plugin_sandbox_layer",
+                                 frozenset({"plugin": "hostile", "layer": "tasks"}.items())))
+        self.assertEqual(tasks, 0 if self.root() else 1)
         # PID namespace: neither the server nor a sibling executor is there;
         # the one healthd is its PID 1, the reaper
         self.assertEqual(self.attack(h, "proc"), "proc: 1 healthd, server hidden")
@@ -222,7 +274,7 @@ class Sandbox(unittest.TestCase):
         h = self.start(attacks=["mem", "secret", "ptrace"], wrapper=[NOUNSHARE])
         self.wait_ready(h)
         self.assertRegex(h.log, r"warning: plugin hostile: sandbox: landlock v\d+, seccomp, "
-                                r".*; no namespaces \(unshare: " + EPERM)
+                                r".*; (.*, )?no namespaces \(unshare: " + EPERM)
         self.assertEqual(h.log.count("plugin hostile: sandbox: "), 1, h.log)  # not again at ready
         self.assert_layers(h, ["seccomp", "landlock"], True)
         self.assertEqual(self.attack(h, "mem"), f"mem: {EACCES}")
@@ -236,6 +288,111 @@ class Sandbox(unittest.TestCase):
         self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer "
                       "this executor could not set up: no namespaces (unshare: ",
                       cm.exception.log)
+
+    # -- a fork bomb: the task limit --------------------------------------
+
+    def test_fork_bomb(self):
+        shutil.copy(os.path.join(FIXTURE_DIR, "misbehave.so"), self.plugins)
+        os.chmod(os.path.join(self.plugins, "misbehave.so"), 0o755)
+        hold = int(3000 * TIME_SCALE)
+        checks = [{"name": "bomb", "plugin": "hostile", "attack": "bomb", "count": "200",
+                   "hold_ms": str(hold), "pidfile": self.pidfile, "timeout_ms": 4 * hold},
+                  {"name": "ok", "plugin": "misbehave", "mode": "ok"},
+                  {"name": "boom", "plugin": "misbehave", "mode": "segv"}]
+        # the service's own limit (TasksMax's stand-in), above what this test needs
+        h = self.start({"max_tasks": 32}, attacks=[], checks=checks,
+                       wrapper=["prlimit", "--nproc=2000"])
+        root = self.USER is None and os.getuid() == 0
+        self.assertNotIn("warning: plugin", h.log)  # root's missing task limit is no warning
+        answer = {}
+        bomber = threading.Thread(target=lambda: answer.update(
+            doc=h.get_json(f"/health/?checks=bomb&verbose=1&auth={SECRET}", timeout=60)[1]))
+        bomber.start()
+        self.addCleanup(bomber.join, 60)
+        wait_for("the bomb to hold its children", lambda: "bomb: holding" in h.log)
+        # while it holds them: the other executor answers, crashes, and comes back
+        st, doc = h.get_json(f"/health/?checks=ok&auth={SECRET}")
+        self.assertEqual((st, doc["checks"]), (200, {"ok": True}))
+        self.assertEqual(h.get(f"/health/?checks=boom&auth={SECRET}")[0], 503)
+        wait_for("misbehave's executor to restart",
+                 lambda: re.search(r"plugin misbehave: executor pid \d+ ready", h.log))
+        st, doc = h.get_json(f"/health/?checks=ok&auth={SECRET}")
+        self.assertEqual((st, doc["checks"]), (200, {"ok": True}))
+        self.assertIn("bomb: holding", h.log)  # all this while the bomb held
+        bomber.join(60)
+        out = answer["doc"]["details"]["bomb"]["output"]
+        if root:
+            self.assertEqual(out, "bomb: 200 forked")  # README: root has no task limit
+        else:
+            m = re.fullmatch(r"bomb: (\d+) forked, then (.*)", out)
+            self.assertIsNotNone(m, out)
+            # the executor's sandbox, main thread and run thread count too
+            self.assertLessEqual(int(m.group(1)), 32 - 4)
+            self.assertEqual(m.group(2), os.strerror(11))  # EAGAIN
+
+    def test_task_limit_required_as_root(self):
+        if self.USER is not None or os.getuid() != 0:
+            self.skipTest("as root only")
+        with self.assertRaises(healthd_fixture.StartupError) as cm:
+            self.start({"require": ["tasks"]}, ["mem"])
+        self.assertIn("plugin hostile: refused: isolation.require names tasks, which no executor "
+                      "of root's can have (RLIMIT_NPROC does not bind uid 0)", cm.exception.log)
+
+    # -- a flood on stderr: the log's budget ---------------------------------
+
+    def test_flood(self):
+        checks = [{"name": "flood", "plugin": "hostile", "attack": "flood", "count": "100",
+                   "pidfile": self.pidfile, "timeout_ms": int(60000 * TIME_SCALE)}]
+        h = self.start(attacks=[], checks=checks)
+        before = len(h.log)
+        st, doc = h.get_json(f"/health/?checks=flood&verbose=1&auth={SECRET}",
+                             timeout=70 * TIME_SCALE)
+        self.assertEqual(st, 200, doc)
+        # the executor never stopped: every byte went through, none blocked it
+        self.assertRegex(doc["details"]["flood"]["output"], r"^flood: 104857600 bytes written")
+        wait_for("the summary line", lambda: re.search(
+            r"warning: plugin hostile: executor pid \d+ wrote more than the log takes: "
+            r"\d+ bytes in \d+ lines dropped", h.log))
+        # the rest of the pipe is read after the answer: counted, not logged
+        wait_for("99 of the 100 MiB counted as dropped", lambda: h.metrics()[
+            ("healthd_plugin_log_dropped_bytes_total",
+             frozenset({("plugin", "hostile")}))] > 99 << 20)
+        self.assertLess(len(h.log) - before, 1 << 20)  # logged, of 100 MiB
+        self.assertRegex(h.log, r"healthd: plugin hostile: x{1000}\n")  # lines, prefixed
+        self.assertEqual(h.get("/health/ping")[0], 200)
+
+    # -- healthd as PID 1 (a container's init) ---------------------------
+
+    def test_pid1_reaps_orphans(self):
+        # namespaces off for exec, as where a container's profile denies them:
+        # the commands' orphans then reach healthd, PID 1 of this namespace
+        shutil.copy(os.path.join(healthd_fixture.PLUGIN_DIR, "exec.so"), self.plugins)
+        os.chmod(os.path.join(self.plugins, "exec.so"), 0o755)
+        sh = ["/bin/sh", "-c", "sleep 30 & sleep 30"]
+        unshare = ["unshare", "--pid", "--kill-child", "--mount-proc"]
+        if self.USER is not None:
+            unshare.insert(1, "--map-current-user")
+        h = self.start({"plugins": {"exec": {"namespaces": False}}}, attacks=[],
+                       wrapper=unshare,
+                       checks=[{"name": "sleeps", "plugin": "exec", "command": sh,
+                                "timeout_ms": 300}])
+        init = children(h.proc.pid)
+        self.assertEqual(len(init), 1)
+        self.assertEqual(proc_field(init[0], "comm"), "healthd-init")
+        for _ in range(30):
+            st, doc = h.get_json(f"/health/?checks=sleeps&verbose=1&auth={SECRET}")
+            self.assertEqual(st, 503, doc)
+            self.assertEqual(doc["details"]["sleeps"]["output"], "timeout after 300 ms")
+        wait_for("no zombie in the namespace",
+                 lambda: [p for p in descendants(h.proc.pid) if proc_state(p) == "Z"] == [])
+        # the server, PID 2, still answers; SIGTERM to PID 1, as a container
+        # runtime sends it, reaches the server, and its exit status comes back
+        self.assertEqual(h.get("/health/ping")[0], 200)
+        os.kill(init[0], signal.SIGTERM)
+        h.proc.wait(15 * TIME_SCALE)
+        self.assertEqual(h.stop(), 0)  # and its log read to the end
+        self.assertIn("SIGTERM: shutting down", h.log)
+
 
 class SandboxUnprivileged(Sandbox):
     """The same, with healthd as nobody: what a plain user gets."""
@@ -267,13 +424,19 @@ class StrictModes(unittest.TestCase):
         code, out, err = self.check_config()
         self.assertEqual(code, 0, err)
         self.assertEqual(err, "")
+        root = os.getuid() == 0
         if WRAPPED:
             self.assertRegex(out, r"\n  sandbox: user\+pid\+mount namespaces, no_new_privs, "
-                                  r"not dumpable, no capabilities; landlock off under the "
-                                  r"executor wrapper, seccomp off under the executor wrapper\n")
+                                  r"not dumpable, no capabilities" +
+                                  ("" if root else rf", tasks {MAX_TASKS}") +
+                                  r"; landlock off under the executor wrapper, seccomp off under "
+                                  r"the executor wrapper" +
+                                  (", no task limit as root \\(RLIMIT_NPROC does not bind uid "
+                                   "0\\)" if root else "") + "\n")
         else:
             self.assertRegex(out, r"\n  sandbox: user\+pid\+mount namespaces, landlock v\d+, "
-                                  r"seccomp, no_new_privs, not dumpable, no capabilities\n")
+                                  r"seccomp, no_new_privs, not dumpable, no capabilities" +
+                                  tasks_tail(root) + "\n")
 
     def test_world_writable_directory(self):
         os.chmod(self.dir, 0o777)
