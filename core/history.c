@@ -30,6 +30,8 @@ static void push_transition(struct history_check *c, const struct history_transi
 static const struct history_result *last_result(const struct history_check *c);
 static const struct history_transition *last_transition(const struct history_check *c);
 static double flap_percent(const struct history_check *c);
+static bool seen_at_same_time(const struct history_check *c,
+                              const struct history_transition *t);
 static void ordered(const struct history_check *c, struct history_snapshot *out);
 
 static const char *const status_words[] = {"pass", "warn", "fail", "unknown"};
@@ -208,7 +210,13 @@ history_restore_result(struct history *h, size_t i, const struct history_result 
 	c = &h->checks[i];
 	pthread_mutex_lock(&c->lock);
 	prev = last_result(c);
-	if (prev == NULL || r->time_ms > prev->time_ms) {
+	/* results a millisecond apart share a stamp: the same stamp is another
+	 * result unless it is the last one again */
+	if (prev == NULL || r->time_ms > prev->time_ms ||
+	    (r->time_ms == prev->time_ms && (r->status != prev->status ||
+	                                     r->duration_ms != prev->duration_ms ||
+	                                     strncmp(r->message, prev->message,
+	                                             HISTORY_RESULT_MSG - 1) != 0))) {
 		push_result(c, r);
 		c->s.results[(c->result_head + HISTORY_RESULTS - 1) % HISTORY_RESULTS]
 			.message[HISTORY_RESULT_MSG - 1] = '\0';
@@ -234,7 +242,8 @@ history_restore_transition(struct history *h, size_t i, const struct history_tra
 	c = &h->checks[i];
 	pthread_mutex_lock(&c->lock);
 	prev = last_transition(c);
-	if (prev == NULL || t->time_ms > prev->time_ms) {
+	if (prev == NULL || t->time_ms > prev->time_ms ||
+	    (t->time_ms == prev->time_ms && !seen_at_same_time(c, t))) {
 		push_transition(c, t);
 		c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - 1) %
 		                 HISTORY_TRANSITIONS].message[HISTORY_MSG_SIZE - 1] = '\0';
@@ -379,6 +388,23 @@ last_transition(const struct history_check *c)
 		return NULL;
 	return &c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - 1) %
 	                         HISTORY_TRANSITIONS];
+}
+
+/* Whether the kept transitions stamped t's time hold t already (a rotation's
+ * checkpoint repeats them); changes a millisecond apart share a stamp. */
+static bool
+seen_at_same_time(const struct history_check *c, const struct history_transition *t)
+{
+	for (uint32_t k = 1; k <= c->s.ntransitions; k++) {
+		const struct history_transition *p =
+			&c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - k) %
+			                  HISTORY_TRANSITIONS];
+		if (p->time_ms != t->time_ms)
+			break;
+		if (p->from == t->from && p->to == t->to)
+			return true;
+	}
+	return false;
 }
 
 static double
