@@ -420,10 +420,7 @@ static int
 key_secret_file(struct reader *rd, const char *key, struct json_object *v)
 {
 	const char *s = want_string(rd, key, v);
-	char buf[SECRET_MAX_BYTES + 1];
 	char *path;
-	size_t n;
-	FILE *f;
 
 	rd->saw_secret_file = true;
 	if (s == NULL)
@@ -431,34 +428,46 @@ key_secret_file(struct reader *rd, const char *key, struct json_object *v)
 	path = resolve_path(rd, s);
 	if (path == NULL)
 		return fail(rd, key, "out of memory");
+	/* read by config_read_secret(), once the command line and the
+	 * environment had their say: a unit's credential path must not stop
+	 * a --check-config run by hand with HEALTH_URL_SECRET set */
+	free(rd->c->secret_file);
+	rd->c->secret_file = path;
+	rd->c->secret_mode = SECRET_SET;
+	rd->c->secret_pending = true;
+	return 0;
+}
+
+int
+config_read_secret(struct config *c, char *err, size_t errlen)
+{
+	struct reader rd = {.c = c, .file = c->path ? c->path : "(embedded default)",
+	                    .err = err, .errlen = errlen};
+	char buf[SECRET_MAX_BYTES + 1];
+	const char *key = "url_secret_file", *path = c->secret_file;
+	size_t n;
+	FILE *f;
+
+	if (path != NULL) /* read or not, a secret in it is out for every user */
+		warn_readable(path, "is url_secret_file");
+	if (!c->secret_pending)
+		return 0;
 	f = fopen(path, "r");
-	if (f == NULL) {
-		fail(rd, key, "cannot read %s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
+	if (f == NULL)
+		return fail(&rd, key, "cannot read %s: %s", path, strerror(errno));
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	if (n > SECRET_MAX_BYTES) {
-		fail(rd, key, "%s is longer than %d bytes", path, SECRET_MAX_BYTES);
-		free(path);
-		return -1;
-	}
+	if (n > SECRET_MAX_BYTES)
+		return fail(&rd, key, "%s is longer than %d bytes", path, SECRET_MAX_BYTES);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
 	                 buf[n - 1] == '\t'))
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || strlen(buf) != n) {
-		fail(rd, key, "%s is empty or holds a NUL byte", path);
-		free(path);
-		return -1;
-	}
-	warn_readable(path, "is url_secret_file");
-	free(rd->c->secret_file);
-	rd->c->secret_file = path;
-	rd->c->secret_mode = SECRET_SET;
-	if (replace_string(&rd->c->secret, buf) == -1)
-		return fail(rd, key, "out of memory");
+	if (n == 0 || strlen(buf) != n)
+		return fail(&rd, key, "%s is empty or holds a NUL byte", path);
+	if (replace_string(&c->secret, buf) == -1)
+		return fail(&rd, key, "out of memory");
+	c->secret_pending = false;
 	return 0;
 }
 

@@ -150,6 +150,7 @@ struct config {
 	struct config_sandbox_off *sandbox_off;
 	size_t nsandbox_off;
 	char *secret_file;     /* url_secret_file as read, for the sandbox to hide */
+	bool secret_pending;   /* url_secret_file not read yet: config_read_secret() */
 	struct config_check *checks;
 	size_t nchecks;
 	struct config_group *groups;
@@ -164,6 +165,11 @@ struct config {
 int config_init(struct config *c);
 /* Reads path over the defaults in c. Returns 0, or -1 with one line in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Reads url_secret_file into secret, unless something overrode it since
+ * config_load() (clear secret_pending first: HEALTH_URL_SECRET,
+ * --no-url-secret). Returns 0, or -1 with one line naming file and key. */
+int config_read_secret(struct config *c, char *err, size_t errlen);
 /* The same for a file's len bytes already in memory; path names it in messages
  * and anchors relative paths. */
 int config_load_text(struct config *c, const char *path, const char *text, size_t len,

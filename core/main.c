@@ -200,6 +200,8 @@ apply_overrides(struct config *cfg, const struct options *o, char *err, size_t e
 		free(cfg->plugin_dir);
 		cfg->plugin_dir = strdup(o->plugin_dir);
 	}
+	if (o->no_url_secret || env != NULL)
+		cfg->secret_pending = false; /* the file is not needed: not read */
 	if (o->no_url_secret) {
 		cfg->secret_mode = SECRET_OFF;
 	} else if (env != NULL) {
@@ -212,6 +214,8 @@ apply_overrides(struct config *cfg, const struct options *o, char *err, size_t e
 		cfg->secret = strdup(env);
 		cfg->secret_mode = SECRET_SET;
 	}
+	if (config_read_secret(cfg, err, errlen) == -1)
+		return -1;
 	if (cfg->secret_mode == SECRET_UNSET) {
 		snprintf(err, errlen, "no URL secret is set: set HEALTH_URL_SECRET=<random string> "
 		         "(or \"url_secret\" / \"url_secret_file\" in the config), or turn auth off "

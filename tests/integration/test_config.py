@@ -186,6 +186,38 @@ class GoodConfig(unittest.TestCase):
             self.assertEqual(h.get("/health/ping")[2], b"pong")
 
 
+class CredentialOutsideSystemd(unittest.TestCase):
+    """The packaged config names the unit's credential; run by hand, where that
+    file does not exist, HEALTH_URL_SECRET or --no-url-secret must be enough."""
+
+    CONFIG = {"url_secret_file": "/run/credentials/healthd.service/no-such-secret",
+              "checks": [{"name": "a", "plugin": "dummy"}]}
+
+    def env(self, **extra):
+        env = dict(os.environ, **extra)
+        if "HEALTH_URL_SECRET" not in extra:
+            env.pop("HEALTH_URL_SECRET", None)
+        return env
+
+    def test_environment_secret_wins_without_reading_the_file(self):
+        rc, out, err = check_config(self.CONFIG, env=self.env(HEALTH_URL_SECRET="s3cret"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("auth: on", out)
+
+    def test_no_url_secret_wins_without_reading_the_file(self):
+        rc, out, err = check_config(self.CONFIG, "--no-url-secret", env=self.env())
+        self.assertEqual(rc, 0, err)
+        self.assertIn("auth: off", out)
+
+    def test_otherwise_the_missing_file_is_one_line(self):
+        rc, out, err = check_config(self.CONFIG, env=self.env())
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(err.strip().splitlines(),
+                         ["healthd: error: CONFIG: url_secret_file: cannot read "
+                          "/run/credentials/healthd.service/no-such-secret: No such file or "
+                          "directory"])
+
+
 class Signals(unittest.TestCase):
     def test_sigterm_and_sigint_exit_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):

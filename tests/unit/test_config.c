@@ -29,7 +29,9 @@ load_text(struct config *c, const char *text, char *err, size_t errlen)
 
 	config_init(c);
 	err[0] = '\0';
-	return config_load(c, path, err, errlen);
+	if (config_load(c, path, err, errlen) == -1)
+		return -1;
+	return config_read_secret(c, err, errlen); /* as the server does after the overrides */
 }
 
 /* Expects text to be refused with an error containing want (and the file). */
@@ -175,6 +177,18 @@ DEF_TEST(secret_sources)
 	expect_refused("{\"url_secret_file\": \"missing\"}", "url_secret_file: cannot read");
 	expect_refused("{\"url_secret\": \"a\", \"url_secret_file\": \"secret\"}",
 	               "give either url_secret or url_secret_file");
+
+	/* overridden (HEALTH_URL_SECRET, --no-url-secret): a missing file is not read */
+	config_init(&c);
+	EXPECT_EQ_INT(0, config_load(&c, write_file("healthd.json",
+	                                            "{\"url_secret_file\": \"missing\"}"),
+	                             err, sizeof(err)));
+	EXPECT_TRUE(c.secret_pending);
+	c.secret_pending = false;
+	EXPECT_EQ_INT(0, config_read_secret(&c, err, sizeof(err)));
+	EXPECT_TRUE(c.secret == NULL);
+	EXPECT_CONTAINS("/missing", c.secret_file); /* kept for the sandbox to hide */
+	config_free(&c);
 	return 0;
 }
 
