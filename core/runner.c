@@ -9,8 +9,9 @@
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
  * A job with an answer budget may leave its flights before they end: its
  * waiting answers are unlinked and filled (expire_budget, from the timer).
- * Every result is recorded by record(), the one place that sees a check's
- * state change; the log lines it makes are written once the lock is dropped.
+ * Every result is recorded by runner_record() (runner_record.c), the one
+ * place that sees a check's state change; the log lines it makes are written
+ * once the lock is dropped.
  */
 #include "runner.h"
 
@@ -44,16 +45,6 @@ static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
 static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
-static void queue_line(struct runner *r, int level, const char *text);
-static void write_lines(struct runner_line *line);
-static const char *suppressor(const struct runner *r, const struct cstate *c,
-                              enum healthd_status st);
-static void note_flapping(struct runner *r, const struct cstate *c);
-static void queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur,
-                       const char *msg, const struct history_transition *t);
-static void write_saves(struct history_store *st, struct runner_save *save);
-static void index_history(struct runner *r);
-static uint32_t duration_u32(int64_t ms);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -74,7 +65,7 @@ fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, boo
 		.age_ms = -1,
 	};
 	if (a->cs != NULL) {
-		const char *by = suppressor(job->r, a->cs, st);
+		const char *by = runner_suppressor(job->r, a->cs, st);
 
 		a->res.flapping = a->cs->flapping;
 		if (by != NULL)
@@ -149,8 +140,8 @@ unwait(struct answer *a)
 
 /* The timer thread looks again by `at` at the latest. At most one wake-up per
  * earlier deadline while it idles. */
-static void
-wake_timer(struct runner *r, int64_t at)
+void
+runner_wake_timer(struct runner *r, int64_t at)
 {
 	LOCK_HELD(&r->lock);
 	if (at >= r->timer_wake)
@@ -171,7 +162,7 @@ list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
 	if (r->budgets != NULL)
 		r->budgets->bprev = job;
 	r->budgets = job;
-	wake_timer(r, deadline);
+	runner_wake_timer(r, deadline);
 }
 
 /* Takes a finished (or expiring) job off the budget list; idempotent. */
@@ -265,38 +256,6 @@ answer_run(struct runner *r, struct cstate *c, const struct report_value *v, siz
 	}
 }
 
-/* A line for runner_resume_unlocked() to write; dropped if out of memory. */
-static void
-queue_line(struct runner *r, int level, const char *text)
-{
-	size_t len = strlen(text) + 1;
-	struct runner_line *line;
-
-	LOCK_HELD(&r->lock);
-	if ((line = malloc(sizeof(*line) + len)) == NULL)
-		return;
-	line->next = NULL;
-	line->level = level;
-	memcpy(line->text, text, len);
-	if (r->lines_tail != NULL)
-		r->lines_tail->next = line;
-	else
-		r->lines = line;
-	r->lines_tail = line;
-}
-
-/* Outside the lock: writes and frees the lines, in the order they came. */
-static void
-write_lines(struct runner_line *line)
-{
-	while (line != NULL) {
-		struct runner_line *next = line->next;
-		log_msg(line->level, "%s", line->text);
-		free(line);
-		line = next;
-	}
-}
-
 /* Outside the lock: each resume is MHD_resume_connection. */
 static void
 resume_all(struct runner_job *done)
@@ -331,8 +290,8 @@ runner_resume_unlocked(struct runner *r, struct runner_job *done)
 	r->resuming++;
 	pthread_mutex_unlock(&r->lock);
 	resume_all(done);
-	write_lines(lines);
-	write_saves(st, saves); /* the store stays open while resuming > 0 */
+	runner_write_lines(lines);
+	runner_write_saves(st, saves); /* the store stays open while resuming > 0 */
 	pthread_mutex_lock(&r->lock);
 	r->resuming--;
 	pthread_cond_broadcast(&r->idle_cv);
@@ -354,132 +313,6 @@ unqueue(struct runner *r, struct cstate *c)
 	*p = c->qnext;
 	if (r->qtail == c)
 		r->qtail = prev;
-}
-
-/* The first of c's dependencies that fails now, when c's status st is not
- * OK: what that is put down to. NULL: none (recovery is never suppressed). */
-static const char *
-suppressor(const struct runner *r, const struct cstate *c, enum healthd_status st)
-{
-	const struct check *k = c->check;
-
-	LOCK_HELD(&r->lock);
-	if (st == HEALTHD_OK || k == NULL)
-		return NULL;
-	for (size_t i = 0; i < k->ndepends_on; i++) {
-		const char *name = k->depends_on[i];
-		int id = registry_find(r->reg, name, strlen(name));
-		const struct cstate *d;
-
-		if (id < 0)
-			continue;
-		d = r->cs[registry_at(r->reg, (uint32_t)id)->slot];
-		if (d != NULL && d != c && d->has_last && d->th.effective >= HEALTHD_CRITICAL)
-			return registry_at(r->reg, (uint32_t)id)->name;
-	}
-	return NULL;
-}
-
-/* A run's duration as the history keeps it. */
-static uint32_t
-duration_u32(int64_t ms)
-{
-	return ms < 0 ? 0 : ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-}
-
-/* A result for write_saves(); dropped if out of memory (the history has it). */
-static void
-queue_save(struct runner *r, const struct cstate *c, int64_t wall, int64_t dur, const char *msg,
-           const struct history_transition *t)
-{
-	struct runner_save *sv;
-
-	LOCK_HELD(&r->lock);
-	if ((sv = malloc(sizeof(*sv))) == NULL)
-		return;
-	*sv = (struct runner_save){.time_ms = wall, .status = c->th.effective,
-	                           .duration_ms = duration_u32(dur), .has_t = t != NULL};
-	snprintf(sv->name, sizeof(sv->name), "%s", c->check->name);
-	snprintf(sv->msg, sizeof(sv->msg), "%s", msg != NULL ? msg : "");
-	if (t != NULL)
-		sv->t = *t;
-	if (r->saves_tail != NULL)
-		r->saves_tail->next = sv;
-	else
-		r->saves = sv;
-	r->saves_tail = sv;
-}
-
-/* Outside the lock: appends and frees the results, in the order they came. */
-static void
-write_saves(struct history_store *st, struct runner_save *sv)
-{
-	while (sv != NULL) {
-		struct runner_save *next = sv->next;
-		if (st != NULL)
-			history_store_append(st, sv->name, sv->time_ms, sv->status, sv->duration_ms,
-			                     sv->msg, sv->has_t ? &sv->t : NULL);
-		free(sv);
-		sv = next;
-	}
-}
-
-/* The history's flap detection started or stopped saying the check flaps. */
-static void
-note_flapping(struct runner *r, const struct cstate *c)
-{
-	char line[256];
-	double low, high, pct;
-
-	LOCK_HELD(&r->lock);
-	pct = history_flap_state(r->hist, (size_t)c->hidx, &low, &high);
-	if (c->flapping)
-		snprintf(line, sizeof(line), "check %s: flapping: %.0f%% state change over its last "
-		         "%d results (flapping from %g%%, until below %g%%); its state changes are "
-		         "summarised meanwhile", c->check->name, pct, HISTORY_FLAP_WINDOW, high, low);
-	else
-		snprintf(line, sizeof(line), "check %s: no longer flapping: %.0f%% state change over "
-		         "its last %d results (below %g%%)", c->check->name, pct,
-		         HISTORY_FLAP_WINDOW, low);
-	queue_line(r, c->flapping ? LOG_WARNING : LOG_INFO, line);
-}
-
-static void
-record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
-       int64_t now)
-{
-	char line[REPORT_MESSAGE_MAX + 256];
-	struct history_transition t;
-	bool was_flapping = c->flapping;
-	int level, changed;
-
-	LOCK_HELD(&r->lock);
-	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
-	c->last_wall_ms = clock_wall_ms(); /* health+json's time, /metrics' and the history's */
-	/* every run ends here, whoever asked for it: the one place to see a change */
-	if (r->hist != NULL && c->hidx >= 0) {
-		changed = history_record(r->hist, (size_t)c->hidx, c->last_wall_ms, c->th.effective,
-		                         duration_u32(dur), msg, &t);
-		c->flapping = history_flapping(r->hist, (size_t)c->hidx);
-		if (r->store != NULL && changed >= 0)
-			queue_save(r, c, c->last_wall_ms, dur, msg, changed == 1 ? &t : NULL);
-		if (c->flapping != was_flapping)
-			note_flapping(r, c);
-	}
-	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, c->flapping,
-	                         suppressor(r, c, c->th.effective), line, sizeof(line));
-	if (level != 0)
-		queue_line(r, level, line);
-	wake_timer(r, transitions_due(&c->tr)); /* a flapping check's summary */
-	c->last_timed_out = false; /* the caller sets it */
-	c->has_last = true;
-	c->last_status = st;
-	c->last_duration = dur;
-	c->last_done = now;
-	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
-	c->last_nvalues = 0; /* a run that returned sets them after this */
-	if (st >= HEALTHD_CRITICAL)
-		c->failures++;
 }
 
 /* A replacement for a worker stuck in an abandoned run, so that one stuck
@@ -525,7 +358,7 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	c->timeouts++;
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
-	record(r, c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
+	runner_record(r, c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	c->last_timed_out = true;
 	answer_run(r, c, NULL, 0, done);
 	if (c->remote) {
@@ -580,7 +413,7 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 		bool timed_out = report->timed_out && st >= HEALTHD_CRITICAL;
 		if (timed_out)
 			c->timeouts++;
-		record(r, c, st, report->message, dur, now);
+		runner_record(r, c, st, report->message, dur, now);
 		c->last_timed_out = timed_out;
 		c->last_nvalues = report->nvalues;
 		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
@@ -631,7 +464,7 @@ runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct csta
 	c->deadline = now + c->check->timeout_ms;
 	c->flying = c->check;
 	/* inline flights too: one that hangs still answers its joiners at the deadline */
-	wake_timer(r, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
+	runner_wake_timer(r, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
 	if (c->check->exec != NULL) {
 		dispatch_remote(r, c, now, done);
 	} else if (inl != NULL && (c->check->flags & HEALTHD_CHECK_INLINE)) {
@@ -761,7 +594,7 @@ timer_main(void *arg)
 			/* the end of a flapping check's window: its summary line */
 			level = transitions_tick(&c->tr, c->check->name, now, line, sizeof(line));
 			if (level != 0)
-				queue_line(r, level, line);
+				runner_queue_line(r, level, line);
 			timer_min(&next, transitions_due(&c->tr));
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
@@ -834,31 +667,6 @@ runner_new(struct registry *reg, int workers)
 		return NULL;
 	}
 	return r;
-}
-
-/* Each state's index in r->hist: its check's id in the newest registry. */
-static void
-index_history(struct runner *r)
-{
-	LOCK_HELD(&r->lock);
-	for (size_t i = 0; i < r->ncs; i++)
-		if (r->cs[i] != NULL)
-			r->cs[i]->hidx = -1;
-	for (uint32_t id = 0; r->hist != NULL && id < registry_count(r->reg); id++) {
-		struct cstate *c = r->cs[registry_at(r->reg, id)->slot];
-		c->hidx = (long)id;
-		c->flapping = history_flapping(r->hist, id);
-	}
-}
-
-void
-runner_set_history(struct runner *r, struct history *h, struct history_store *st)
-{
-	pthread_mutex_lock(&r->lock);
-	r->hist = h;
-	r->store = st;
-	index_history(r);
-	pthread_mutex_unlock(&r->lock);
 }
 
 struct runner_job *
@@ -1032,7 +840,7 @@ stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats
 	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
 	    clock_ms() - c->last_done > stale_after_ms(c->check))
 		out->effective_status = HEALTHD_CRITICAL;
-	const char *by = c->has_last ? suppressor(r, c, out->effective_status) : NULL;
+	const char *by = c->has_last ? runner_suppressor(r, c, out->effective_status) : NULL;
 	if (by != NULL)
 		snprintf(out->suppressed_by, sizeof(out->suppressed_by), "%s", by);
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
@@ -1099,7 +907,7 @@ runner_attach(struct runner *r, struct registry *reg, struct history *h)
 	if (h != NULL && r->store != NULL)
 		history_store_rebind(r->store, h);
 	r->hist = h;
-	index_history(r);
+	runner_index_history(r);
 	/* a new background check is due at once (next_run 0); a kept one keeps
 	 * its schedule, at its new interval from its next run on */
 	pthread_cond_signal(&r->sched_cv);
@@ -1248,8 +1056,8 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
-	write_lines(r->lines); /* a run that ended after the last resume */
-	write_saves(NULL, r->saves);
+	runner_write_lines(r->lines); /* a run that ended after the last resume */
+	runner_write_saves(NULL, r->saves);
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);

@@ -159,4 +159,17 @@ void runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct
  * called and returns with it held. */
 void runner_resume_unlocked(struct runner *r, struct runner_job *done);
 
+/* Wakes the timer thread if at is before its next wake-up; lock held. */
+void runner_wake_timer(struct runner *r, int64_t at);
+
+/* runner_record.c: what a finished run leaves behind (see there). */
+void runner_record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
+                   int64_t dur, int64_t now);
+const char *runner_suppressor(const struct runner *r, const struct cstate *c,
+                              enum healthd_status st);
+void runner_queue_line(struct runner *r, int level, const char *text);
+void runner_write_lines(struct runner_line *line);
+void runner_write_saves(struct history_store *st, struct runner_save *sv);
+void runner_index_history(struct runner *r);
+
 #endif
