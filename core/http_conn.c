@@ -1,5 +1,5 @@
 /* http_conn.c - the HTTP connection layer: listen, accept, admission, reclaim,
- * parking, time limits and one epoll loop per HTTP thread (libmicrohttpd). */
+ * backpressure, time limits and one epoll loop per HTTP thread (libmicrohttpd). */
 #include "http_conn.h"
 
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include <linux/sockios.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,9 +31,12 @@
 #define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
-#define PARK_MAX 64           /* per thread: new connections waiting for a slot at the limit */
-#define PARK_MS 500           /* ...for at most this long, then closed */
-#define PARK_RETRY_MS 5       /* ...trying again this often */
+#define FULL_RETRY_MS 5       /* at max_connections: look at the backlog again this often */
+#define DRAIN_MAX 32          /* connections reclaimed at once, as nginx drains its reusable ones */
+#define DRAIN_GAP_MS 5        /* ...at most this often per thread */
+#define DRAIN_TARGET_MS 400   /* ...enough for a connection in the backlog to wait about this long */
+#define FD_RESERVE 256        /* descriptors beside the connections: executors, logs, plugins */
+#define LISTEN_BACKLOG 65535  /* the waiting room at the limit; the kernel caps it at somaxconn */
 #define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
 #define TRIM_QUIET_MS 10000   /* ...once the count has stayed that low this long */
 
@@ -54,14 +58,6 @@ struct hconn {
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
 };
 
-/* A new connection waiting for a slot at max_connections (a bounded backlog). */
-struct parked {
-	int fd;
-	socklen_t addrlen;
-	struct sockaddr_storage addr;
-	int64_t until;                  /* clock_ms(): closed if still waiting then */
-};
-
 /*
  * One HTTP thread: its own libmicrohttpd daemon (external epoll, no listen
  * socket) and the event loop around it, which accepts from its own listen
@@ -77,9 +73,10 @@ struct http_thread {
 	pthread_mutex_t lock;           /* the list's links, against reclaimers */
 	struct hconn *head;
 	int64_t next_sweep;
+	bool listening;                 /* its listen sockets are in epfd */
+	bool full;                      /* paused at max_connections: resumes once below it */
+	int64_t last_drain;             /* clock_ms() of its last drain_for_backlog */
 	int64_t accept_paused_until;    /* 0: accepting */
-	struct parked parked[PARK_MAX];
-	size_t nparked;
 };
 
 /* The layer: set up whole by http_conn_open before any thread runs; the
@@ -96,6 +93,7 @@ struct http_conns {
 	int stop_fd;                    /* eventfd: written once, wakes every thread to exit */
 	atomic_bool quiesced;
 	atomic_int nconns;              /* open connections, all threads */
+	atomic_int nending;             /* ...of which ended and about to close */
 	atomic_int conn_peak;           /* most open at once since the last trim */
 	int64_t trim_at;                /* thread 0 only: when to trim if it stays quiet; 0: not due */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
@@ -259,6 +257,7 @@ end_connection(struct hconn *hc, bool abort)
 
 	if (atomic_exchange(&hc->closing, true))
 		return false;
+	atomic_fetch_add_explicit(&hc->t->c->nending, 1, memory_order_relaxed);
 	if (abort)
 		setsockopt(hc->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	shutdown(hc->fd, SHUT_RDWR);
@@ -292,23 +291,23 @@ conn_sweep(struct http_thread *t)
 }
 
 /*
- * At the limit: ends the connection that is best given up, as nginx drains
- * its reusable connections. First an idle keep-alive one (answered, no
- * request line since), least recently active first; failing that, the
- * oldest that has been opened without a request line, or in its header or
- * body, for STALLED_MS already. A connection younger than that (a fresh
+ * Near the limit: ends `want` (at most DRAIN_MAX) of the connections best
+ * given up, as nginx drains its reusable connections. First idle keep-alive
+ * ones (answered, no request line since), least recently active first; then
+ * those opened without a request line, or in their header or body, for
+ * STALLED_MS already, oldest first. A connection younger than that (a fresh
  * probe), a request being answered and one running its checks are never
- * taken. Returns whether one was ended (its slot comes free as soon as its
- * thread closes it).
+ * taken. Returns how many were ended (their slots come free as soon as
+ * their threads close them).
  */
-static bool
-reclaim(struct http_conns *c)
+static int
+drain(struct http_conns *c, int want)
 {
 	int64_t now = now_us();
-	struct hconn *best = NULL;
-	int best_rank = 2;
-	int64_t best_since = 0;
-	bool ok = false;
+	struct hconn *best[DRAIN_MAX];
+	int rank[DRAIN_MAX];
+	int64_t since[DRAIN_MAX];
+	int nbest = 0, ended = 0;
 
 	/* every list held at once, always in the same order */
 	for (size_t i = 0; i < c->nthreads; i++)
@@ -316,32 +315,43 @@ reclaim(struct http_conns *c)
 	for (size_t i = 0; i < c->nthreads; i++) {
 		for (struct hconn *hc = c->threads[i].head; hc != NULL; hc = hc->next) {
 			enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
-			int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
-			int rank;
+			int64_t s = atomic_load_explicit(&hc->since, memory_order_relaxed);
+			int r, k;
 
-			if (atomic_load_explicit(&hc->closing, memory_order_relaxed))
+			if (hc->fd == -1 || atomic_load_explicit(&hc->closing, memory_order_relaxed))
 				continue;
 			if (ph == PHASE_WAIT && atomic_load_explicit(&hc->served, memory_order_relaxed))
-				rank = 0;
+				r = 0;
 			else if ((ph == PHASE_WAIT || ph == PHASE_HEADER || ph == PHASE_BODY) &&
-			         now - since >= (int64_t)STALLED_MS * 1000)
-				rank = 1;
+			         now - s >= (int64_t)STALLED_MS * 1000)
+				r = 1;
 			else
 				continue;
-			if (rank < best_rank || (rank == best_rank && since < best_since)) {
-				best = hc;
-				best_rank = rank;
-				best_since = since;
+			/* insertion into the best `want`, sorted by (rank, since) */
+			for (k = nbest; k > 0 && (r < rank[k - 1] || (r == rank[k - 1] && s < since[k - 1]));
+			     k--) {
+				if (k < want) {
+					best[k] = best[k - 1];
+					rank[k] = rank[k - 1];
+					since[k] = since[k - 1];
+				}
+			}
+			if (k < want) {
+				best[k] = hc;
+				rank[k] = r;
+				since[k] = s;
+				if (nbest < want)
+					nbest++;
 			}
 		}
 	}
-	if (best != NULL && end_connection(best, false)) {
-		atomic_fetch_add_explicit(&c->reclaimed, 1, memory_order_relaxed);
-		ok = true;
-	}
+	for (int k = 0; k < nbest; k++)
+		ended += end_connection(best[k], false);
 	for (size_t i = c->nthreads; i-- > 0;)
 		pthread_mutex_unlock(&c->threads[i].lock);
-	return ok;
+	if (ended > 0)
+		atomic_fetch_add_explicit(&c->reclaimed, (uint64_t)ended, memory_order_relaxed);
+	return ended;
 }
 
 static bool
@@ -359,7 +369,7 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 }
 
 /* Connections open from the address of `addr`, all threads. Under
- * admit_lock, which makes the count and the admission one step (try_admit). */
+ * admit_lock, which makes the count and the admission one step (admit). */
 static int
 count_from(struct http_conns *c, const struct sockaddr_storage *addr)
 {
@@ -384,19 +394,15 @@ refuse(struct http_conns *c, int fd)
 
 /*
  * Hands a new connection to this thread's daemon, or closes it (over
- * max_connections_per_ip). Returns false, keeping fd, when it is at
- * max_connections and no other connection can be reclaimed.
+ * max_connections_per_ip).
  */
-static bool
-try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+static void
+admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
 {
 	struct http_conns *c = t->c;
 	const struct config_limits *l = &c->cfg->limits;
 	bool per_ip = l->max_connections_per_ip > 0;
 
-	if (atomic_load_explicit(&c->nconns, memory_order_relaxed) >= l->max_connections &&
-	    !reclaim(c))
-		return false;
 	if (per_ip) {
 		/* the count and the add under one lock, so that two threads cannot
 		 * both admit the address's last allowed connection */
@@ -404,7 +410,7 @@ try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_
 		if (count_from(c, addr) >= l->max_connections_per_ip) {
 			pthread_mutex_unlock(&c->admit_lock);
 			refuse(c, fd);
-			return true;
+			return;
 		}
 	}
 	/* on failure libmicrohttpd closes fd itself */
@@ -412,51 +418,6 @@ try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_
 		log_debug("http: could not add a connection: %s", strerror(errno));
 	if (per_ip)
 		pthread_mutex_unlock(&c->admit_lock);
-	return true;
-}
-
-/*
- * A connection just accepted. Below max_connections it is served; at the
- * limit it is served if another connection can be reclaimed, and otherwise
- * waits up to PARK_MS for one (PARK_MAX at most per thread), then is closed:
- * the client sees the connection closed before any answer, never a hang.
- */
-static void
-admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
-{
-	struct parked *p;
-
-	if (try_admit(t, fd, addr, addrlen))
-		return;
-	if (t->nparked == PARK_MAX) {
-		refuse(t->c, fd);
-		return;
-	}
-	p = &t->parked[t->nparked++];
-	p->fd = fd;
-	p->addrlen = addrlen;
-	memcpy(&p->addr, addr, sizeof(*addr));
-	p->until = clock_ms() + PARK_MS;
-}
-
-/* The waiting connections, oldest first: admitted, still waiting, or closed. */
-static void
-retry_parked(struct http_thread *t, int64_t now)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < t->nparked; i++) {
-		struct parked *p = &t->parked[i];
-
-		if (try_admit(t, p->fd, &p->addr, p->addrlen))
-			continue;
-		if (now >= p->until) {
-			refuse(t->c, p->fd);
-			continue;
-		}
-		t->parked[kept++] = *p;
-	}
-	t->nparked = kept;
 }
 
 /*
@@ -518,6 +479,8 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	/* CLOSED comes before libmicrohttpd closes the descriptor */
 	hc = *socket_context;
 	if (hc != NULL) {
+		if (hc->fd != -1 && atomic_load(&hc->closing))
+			atomic_fetch_sub_explicit(&t->c->nending, 1, memory_order_relaxed);
 		pthread_mutex_lock(&t->lock);
 		if (hc->prev != NULL)
 			hc->prev->next = hc->next;
@@ -542,35 +505,97 @@ watch(int epfd, int fd, uint32_t events, void *ptr)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Adds or removes this thread's listen sockets in its epoll set. */
 static void
 watch_listeners(struct http_thread *t, bool on)
 {
 	struct http_conns *c = t->c;
 	size_t k = (size_t)(t - c->threads);
 
+	if (t->listening == on)
+		return;
 	for (size_t i = 0; i < c->nlisten; i++) {
 		if (on)
 			watch(t->epfd, c->listen_fds[i][k], EPOLLIN, &c->listen_fds[i][k]);
 		else
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->listen_fds[i][k], NULL);
 	}
+	t->listening = on;
 }
 
+/*
+ * Near the limit, with connections waiting in listen socket lfd's backlog:
+ * drains as many as move the backlog through in DRAIN_TARGET_MS, at least
+ * one per DRAIN_GAP_MS. More would close keep-alive connections (which
+ * their clients open again) faster than needed to serve a fresh one.
+ */
+static void
+drain_for_backlog(struct http_thread *t, int lfd)
+{
+	int64_t now = clock_ms(), since = now - t->last_drain;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int64_t want;
+
+	if (since < DRAIN_GAP_MS)
+		return;
+	/* a listening socket's tcpi_unacked is its accept queue's length */
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		ti.tcpi_unacked = 1;
+	if (since > DRAIN_TARGET_MS)
+		since = DRAIN_TARGET_MS;
+	want = (int64_t)ti.tcpi_unacked * since / DRAIN_TARGET_MS;
+	t->last_drain = now;
+	drain(t->c, want < 1 ? 1 : want > DRAIN_MAX ? DRAIN_MAX : (int)want);
+}
+
+/* Stops accepting for ms; `full`: at max_connections, so it resumes as soon
+ * as the count is below it. Meanwhile new connections wait in the backlog. */
+static void
+pause_accepting(struct http_thread *t, int64_t ms, bool full)
+{
+	t->accept_paused_until = clock_ms() + ms;
+	t->full = full;
+	watch_listeners(t, false);
+}
+
+/*
+ * Accepts what the listen socket holds, as nginx does at worker_connections:
+ * near max_connections (its last sixteenth) it drains idle connections to
+ * make room; at the limit it stops accepting, and the connection waits in
+ * the kernel's backlog rather than being accepted and closed.
+ */
 static void
 accept_from(struct http_thread *t, int lfd)
 {
+	struct http_conns *c = t->c;
+	int max = c->cfg->limits.max_connections;
+	bool drained = false;
+
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage addr;
 		socklen_t len = sizeof(addr);
-		int fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int open = atomic_load_explicit(&c->nconns, memory_order_relaxed);
+		int fd;
 
+		/* once per wake-up: the ones it ended free their slots only when
+		 * their threads close them (nending counts them meanwhile) */
+		if (!drained &&
+		    open - atomic_load_explicit(&c->nending, memory_order_relaxed) >= max - max / 16) {
+			drain_for_backlog(t, lfd);
+			drained = true;
+		}
+		if (open >= max) {
+			pause_accepting(t, FULL_RETRY_MS, true);
+			return;
+		}
+		fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* level-triggered: without a pause this would spin */
 				log_warn("http: cannot accept a connection: %s (raise the open-files "
 				         "limit, or lower limits.max_connections)", strerror(errno));
-				t->accept_paused_until = clock_ms() + ACCEPT_PAUSE_MS;
-				watch_listeners(t, false);
+				pause_accepting(t, ACCEPT_PAUSE_MS, false);
 			}
 			return; /* EAGAIN: another thread took it; or the client already left */
 		}
@@ -626,8 +651,6 @@ wait_ms(struct http_thread *t, int64_t now)
 		ms = t->next_sweep > now ? t->next_sweep - now : 0;
 	if (t->accept_paused_until != 0 && (ms < 0 || ms > t->accept_paused_until - now))
 		ms = t->accept_paused_until > now ? t->accept_paused_until - now : 0;
-	if (t->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
-		ms = PARK_RETRY_MS;
 	return (int)ms;
 }
 
@@ -666,15 +689,16 @@ http_thread_main(void *arg)
 		}
 		MHD_run(t->d);
 		now = clock_ms();
-		if (t->nparked > 0)
-			retry_parked(t, now);
 		if (now >= t->next_sweep) {
 			conn_sweep(t);
 			if (t == c->threads)
 				trim_after_burst(c, now);
 			t->next_sweep = now + SWEEP_MS;
 		}
-		if (t->accept_paused_until != 0 && now >= t->accept_paused_until) {
+		if (t->accept_paused_until != 0 &&
+		    (now >= t->accept_paused_until ||
+		     (t->full && atomic_load_explicit(&c->nconns, memory_order_relaxed) <
+		                     c->cfg->limits.max_connections))) {
 			t->accept_paused_until = 0;
 			if (!atomic_load(&c->quiesced))
 				watch_listeners(t, true);
@@ -701,7 +725,7 @@ bound_socket(struct sockaddr_storage *ss, socklen_t *sslen, bool shared)
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, *sslen) == -1 ||
-	    (shared && listen(fd, 1024) == -1)) {
+	    (shared && listen(fd, LISTEN_BACKLOG) == -1)) {
 		close(fd);
 		return -1;
 	}
@@ -791,6 +815,31 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 	return 0;
 }
 
+/*
+ * Every connection holds a descriptor: raises the soft RLIMIT_NOFILE (often
+ * 1024, beside a hard limit far above) to fit max_connections, or says why
+ * accepting will pause at EMFILE. The limit is not derived from it: a large
+ * hard limit would then mean unbounded buffers (one max_request_bytes each).
+ */
+static void
+fit_nofile(const struct config_limits *l)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)l->max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		log_warn("http: the open-files limit (%llu) is below limits.max_connections + %d: "
+		         "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+		         (unsigned long long)rl.rlim_max, FD_RESERVE);
+		rl.rlim_cur = rl.rlim_max;
+	} else {
+		rl.rlim_cur = need;
+	}
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 struct http_conns *
 http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, char *err,
                size_t errlen)
@@ -808,6 +857,7 @@ http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, c
 	}
 	c->cfg = cfg;
 	c->cb = *cb;
+	fit_nofile(&cfg->limits);
 	pthread_mutex_init(&c->admit_lock, NULL);
 	/* every thread set up before any runs: a reclaim walks them all */
 	memset(c->listen_fds, -1, sizeof(c->listen_fds));
@@ -856,9 +906,11 @@ http_conn_quiesce(struct http_conns *c)
 {
 	/* Not closed here: a thread may be accepting from it right now. */
 	atomic_store(&c->quiesced, true);
+	/* the sockets leave each epoll set here, under the threads (which check
+	 * quiesced before adding them back); their `listening` stays theirs */
 	for (size_t i = 0; i < c->nthreads; i++)
-		if (c->threads[i].epfd != -1)
-			watch_listeners(&c->threads[i], false);
+		for (size_t k = 0; k < c->nlisten && c->threads[i].epfd != -1; k++)
+			epoll_ctl(c->threads[i].epfd, EPOLL_CTL_DEL, c->listen_fds[k][i], NULL);
 }
 
 void
@@ -883,8 +935,6 @@ http_conn_stop(struct http_conns *c)
 	for (size_t i = 0; i < c->nthreads; i++) {
 		struct http_thread *t = &c->threads[i];
 
-		for (size_t k = 0; k < t->nparked; k++)
-			close(t->parked[k].fd);
 		if (t->d != NULL)
 			MHD_stop_daemon(t->d);
 		if (t->epfd != -1)
