@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 #define MAX_THREADS 16
 #define ACCEPT_BATCH 32       /* accepts per wake-up, so one thread cannot starve its connections */
 #define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
+#define MHD_SLEEP_MAX 100     /* below this many connections a thread sleeps in libmicrohttpd */
+#define CONTROL_MS 1          /* ...and, busy, looks at its listen sockets and events this often */
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
 #define FULL_RETRY_MS 5       /* at max_connections: look at the backlog again this often */
@@ -68,8 +71,12 @@ struct http_thread {
 	struct MHD_Daemon *d;
 	pthread_t thread;
 	bool running;
-	int epfd;
+	int epfd;                       /* its listen sockets, wake_fd and stop_fd; itself in mhd_fd */
+	int mhd_fd;                     /* libmicrohttpd's epoll set: the connections */
 	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
+	unsigned nlive;                 /* its daemon's connections */
+	unsigned activity;              /* request lines seen: did a wake-up serve anything */
+	int64_t control_at;             /* clock_ms() when epfd was last looked at */
 	pthread_mutex_t lock;           /* the list's links, against reclaimers */
 	struct hconn *head;
 	int64_t next_sweep;
@@ -166,6 +173,7 @@ http_conn_request_begins(struct hconn *hc)
 {
 	if (hc == NULL)
 		return;
+	hc->t->activity++; /* on hc's own thread, as every callback */
 	/* the header's time keeps running from the connection's start or its
 	 * previous answer: a request line does not restart it */
 	if (atomic_load_explicit(&hc->phase, memory_order_relaxed) == PHASE_DRAIN)
@@ -177,14 +185,13 @@ http_conn_request_begins(struct hconn *hc)
 void
 http_conn_request_ends(struct hconn *hc, bool large, bool sent)
 {
-	int unsent = 0;
-
 	if (hc == NULL)
 		return;
 	atomic_store_explicit(&hc->served, true, memory_order_relaxed);
 	/* a large answer may sit in the kernel's send buffer: its send time
-	 * runs on until the client has taken it (the sweeper looks) */
-	if (large && sent && ioctl(hc->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+	 * runs on until the client has taken it. The sweeper looks (SIOCOUTQ),
+	 * not every answer: keep-alive clients usually ask again before that */
+	if (large && sent)
 		atomic_store_explicit(&hc->phase, PHASE_DRAIN, memory_order_relaxed);
 	else if (large) /* idle: the next header's time starts now */
 		http_conn_set_phase(hc, PHASE_WAIT);
@@ -451,6 +458,7 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	const union MHD_ConnectionInfo *ci;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		t->nlive++;
 		note_connections(t->c, atomic_fetch_add_explicit(&t->c->nconns, 1,
 		                                                 memory_order_relaxed) + 1);
 		hc = calloc(1, sizeof(*hc));
@@ -477,6 +485,7 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		return;
 	}
 	/* CLOSED comes before libmicrohttpd closes the descriptor */
+	t->nlive--;
 	hc = *socket_context;
 	if (hc != NULL) {
 		if (hc->fd != -1 && atomic_load(&hc->closing))
@@ -654,41 +663,74 @@ wait_ms(struct http_thread *t, int64_t now)
 	return (int)ms;
 }
 
+/* Handles this thread's own events: stop, wake-ups, new connections. */
+static bool
+control(struct http_thread *t, int64_t now)
+{
+	struct http_conns *c = t->c;
+	struct epoll_event ev[16];
+	int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), 0);
+	bool stop = false;
+
+	if (n == -1 && errno != EINTR) {
+		log_warn("http: epoll_wait: %s", strerror(errno));
+		return true;
+	}
+	t->control_at = now;
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (ev[i].data.ptr == &c->stop_fd)
+			stop = true;
+		else if (ev[i].data.ptr == &t->wake_fd)
+			(void)!read(t->wake_fd, &v, sizeof(v)); /* the daemon's next run resumes */
+		else if (!atomic_load(&c->quiesced))
+			accept_from(t, *(int *)ev[i].data.ptr);
+	}
+	return stop;
+}
+
 /*
- * libmicrohttpd runs here with a zero timeout (MHD_run): its own epoll loop
- * in 0.9.75 may sleep in a second epoll_wait after a full batch of 128
- * events while connections it already read wait, which stalled the server
- * with many busy connections. Here only this loop sleeps, on libmicrohttpd's
- * epoll descriptor, the listen sockets and the stop event.
+ * Below MHD_SLEEP_MAX connections the thread sleeps in libmicrohttpd's own
+ * epoll_wait (MHD_run_wait), whose set holds the thread's (as a NULL event,
+ * which it skips): one system call per wake-up. Its own set is looked at
+ * when a wake-up served no request, or every CONTROL_MS while busy. With
+ * more, 0.9.75's loop could sleep in a second epoll_wait after a full batch
+ * of 128 events while connections it already read wait: then the thread
+ * sleeps in poll(2) on both sets and runs the daemon with a zero timeout.
  */
 static void *
 http_thread_main(void *arg)
 {
 	struct http_thread *t = arg;
 	struct http_conns *c = t->c;
-	struct epoll_event ev[16];
 	bool stop = false;
 
 	while (!stop) {
 		int64_t now = clock_ms();
-		int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), wait_ms(t, now));
+		int ms = wait_ms(t, now);
+		bool look;
 
-		if (n == -1 && errno != EINTR) {
-			log_warn("http: epoll_wait: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint64_t v;
+		if (t->nlive < MHD_SLEEP_MAX) {
+			unsigned seen = t->activity;
 
-			if (ev[i].data.ptr == &c->stop_fd)
-				stop = true;
-			else if (ev[i].data.ptr == &t->wake_fd)
-				(void)!read(t->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
-			else if (ev[i].data.ptr != NULL && !atomic_load(&c->quiesced))
-				accept_from(t, *(int *)ev[i].data.ptr);
+			MHD_run_wait(t->d, ms);
+			now = clock_ms();
+			look = t->activity == seen || now - t->control_at >= CONTROL_MS;
+		} else {
+			struct pollfd p[2] = {{.fd = t->mhd_fd, .events = POLLIN},
+			                      {.fd = t->epfd, .events = POLLIN}};
+
+			if (poll(p, 2, ms) == -1 && errno != EINTR) {
+				log_warn("http: poll: %s", strerror(errno));
+				break;
+			}
+			MHD_run(t->d);
+			now = clock_ms();
+			look = p[1].revents != 0 || now - t->control_at >= CONTROL_MS;
 		}
-		MHD_run(t->d);
-		now = clock_ms();
+		if (look)
+			stop = control(t, now);
 		if (now >= t->next_sweep) {
 			conn_sweep(t);
 			if (t == c->threads)
@@ -778,8 +820,6 @@ static int
 open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errlen)
 {
 	const struct config *cfg = c->cfg;
-	int mhd_fd;
-
 	/* libmicrohttpd's own limit stays out of the way (the reclaim may go over
 	 * by the connections being closed); healthd decides in admit() */
 	t->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
@@ -802,10 +842,10 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 		snprintf(err, errlen, "http: cannot start libmicrohttpd");
 		return -1;
 	}
-	mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+	t->mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
+	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->mhd_fd, t->epfd, EPOLLIN, NULL) == -1 ||
 	    watch(t->epfd, c->stop_fd, EPOLLIN, &c->stop_fd) == -1 ||
 	    watch(t->epfd, t->wake_fd, EPOLLIN, &t->wake_fd) == -1) {
 		snprintf(err, errlen, "http: epoll: %s", strerror(errno));
