@@ -42,6 +42,8 @@
 #define LISTEN_BACKLOG 65535  /* the waiting room at the limit; the kernel caps it at somaxconn */
 #define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
 #define TRIM_QUIET_MS 10000   /* ...once the count has stayed that low this long */
+#define TRIM_THRESHOLD (256 << 20) /* main()'s M_TRIM_THRESHOLD, put back after a trim */
+#define TRIM_PROBE 65536      /* a free() this large into an arena tries to shrink its top */
 
 
 /*
@@ -76,6 +78,7 @@ struct http_thread {
 	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
 	unsigned nlive;                 /* its daemon's connections */
 	unsigned activity;              /* request lines seen: did a wake-up serve anything */
+	unsigned trim_gen;              /* the last of c->trim_gen it trimmed its arena for */
 	int64_t control_at;             /* clock_ms() when epfd was last looked at */
 	pthread_mutex_t lock;           /* the list's links, against reclaimers */
 	struct hconn *head;
@@ -103,6 +106,7 @@ struct http_conns {
 	atomic_int nending;             /* ...of which ended and about to close */
 	atomic_int conn_peak;           /* most open at once since the last trim */
 	int64_t trim_at;                /* thread 0 only: when to trim if it stays quiet; 0: not due */
+	atomic_uint trim_gen;           /* bumped by thread 0 at a trim: each thread trims its arena */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
 	atomic_uint_fast64_t refused, reclaimed, timed_out;
 };
@@ -618,11 +622,13 @@ accept_from(struct http_thread *t, int lfd)
 /*
  * Thread 0, at each sweep: once a burst of connections is over, hand their
  * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
- * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
- * (all of it only because main() leaves malloc one arena). Not at once: a
- * burst that comes back (clients reconnecting, the next scrape of many
- * targets) would take every page again by page faults, which at 4,000
- * connections made the slowest 1 % of first answers 2x nginx's.
+ * buffer from malloc, in the arena of the HTTP thread that added it, which
+ * keeps freed memory: malloc_trim(3) returns the free pages of every arena
+ * but the top of a thread's own, which each thread then shrinks itself
+ * (trim_own_arena). Not at once: a burst that comes back (clients
+ * reconnecting, the next scrape of many targets) would take every page
+ * again by page faults, which at 4,000 connections made the slowest 1 % of
+ * first answers 2x nginx's.
  */
 static void
 trim_after_burst(struct http_conns *c, int64_t now)
@@ -636,12 +642,35 @@ trim_after_burst(struct http_conns *c, int64_t now)
 		c->trim_at = now + TRIM_QUIET_MS;
 	} else if (now >= c->trim_at) {
 		malloc_trim(0); /* may take a while: connections come and go meanwhile */
+		atomic_fetch_add(&c->trim_gen, 1);
+		for (size_t i = 1; i < c->nthreads; i++)
+			wake(&c->threads[i]); /* an idle one sleeps without a timeout */
 		c->trim_at = 0;
 		/* the next burst is measured from here (unless one already began) */
 		n = atomic_load_explicit(&c->nconns, memory_order_relaxed);
 		atomic_compare_exchange_strong_explicit(&c->conn_peak, &peak, n,
 		                                        memory_order_relaxed, memory_order_relaxed);
 	}
+}
+
+/*
+ * After malloc_trim(): the top of this thread's arena, where its
+ * connections' buffers went back, shrinks only at a free() of TRIM_PROBE or
+ * more into it past M_TRIM_THRESHOLD, which main() sets high so that no
+ * free() hands pages back in the middle of a burst: lowered for that free.
+ */
+static void
+trim_own_arena(void)
+{
+	volatile char *p;
+
+	mallopt(M_TRIM_THRESHOLD, 0);
+	p = malloc(TRIM_PROBE);
+	if (p != NULL) {
+		p[0] = 0; /* not optimised away */
+		free((void *)p);
+	}
+	mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
 }
 
 /* How long epoll_wait may sleep: libmicrohttpd's next timeout, our next sweep. */
@@ -707,9 +736,17 @@ http_thread_main(void *arg)
 	bool stop = false;
 
 	while (!stop) {
-		int64_t now = clock_ms();
-		int ms = wait_ms(t, now);
+		int64_t now;
+		int ms;
 		bool look;
+
+		/* before sleeping: thread 0 bumps it at a sweep, then may sleep long */
+		if (t->trim_gen != atomic_load_explicit(&c->trim_gen, memory_order_relaxed)) {
+			t->trim_gen = atomic_load_explicit(&c->trim_gen, memory_order_relaxed);
+			trim_own_arena();
+		}
+		now = clock_ms();
+		ms = wait_ms(t, now);
 
 		if (t->nlive < MHD_SLEEP_MAX) {
 			unsigned seen = t->activity;
