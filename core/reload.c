@@ -415,7 +415,7 @@ build_free(struct build *b)
 		executor_shutdown(b->staging, 1000); /* not started: stops what it spawned */
 		executor_set_free(b->staging);
 	}
-	registry_free_keep_state(b->reg);
+	registry_free(b->reg); /* destroys the checks it instantiated, keeps the rest */
 	if (b->cfg != NULL) {
 		config_free(b->cfg);
 		free(b->cfg);
@@ -534,9 +534,12 @@ free_generation(struct generation *g, bool release)
 	free(g->plugins);
 	g->plugins = NULL;
 	g->nplugins = 0;
-	if (g->first)
-		return; /* the server's: freed last, with the in-process checks' state */
-	registry_free_keep_state(g->reg);
+	if (g->first) {
+		/* the server's registry, freed last: its removed checks go now */
+		registry_release_states(g->reg);
+		return;
+	}
+	registry_free(g->reg);
 	if (!g->shares_cfg) {
 		config_free(g->cfg);
 		free(g->cfg);

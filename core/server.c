@@ -411,7 +411,7 @@ server_stop(struct server *sv)
 	else /* an HTTP thread is inside plugin code: the server cannot be joined */
 		kept.http = sv->http;
 	if (stuck == 0) {
-		server_free_generations(sv); /* the startup registry last: it owns the state */
+		server_free_generations(sv); /* before the plugins' unload() */
 		runner_free(sv->runner);
 		registry_free(sv->reg);
 		plugin_loader_free(sv->loader);
