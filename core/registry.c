@@ -67,6 +67,8 @@ registry_apply_config(struct check *c, const struct config_check *ck)
 	c->interval_ms = ck->interval_ms;
 	c->failures_before_critical = ck->failures_before_critical;
 	c->successes_before_passing = ck->successes_before_passing;
+	c->depends_on = ck->depends_on;
+	c->ndepends_on = ck->ndepends_on;
 }
 
 void

@@ -41,6 +41,10 @@ struct check {
 	int interval_ms;              /* > 0: a background check (runner_start) */
 	int failures_before_critical; /* thresholds; 0 and 1 both mean "at once" */
 	int successes_before_passing;
+	/* Checks whose failure suppresses this one's (names, in the config the
+	 * registry was built from: borrowed, as origin's source is). */
+	char *const *depends_on;
+	size_t ndepends_on;
 	/* The runner's state for it (runner_attach); 0: none yet. A check kept
 	 * across a reload keeps its slot, and so its flight, cache and counters. */
 	uint32_t slot;

@@ -33,6 +33,7 @@
 
 #include "dirlist.h"
 #include "executor.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -110,7 +111,8 @@ same_string(const char *a, const char *b)
  */
 static const char *const process_keys[] = {
 	"listen", "url_prefix", "url_secret", "metrics_path", "metrics_auth", "http_threads",
-	"workers", "limits", "isolation", "in_process",
+	"workers", "limits", "isolation", "in_process", "state_dir", "history.max_file_bytes",
+	"status_public",
 };
 
 static unsigned
@@ -131,6 +133,10 @@ keep_process_settings(const struct config *run, struct config *next)
 		{"isolation", memcmp(&run->isolation, &next->isolation, sizeof(run->isolation)) == 0},
 		{"in_process", same_strings(run->in_process, run->nin_process, next->in_process,
 		                            next->nin_process)},
+		/* the store is opened once; flap thresholds do apply (a new history) */
+		{"state_dir", same_string(run->state_dir, next->state_dir)},
+		{"history.max_file_bytes", run->history.max_file_bytes == next->history.max_file_bytes},
+		{"status_public", run->status_public == next->status_public},
 	};
 
 	char *prefix = strdup(run->url_prefix);
@@ -454,6 +460,7 @@ server_reload(struct server *sv)
 	}
 	executor_set_taken(b.staging, taken_by, &b);
 	if (dirlist_plugins(b.cfg->plugin_dir, build_plugin, &b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
+	    server_check_depends(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    http_check_groups(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    executor_seal(b.staging, err, sizeof(err)) == -1)
 		goto fail;
@@ -463,9 +470,11 @@ server_reload(struct server *sv)
 	nloaded = executor_count(b.staging);
 	g = calloc(1, sizeof(*g));
 	loaded = calloc(nloaded + 1, sizeof(*loaded));
-	if (g != NULL)
+	if (g != NULL) {
 		g->plugins = calloc(nloaded + b.nreused + 1, sizeof(*g->plugins));
-	if (g == NULL || loaded == NULL || g->plugins == NULL) {
+		g->history = server_history_new(b.cfg, b.reg);
+	}
+	if (g == NULL || loaded == NULL || g->plugins == NULL || g->history == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
@@ -483,7 +492,8 @@ server_reload(struct server *sv)
 	}
 	for (size_t i = 0; i < g->nplugins; i++)
 		executor_hold(g->plugins[i]);
-	if (runner_attach(sv->runner, b.reg) == -1) {
+	/* checks that stay keep their history, by name */
+	if (runner_attach(sv->runner, b.reg, g->history) == -1) {
 		for (size_t i = 0; i < g->nplugins; i++)
 			executor_release(g->plugins[i]); /* the new ones retire */
 		snprintf(err, sizeof(err), "out of memory");
@@ -505,8 +515,10 @@ server_reload(struct server *sv)
 	server_collect(sv);
 	return 0;
 fail:
-	if (g != NULL)
+	if (g != NULL) {
 		free(g->plugins);
+		history_free(g->history);
+	}
 	free(g);
 	free(loaded);
 	build_free(&b);
@@ -536,6 +548,7 @@ free_generation(struct generation *g, bool release)
 		registry_release_states(g->reg);
 		return;
 	}
+	history_free(g->history);
 	registry_free(g->reg);
 	if (!g->shares_cfg) {
 		config_free(g->cfg);

@@ -273,6 +273,41 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 1)
         self.assertSameProcess()
 
+    def history(self, check):
+        status, _, body = self.h.get(f"/health/history?check={check}")
+        return status, json.loads(body) if status == 200 else None
+
+    def test_history_kept_by_name(self):
+        """Issue 24: a check that stays keeps its history (whatever its index
+        now), a removed one is gone from P/history, a new one starts empty;
+        results after the reload go on the same history. A bad depends_on is
+        refused like any bad set."""
+        self.start({"checks": [{"name": "a", "plugin": "dummy", "result": "ok"},
+                               {"name": "b", "plugin": "dummy", "result": "critical"}]})
+        for _ in range(3):
+            self.h.get("/health/?checks=a,b")
+        self.write_config(dict(self.config, checks=[
+            {"name": "b", "plugin": "dummy", "result": "critical"},
+            {"name": "a", "plugin": "dummy", "result": "ok", "depends_on": ["b"]},
+        ]))
+        self.reload(r"reload: ")
+        status, doc = self.history("a")
+        self.assertEqual(status, 200)
+        self.assertEqual([r["status"] for r in doc["results"]], ["pass"] * 3)
+        self.assertEqual([r["status"] for r in self.history("b")[1]["results"]], ["fail"] * 3)
+        self.h.get("/health/?checks=a")
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)
+        self.write_config(dict(self.config, checks=[
+            {"name": "a", "plugin": "dummy", "result": "ok", "depends_on": ["a"]}]))
+        self.reload(r"reload failed: .*checks\[0\]\.depends_on: cycle a -> a")
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)  # still serving the old set
+        self.write_config(dict(self.config, checks=[
+            {"name": "a", "plugin": "dummy", "result": "ok"}]))
+        self.reload(r"reload: ")
+        self.assertEqual(self.history("b")[0], 404)
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)
+        self.assertSameProcess()
+
     def test_background_checks_across_a_reload(self):
         self.start({"checks": [{"name": "v", "plugin": "ver"}]})
         # a background check added by a reload runs on its own, at once
