@@ -248,7 +248,7 @@ free_built(struct generation *g)
 	if (g == NULL)
 		return;
 	history_free(g->history);
-	registry_free_keep_state(g->reg);
+	registry_free(g->reg); /* lets go of the server's in-process states it held */
 	free(g->plugins);
 	free(g->loading);
 	free(g->stand_ins);

@@ -14,9 +14,12 @@
  * In-process plugins are loaded once, at startup. Swapping code inside the
  * server would mean dlclose() with no bound on how long a run stays in it and
  * no way to stop threads or atexit handlers the plugin left: that is what
- * executors are for. So a reload keeps them as they are, and says in one
+ * executors are for. So a reload keeps their code as it is, and says in one
  * line what it did not apply: a new in-process plugin file (new, or replaced
- * on disk), a new check of one, or changed options of one (its timeout, cache and defaults do apply).
+ * on disk). Their configured checks do follow the configuration: one with the
+ * same name and options keeps its state, a new one (or one with new options)
+ * is instantiated here, on the main thread, and a removed one is destroyed
+ * with the last generation holding it, after its last run (registry.h).
  */
 #include "server.h"
 
@@ -294,14 +297,8 @@ build_checks(struct build *b, char *err, size_t errlen)
 		if (id >= 0 && was != NULL && same_options(was, ck)) {
 			if (keep_check(b, registry_at(old, (uint32_t)id), ck, err, errlen) == -1)
 				return -1;
-		} else if (id >= 0 && was != NULL && strcmp(was->plugin, ck->plugin) == 0) {
-			log_warn("reload: %s: check %s of in-process plugin %s: new options need a "
-			         "restart; it runs as before", ck->origin, ck->name, ck->plugin);
-			if (keep_check(b, registry_at(old, (uint32_t)id), NULL, err, errlen) == -1)
-				return -1;
-		} else {
-			log_warn("reload: %s: check %s of in-process plugin %s: adding it needs a "
-			         "restart; not added", ck->origin, ck->name, ck->plugin);
+		} else if (plugin_instantiate_into(b->sv->loader, b->reg, ck, err, errlen) == -1) {
+			return -1; /* new, or new options: a new state, the old one retires */
 		}
 	}
 	return 0;
@@ -421,7 +418,7 @@ build_free(struct build *b)
 		executor_shutdown(b->staging, 1000); /* not started: stops what it spawned */
 		executor_set_free(b->staging);
 	}
-	registry_free_keep_state(b->reg);
+	registry_free(b->reg); /* destroys the checks it instantiated, keeps the rest */
 	if (b->cfg != NULL) {
 		config_free(b->cfg);
 		free(b->cfg);
@@ -546,10 +543,13 @@ free_generation(struct generation *g, bool release)
 	free(g->plugins);
 	g->plugins = NULL;
 	g->nplugins = 0;
-	if (g->first)
-		return; /* the server's: freed last, with the in-process checks' state */
+	if (g->first) {
+		/* the server's registry, freed last: its removed checks go now */
+		registry_release_states(g->reg);
+		return;
+	}
 	history_free(g->history);
-	registry_free_keep_state(g->reg);
+	registry_free(g->reg);
 	if (!g->shares_cfg) {
 		config_free(g->cfg);
 		free(g->cfg);

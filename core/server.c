@@ -488,7 +488,7 @@ server_stop(struct server *sv)
 	if (stuck == 0) {
 		struct history *first = sv->first.history;
 
-		server_free_generations(sv); /* the startup registry last: it owns the state */
+		server_free_generations(sv); /* before the plugins' unload() */
 		runner_free(sv->runner);
 		history_free(first);
 		registry_free(sv->reg);
