@@ -47,6 +47,8 @@ struct config_check {
 	int interval_ms;              /* 0: run on request; else in the background */
 	int failures_before_critical; /* 0 or 1: the first failed run counts */
 	int successes_before_passing; /* 0 or 1: the first passing run counts */
+	char **depends_on;            /* names of checks it depends on (suppressed_by) */
+	size_t ndepends_on;
 	struct healthd_options options;
 };
 
@@ -62,6 +64,13 @@ struct config_group {
 	char *selection;   /* "a,b": the checks as a ?checks= value, for registry_select */
 	int timeout_ms;    /* budget for the whole answer; 0: none */
 	int max_result_age_ms; /* past the budget, a last result up to this old; 0: none */
+};
+
+/* "history": the store's file size and flap detection (README "History,
+ * flapping and dependencies"). */
+struct config_history {
+	int max_file_bytes;         /* state_dir's history.log rotates past this */
+	double flap_low, flap_high; /* percent state change: stop below, start at */
 };
 
 /* Who answers, for health+json (serviceId, version, releaseId, description);
@@ -146,6 +155,9 @@ struct config {
 	size_t nchecks;
 	struct config_group *groups;
 	size_t ngroups;
+	char *state_dir;       /* NULL: the history is kept in memory only */
+	struct config_history history;
+	bool status_public;    /* P/status shows states (not messages) without the secret */
 	struct config_service service;
 };
 
@@ -172,6 +184,15 @@ bool config_in_process(const struct config *c, const char *name, size_t len);
 unsigned config_sandbox_off(const struct config *c, const char *name, size_t len);
 /* "namespaces", "pid_namespace", "seccomp", "landlock": the bit, or 0. */
 unsigned config_sandbox_layer(const char *name);
+
+/*
+ * Refuses a depends_on that names a check known(arg, name) does not know, or
+ * that closes a cycle. Call once every check is registered (plugins register
+ * their own). Returns 0, or -1 with one line "FILE: checks[1].depends_on:
+ * cycle orders -> gateway -> orders" in err.
+ */
+int config_check_depends(const struct config *c, bool (*known)(const void *arg, const char *name),
+                         const void *arg, char *err, size_t errlen);
 
 /* The group named name[0..len), or NULL. */
 const struct config_group *config_group(const struct config *c, const char *name, size_t len);

@@ -167,12 +167,17 @@ format_seed(const struct registry *reg, const uint32_t *ids, const struct runner
 			json_object_object_add(d, "cached", json_object_new_boolean(res->cached));
 			json_object_object_add(d, "duration_ms",
 			                       json_object_new_int64(res->duration_ms));
+			if (res->flapping) /* left out when not: the body stays as it was */
+				json_object_object_add(d, "flapping", json_object_new_boolean(true));
 			json_object_object_add(d, "output", json_object_new_string(res->message));
 			if (format_has_thresholds(registry_at(reg, ids[i])))
 				json_object_object_add(d, "run_status",
 				                       json_object_new_string(status_words[res->run_status]));
 			json_object_object_add(d, "status",
 			                       json_object_new_string(status_words[res->status]));
+			if (res->suppressed_by[0] != '\0')
+				json_object_object_add(d, "suppressed_by",
+				                       json_object_new_string(res->suppressed_by));
 			if (res->nvalues > 0)
 				json_object_object_add(d, "values",
 				                       values_object(res->values, res->nvalues));
@@ -262,6 +267,8 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 	json_object_object_add(m, "componentId", json_object_new_string(check));
 	json_object_object_add(m, "componentType",
 	                       json_object_new_string(HEALTH_JSON_COMPONENT_TYPE));
+	if (res->flapping) /* healthd's annotations, as in ?verbose=1 */
+		json_object_object_add(m, "flapping", json_object_new_boolean(true));
 	if (value != NULL && unit != NULL && unit[0] != '\0')
 		json_object_object_add(m, "observedUnit", json_object_new_string(unit));
 	if (value != NULL)
@@ -270,6 +277,8 @@ add_measurement(struct json_object *checks, const char *key, const char *check,
 	if (res->status != HEALTHD_OK && res->message[0] != '\0')
 		json_object_object_add(m, "output", json_object_new_string(res->message));
 	json_object_object_add(m, "status", json_object_new_string(status_words[res->status]));
+	if (res->suppressed_by[0] != '\0')
+		json_object_object_add(m, "suppressed_by", json_object_new_string(res->suppressed_by));
 	if (when != NULL)
 		json_object_object_add(m, "time", json_object_new_string(when));
 	json_object_array_add(list, m);

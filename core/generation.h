@@ -17,12 +17,16 @@
 #include "sizes.h"
 
 struct exec_plugin;
+struct history;
 
 struct generation {
 	struct config *cfg;          /* its checks; owned unless `first` */
 	struct registry *reg;        /* sealed and attached to the runner */
 	struct exec_plugin **plugins; /* isolated plugins it holds (executor_hold) */
 	size_t nplugins;
+	struct history *history;     /* reg's checks' history (history.h); owned
+	                              * unless `first`; the runner records into
+	                              * the current one only */
 	bool first;                  /* startup's: cfg and reg belong to the server */
 	bool shares_cfg;             /* cfg is the server's (loading.c): reg and the
 	                              * generation are freed with it, cfg is not */

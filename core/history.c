@@ -30,6 +30,8 @@ static void push_transition(struct history_check *c, const struct history_transi
 static const struct history_result *last_result(const struct history_check *c);
 static const struct history_transition *last_transition(const struct history_check *c);
 static double flap_percent(const struct history_check *c);
+static bool seen_at_same_time(const struct history_check *c,
+                              const struct history_transition *t);
 static void ordered(const struct history_check *c, struct history_snapshot *out);
 
 static const char *const status_words[] = {"pass", "warn", "fail", "unknown"};
@@ -81,6 +83,30 @@ history_find(const struct history *h, const char *name)
 		if (strcmp(h->checks[i].s.name, name) == 0)
 			return (long)i;
 	return -1;
+}
+
+size_t
+history_carry(struct history *to, struct history *from)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < to->n; i++) {
+		long j = history_find(from, to->checks[i].s.name);
+		struct history_check *src, *dst = &to->checks[i];
+
+		if (j < 0)
+			continue;
+		src = &from->checks[j];
+		pthread_mutex_lock(&src->lock);
+		pthread_mutex_lock(&dst->lock);
+		dst->result_head = src->result_head;
+		dst->transition_head = src->transition_head;
+		dst->s = src->s;
+		pthread_mutex_unlock(&dst->lock);
+		pthread_mutex_unlock(&src->lock);
+		kept++;
+	}
+	return kept;
 }
 
 int
@@ -144,6 +170,23 @@ history_flapping(struct history *h, size_t i)
 	return f;
 }
 
+double
+history_flap_state(struct history *h, size_t i, double *low, double *high)
+{
+	double pct = 0;
+
+	if (low != NULL)
+		*low = h->flap_low;
+	if (high != NULL)
+		*high = h->flap_high;
+	if (i >= h->n)
+		return 0;
+	pthread_mutex_lock(&h->checks[i].lock);
+	pct = h->checks[i].s.flap_percent;
+	pthread_mutex_unlock(&h->checks[i].lock);
+	return pct;
+}
+
 int
 history_snapshot(struct history *h, size_t i, struct history_snapshot *out)
 {
@@ -167,7 +210,13 @@ history_restore_result(struct history *h, size_t i, const struct history_result 
 	c = &h->checks[i];
 	pthread_mutex_lock(&c->lock);
 	prev = last_result(c);
-	if (prev == NULL || r->time_ms > prev->time_ms) {
+	/* results a millisecond apart share a stamp: the same stamp is another
+	 * result unless it is the last one again */
+	if (prev == NULL || r->time_ms > prev->time_ms ||
+	    (r->time_ms == prev->time_ms && (r->status != prev->status ||
+	                                     r->duration_ms != prev->duration_ms ||
+	                                     strncmp(r->message, prev->message,
+	                                             HISTORY_RESULT_MSG - 1) != 0))) {
 		push_result(c, r);
 		c->s.results[(c->result_head + HISTORY_RESULTS - 1) % HISTORY_RESULTS]
 			.message[HISTORY_RESULT_MSG - 1] = '\0';
@@ -193,7 +242,8 @@ history_restore_transition(struct history *h, size_t i, const struct history_tra
 	c = &h->checks[i];
 	pthread_mutex_lock(&c->lock);
 	prev = last_transition(c);
-	if (prev == NULL || t->time_ms > prev->time_ms) {
+	if (prev == NULL || t->time_ms > prev->time_ms ||
+	    (t->time_ms == prev->time_ms && !seen_at_same_time(c, t))) {
 		push_transition(c, t);
 		c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - 1) %
 		                 HISTORY_TRANSITIONS].message[HISTORY_MSG_SIZE - 1] = '\0';
@@ -338,6 +388,23 @@ last_transition(const struct history_check *c)
 		return NULL;
 	return &c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - 1) %
 	                         HISTORY_TRANSITIONS];
+}
+
+/* Whether the kept transitions stamped t's time hold t already (a rotation's
+ * checkpoint repeats them); changes a millisecond apart share a stamp. */
+static bool
+seen_at_same_time(const struct history_check *c, const struct history_transition *t)
+{
+	for (uint32_t k = 1; k <= c->s.ntransitions; k++) {
+		const struct history_transition *p =
+			&c->s.transitions[(c->transition_head + HISTORY_TRANSITIONS - k) %
+			                  HISTORY_TRANSITIONS];
+		if (p->time_ms != t->time_ms)
+			break;
+		if (p->from == t->from && p->to == t->to)
+			return true;
+	}
+	return false;
 }
 
 static double

@@ -69,8 +69,9 @@ struct history_snapshot {
 
 /* Flap detection thresholds, in percent (see history_flap_percent()).
  * A check starts flapping when its percent is >= high and stops when it
- * falls < low. Defaults 20 and 30: the worked example of Nagios' manual
- * (nagios.cfg's sample ships 5 and 20, tuned for its slower check rates). */
+ * falls < low. Defaults 20 and 30: Nagios Core's compiled-in defaults
+ * (DEFAULT_LOW/HIGH_SERVICE_FLAP_THRESHOLD in nagios.h); the sample
+ * nagios.cfg sets 5 and 20, which would call two blips in 21 results a flap. */
 #define HISTORY_FLAP_LOW_DEFAULT  20.0
 #define HISTORY_FLAP_HIGH_DEFAULT 30.0
 
@@ -85,6 +86,14 @@ size_t history_count(const struct history *h);
 const char *history_name(const struct history *h, size_t i);
 /* Index of the check named name, or -1. */
 long history_find(const struct history *h, const char *name);
+
+/*
+ * A reload: each check of to takes the history of the check of the same
+ * name in from (results, transitions, flap state); the others start empty.
+ * Locks one check of each at a time (from, then to); nothing else takes two.
+ * Returns how many were carried.
+ */
+size_t history_carry(struct history *to, struct history *from);
 
 /* Sets the flap thresholds (0 <= low <= high <= 100); -1 if they are not.
  * Call before results arrive (not synchronised with history_record()). */
@@ -102,6 +111,9 @@ int history_record(struct history *h, size_t i, int64_t now_wall_ms, int status,
 
 /* Whether check i is flapping now; cheap (for verbose output and metrics). */
 bool history_flapping(struct history *h, size_t i);
+/* Check i's flap percent now (0 if out of range), and the thresholds in
+ * *low and *high if not NULL: for the log line when flapping starts or stops. */
+double history_flap_state(struct history *h, size_t i, double *low, double *high);
 
 /* Copies check i's history into *out under its lock; -1 if i is out of range. */
 int history_snapshot(struct history *h, size_t i, struct history_snapshot *out);

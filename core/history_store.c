@@ -119,13 +119,30 @@ int
 history_store_record(struct history_store *st, size_t i, int64_t time_ms, int status,
                      uint32_t duration_ms, const char *msg, const struct history_transition *t)
 {
-	unsigned char recs[2 * HISTORY_STORE_RECORD];
 	const char *name = history_name(st->h, i);
-	size_t len = 0;
-	int rc;
 
 	if (name == NULL)
 		return -1;
+	return history_store_append(st, name, time_ms, status, duration_ms, msg, t);
+}
+
+void
+history_store_rebind(struct history_store *st, struct history *h)
+{
+	LOCK_NOT_HELD(&st->lock);
+	pthread_mutex_lock(&st->lock);
+	st->h = h;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int
+history_store_append(struct history_store *st, const char *name, int64_t time_ms, int status,
+                     uint32_t duration_ms, const char *msg, const struct history_transition *t)
+{
+	unsigned char recs[2 * HISTORY_STORE_RECORD];
+	size_t len = 0;
+	int rc;
+
 	if (t != NULL) {
 		encode(recs, name, KIND_TRANSITION, t->to, t->from, t->time_ms, 0, t->message);
 		len += HISTORY_STORE_RECORD;

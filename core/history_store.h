@@ -64,9 +64,19 @@ void history_store_close(struct history_store *st);
  * Appends one result of check i (and its transition first, when t is not
  * NULL: history_record()'s *t) in one write(2). Call after history_record(),
  * from any thread, with no other lock held. 0, or -1 when the write failed.
+ * i is an index of the history the store holds now: not across a rebind.
  */
 int history_store_record(struct history_store *st, size_t i, int64_t time_ms, int status,
                          uint32_t duration_ms, const char *msg,
                          const struct history_transition *t);
+/* The same for the check named name: for a caller that writes after its lock
+ * is dropped, when a reload may have rebound the store meanwhile. */
+int history_store_append(struct history_store *st, const char *name, int64_t time_ms,
+                         int status, uint32_t duration_ms, const char *msg,
+                         const struct history_transition *t);
+
+/* A reload: rotation's checkpoints read h from now on (its new history).
+ * The one the store had may be freed once this returns. Any thread. */
+void history_store_rebind(struct history_store *st, struct history *h);
 
 #endif

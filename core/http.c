@@ -12,11 +12,14 @@
 
 #include "accept_header.h"
 #include "auth.h"
+#include "clock.h"
 #include "format.h"
 #include "generation.h"
+#include "history.h"
 #include "http_conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "status_page.h"
 
 /* The status codes healthd answers with; the counters' second index. */
 static const unsigned codes[] = {200, 204, 308, 400, 401, 404, 405, 413, 500, 503};
@@ -34,8 +37,14 @@ enum canned {
 	CANNED_CHECKS_ON_GROUP,
 	CANNED_NO_MEMORY,
 	CANNED_BAD_REQUEST,
+	CANNED_NO_CHECK,
 	CANNED_COUNT
 };
+
+/* P/status: how often the page reloads itself (a meta refresh, no script);
+ * ?refresh=N asks for N seconds, 1 to STATUS_REFRESH_MAX_S. */
+#define STATUS_REFRESH_S 30
+#define STATUS_REFRESH_MAX_S 3600
 
 struct http {
 	const struct config *cfg;
@@ -54,9 +63,9 @@ struct http {
 
 /* The query arguments healthd reads: the first of each counts. */
 struct query {
-	const char *checks, *auth, *verbose, *exclude;
-	size_t checks_len, auth_len, verbose_len, exclude_len;
-	bool has_checks, has_auth, has_verbose, has_exclude;
+	const char *checks, *auth, *verbose, *exclude, *check, *refresh;
+	size_t checks_len, auth_len, verbose_len, exclude_len, check_len, refresh_len;
+	bool has_checks, has_auth, has_verbose, has_exclude, has_check, has_refresh;
 };
 
 /* One request's state, from the URI callback to the completion callback. */
@@ -71,6 +80,7 @@ struct request {
 	const struct config_group *group; /* ROUTE_GROUP: which */
 	struct query qa;        /* parsed for routes that need auth (they read it) */
 	bool authorized;        /* auth passed once: a resumed request is not asked again */
+	bool states_only;       /* P/status without the secret (status_public): no messages */
 	struct hconn *hc;       /* the connection's tracking, NULL if it has none */
 	struct http_thread *t;  /* the thread whose daemon has the connection */
 	size_t body_bytes;
@@ -87,6 +97,8 @@ static enum MHD_Result serve_health(struct request *q);
 static size_t add_stand_ins(const struct generation *g, uint32_t *ids, size_t n);
 static enum MHD_Result serve_redirect(struct request *q);
 static enum MHD_Result serve_metrics(struct request *q);
+static enum MHD_Result serve_history(struct request *q);
+static enum MHD_Result serve_status(struct request *q);
 static enum MHD_Result serve_not_found(struct request *q);
 
 /* Who may use a route. */
@@ -94,6 +106,7 @@ enum route_auth {
 	AUTH_NONE,    /* anyone */
 	AUTH_SECRET,  /* the URL secret, when one is set */
 	AUTH_METRICS, /* the URL secret, when one is set and metrics_auth is on */
+	AUTH_STATUS,  /* the URL secret, or none for a states-only page (status_public) */
 };
 
 /* How a route's path is matched against the decoded request path. */
@@ -123,6 +136,8 @@ static const struct route_row {
 	[ROUTE_METRICS]  = {MATCH_METRICS, NULL,    false,    AUTH_METRICS, serve_metrics,   "metrics"},
 	[ROUTE_PING]     = {MATCH_PATH,    "/ping", true,     AUTH_NONE,    serve_ping,      "ping"},
 	[ROUTE_HEALTH]   = {MATCH_PATH,    "/",     true,     AUTH_SECRET,  serve_health,    "health"},
+	[ROUTE_HISTORY]  = {MATCH_PATH,    "/history", true,  AUTH_SECRET,  serve_history,   "history"},
+	[ROUTE_STATUS]   = {MATCH_PATH,    "/status", true,   AUTH_STATUS,  serve_status,    "status"},
 	[ROUTE_REDIRECT] = {MATCH_PATH,    "",      true,     AUTH_NONE,    serve_redirect,  "redirect"},
 	[ROUTE_GROUP]    = {MATCH_GROUP,   "/",     true,     AUTH_SECRET,  serve_health,    "group"},
 	[ROUTE_OTHER]    = {MATCH_ANY,     NULL,    false,    AUTH_NONE,    serve_not_found, "other"},
@@ -194,6 +209,10 @@ send_owned(struct request *q, unsigned code, bool counted, char *body, size_t le
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	/* a page is self-contained: nothing it holds may load or run anything */
+	if (strncmp(type, "text/html", 9) == 0)
+		MHD_add_response_header(resp, "Content-Security-Policy",
+		                        "default-src 'none'; style-src 'unsafe-inline'");
 	if (vary != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
 	add_keep_alive(q, resp);
@@ -239,6 +258,14 @@ query_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 		qa->has_exclude = true;
 		qa->exclude = value;
 		qa->exclude_len = value_size;
+	} else if (key_size == 5 && memcmp(key, "check", 5) == 0 && !qa->has_check) {
+		qa->has_check = true;
+		qa->check = value;
+		qa->check_len = value_size;
+	} else if (key_size == 7 && memcmp(key, "refresh", 7) == 0 && !qa->has_refresh) {
+		qa->has_refresh = true;
+		qa->refresh = value;
+		qa->refresh_len = value_size;
 	}
 	return MHD_YES;
 }
@@ -685,9 +712,12 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 	row = &routes[q->route];
 	if (row->auth != AUTH_NONE && !q->authorized) {
 		MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q->qa);
-		if ((row->auth == AUTH_SECRET || h->cfg->metrics_auth) &&
-		    !authorized(h, conn, &q->qa))
-			return reply_canned(q, 401, CANNED_UNAUTHORIZED);
+		if ((row->auth != AUTH_METRICS || h->cfg->metrics_auth) &&
+		    !authorized(h, conn, &q->qa)) {
+			if (row->auth != AUTH_STATUS || !h->cfg->status_public)
+				return reply_canned(q, 401, CANNED_UNAUTHORIZED);
+			q->states_only = true; /* no plugin text without the secret */
+		}
 		q->authorized = true;
 	}
 	return row->serve(q);
@@ -725,6 +755,123 @@ serve_metrics(struct request *q)
 
 	return send_owned(q, 200, true, body, len, "text/plain; version=0.0.4; charset=utf-8",
 	                  NULL);
+}
+
+/* GET P/history?check=NAME: the check's history as JSON (history.h). */
+static enum MHD_Result
+serve_history(struct request *q)
+{
+	const struct query *qa = &q->qa;
+	struct history_snapshot *snap;
+	size_t len = 0;
+	char *body;
+	int id;
+
+	if (!qa->has_check)
+		return reply_canned(q, 400, CANNED_NO_CHECK);
+	if (q->gen == NULL)
+		q->gen = gen_acquire(q->h->gens);
+	id = registry_find(q->gen->reg, qa->check, qa->check_len);
+	if (id < 0)
+		return reply_canned(q, 404, CANNED_NOT_FOUND);
+	/* ~9.6 KB: not on an HTTP thread's stack */
+	if ((snap = malloc(sizeof(*snap))) == NULL)
+		return reply_canned(q, 500, CANNED_NO_MEMORY);
+	history_snapshot(q->gen->history, (size_t)id, snap); /* indexed like the registry */
+	body = history_json(snap, clock_wall_ms(), true, &len);
+	free(snap);
+	return reply_owned(q, 200, body, len, "application/json", NULL);
+}
+
+/* ?refresh=N when it is a whole number in range, else the default. */
+static unsigned
+status_refresh(const struct query *qa)
+{
+	unsigned long v = 0;
+
+	if (!qa->has_refresh || qa->refresh_len == 0 || qa->refresh_len > 4)
+		return STATUS_REFRESH_S;
+	for (size_t i = 0; i < qa->refresh_len; i++) {
+		if (qa->refresh[i] < '0' || qa->refresh[i] > '9')
+			return STATUS_REFRESH_S;
+		v = v * 10 + (unsigned long)(qa->refresh[i] - '0');
+	}
+	return v >= 1 && v <= STATUS_REFRESH_MAX_S ? (unsigned)v : STATUS_REFRESH_S;
+}
+
+/* P/status's per-check state, from the runner and the history. */
+struct status_row {
+	struct history_snapshot snap;
+	char suppressed_by[CHECK_NAME_MAX + 1];
+};
+
+/* GET P/status: the page (status_page.h), states only for an unauthenticated
+ * caller of a status_public server. */
+static enum MHD_Result
+serve_status(struct request *q)
+{
+	const struct config *cfg;
+	const struct registry *reg;
+	struct status_buf page = {0};
+	struct status_check *checks;
+	struct status_row *rows;
+	struct runner_stats *st;
+	const char **groups;
+	size_t n, ng;
+	int rc;
+
+	if (q->gen == NULL)
+		q->gen = gen_acquire(q->h->gens);
+	cfg = q->gen->cfg;
+	reg = q->gen->reg;
+	n = registry_count(reg);
+	ng = cfg->ngroups;
+	checks = calloc(n ? n : 1, sizeof(*checks));
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	groups = calloc(n * ng + 1, sizeof(*groups));
+	st = malloc(sizeof(*st));
+	if (checks == NULL || rows == NULL || groups == NULL || st == NULL) {
+		rc = -1;
+		goto out;
+	}
+	for (uint32_t id = 0; id < n; id++) {
+		const struct check *k = registry_at(reg, id);
+		struct status_check *c = &checks[id];
+		const struct history_snapshot *s = &rows[id].snap;
+
+		runner_stats_of(q->h->runner, k, st);
+		history_snapshot(q->gen->history, id, &rows[id].snap);
+		snprintf(rows[id].suppressed_by, sizeof(rows[id].suppressed_by), "%s",
+		         st->suppressed_by);
+		c->name = k->name;
+		c->groups = &groups[id * ng];
+		for (size_t g = 0; g < ng; g++)
+			for (size_t j = 0; j < cfg->groups[g].nchecks; j++)
+				if (strcmp(cfg->groups[g].checks[j], k->name) == 0)
+					groups[id * ng + c->ngroups++] = cfg->groups[g].name;
+		c->state = st->has_last ? (int)st->effective_status : -1;
+		c->since_ms = s->ntransitions > 0 ? s->transitions[s->ntransitions - 1].time_ms
+		                                  : s->known_since_ms;
+		c->message = s->nresults > 0 ? s->results[s->nresults - 1].message : NULL;
+		c->flapping = st->flapping;
+		c->suppressed_by = rows[id].suppressed_by[0] ? rows[id].suppressed_by : NULL;
+		c->history = s;
+	}
+	rc = status_page_render(checks, n, &(struct status_page_opts){
+		.now_ms = clock_wall_ms(),
+		.messages = !q->states_only,
+		.refresh_s = status_refresh(&q->qa),
+	}, &page);
+out:
+	free(checks);
+	free(rows);
+	free(groups);
+	free(st);
+	if (rc == -1) {
+		status_buf_free(&page);
+		return reply_canned(q, 500, CANNED_NO_MEMORY);
+	}
+	return reply_owned(q, 200, page.data, page.len, "text/html; charset=utf-8", NULL);
 }
 
 /*
@@ -821,6 +968,7 @@ make_canned(struct http *h)
 		[CANNED_CHECKS_ON_GROUP] = {"checks= does not apply to a group (exclude= does)\n", "text/plain", NULL},
 		[CANNED_NO_MEMORY]      = {"Out of memory\n",             "text/plain", NULL},
 		[CANNED_BAD_REQUEST]    = {"Bad Request\n",               "text/plain", NULL},
+		[CANNED_NO_CHECK]       = {"history needs ?check=NAME\n", "text/plain", NULL},
 	};
 
 	for (size_t i = 0; i < CANNED_COUNT; i++) {

@@ -1,5 +1,5 @@
 /* http_conn.c - the HTTP connection layer: listen, accept, admission, reclaim,
- * parking, time limits and one epoll loop per HTTP thread (libmicrohttpd). */
+ * backpressure, time limits and one epoll loop per HTTP thread (libmicrohttpd). */
 #include "http_conn.h"
 
 #include <arpa/inet.h>
@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <linux/sockios.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,13 +30,20 @@
 #define MAX_THREADS 16
 #define ACCEPT_BATCH 32       /* accepts per wake-up, so one thread cannot starve its connections */
 #define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
+#define MHD_SLEEP_MAX 100     /* below this many connections a thread sleeps in libmicrohttpd */
+#define CONTROL_MS 1          /* ...and, busy, looks at its listen sockets and events this often */
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
-#define PARK_MAX 64           /* per thread: new connections waiting for a slot at the limit */
-#define PARK_MS 500           /* ...for at most this long, then closed */
-#define PARK_RETRY_MS 5       /* ...trying again this often */
+#define FULL_RETRY_MS 5       /* at max_connections: look at the backlog again this often */
+#define DRAIN_MAX 32          /* connections reclaimed at once, as nginx drains its reusable ones */
+#define DRAIN_GAP_MS 5        /* ...at most this often per thread */
+#define DRAIN_TARGET_MS 400   /* ...enough for a connection in the backlog to wait about this long */
+#define FD_RESERVE 256        /* descriptors beside the connections: executors, logs, plugins */
+#define LISTEN_BACKLOG 65535  /* the waiting room at the limit; the kernel caps it at somaxconn */
 #define TRIM_DROP 256         /* connections gone since the peak that make a burst's end */
 #define TRIM_QUIET_MS 10000   /* ...once the count has stayed that low this long */
+#define TRIM_THRESHOLD (256 << 20) /* main()'s M_TRIM_THRESHOLD, put back after a trim */
+#define TRIM_PROBE 65536      /* a free() this large into an arena tries to shrink its top */
 
 
 /*
@@ -54,14 +63,6 @@ struct hconn {
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
 };
 
-/* A new connection waiting for a slot at max_connections (a bounded backlog). */
-struct parked {
-	int fd;
-	socklen_t addrlen;
-	struct sockaddr_storage addr;
-	int64_t until;                  /* clock_ms(): closed if still waiting then */
-};
-
 /*
  * One HTTP thread: its own libmicrohttpd daemon (external epoll, no listen
  * socket) and the event loop around it, which accepts from its own listen
@@ -72,14 +73,20 @@ struct http_thread {
 	struct MHD_Daemon *d;
 	pthread_t thread;
 	bool running;
-	int epfd;
+	int epfd;                       /* its listen sockets, wake_fd and stop_fd; itself in mhd_fd */
+	int mhd_fd;                     /* libmicrohttpd's epoll set: the connections */
 	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
+	unsigned nlive;                 /* its daemon's connections */
+	unsigned activity;              /* request lines seen: did a wake-up serve anything */
+	unsigned trim_gen;              /* the last of c->trim_gen it trimmed its arena for */
+	int64_t control_at;             /* clock_ms() when epfd was last looked at */
 	pthread_mutex_t lock;           /* the list's links, against reclaimers */
 	struct hconn *head;
 	int64_t next_sweep;
+	bool listening;                 /* its listen sockets are in epfd */
+	bool full;                      /* paused at max_connections: resumes once below it */
+	int64_t last_drain;             /* clock_ms() of its last drain_for_backlog */
 	int64_t accept_paused_until;    /* 0: accepting */
-	struct parked parked[PARK_MAX];
-	size_t nparked;
 };
 
 /* The layer: set up whole by http_conn_open before any thread runs; the
@@ -96,8 +103,10 @@ struct http_conns {
 	int stop_fd;                    /* eventfd: written once, wakes every thread to exit */
 	atomic_bool quiesced;
 	atomic_int nconns;              /* open connections, all threads */
+	atomic_int nending;             /* ...of which ended and about to close */
 	atomic_int conn_peak;           /* most open at once since the last trim */
 	int64_t trim_at;                /* thread 0 only: when to trim if it stays quiet; 0: not due */
+	atomic_uint trim_gen;           /* bumped by thread 0 at a trim: each thread trims its arena */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
 	atomic_uint_fast64_t refused, reclaimed, timed_out;
 };
@@ -168,6 +177,7 @@ http_conn_request_begins(struct hconn *hc)
 {
 	if (hc == NULL)
 		return;
+	hc->t->activity++; /* on hc's own thread, as every callback */
 	/* the header's time keeps running from the connection's start or its
 	 * previous answer: a request line does not restart it */
 	if (atomic_load_explicit(&hc->phase, memory_order_relaxed) == PHASE_DRAIN)
@@ -179,14 +189,13 @@ http_conn_request_begins(struct hconn *hc)
 void
 http_conn_request_ends(struct hconn *hc, bool large, bool sent)
 {
-	int unsent = 0;
-
 	if (hc == NULL)
 		return;
 	atomic_store_explicit(&hc->served, true, memory_order_relaxed);
 	/* a large answer may sit in the kernel's send buffer: its send time
-	 * runs on until the client has taken it (the sweeper looks) */
-	if (large && sent && ioctl(hc->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+	 * runs on until the client has taken it. The sweeper looks (SIOCOUTQ),
+	 * not every answer: keep-alive clients usually ask again before that */
+	if (large && sent)
 		atomic_store_explicit(&hc->phase, PHASE_DRAIN, memory_order_relaxed);
 	else if (large) /* idle: the next header's time starts now */
 		http_conn_set_phase(hc, PHASE_WAIT);
@@ -259,6 +268,7 @@ end_connection(struct hconn *hc, bool abort)
 
 	if (atomic_exchange(&hc->closing, true))
 		return false;
+	atomic_fetch_add_explicit(&hc->t->c->nending, 1, memory_order_relaxed);
 	if (abort)
 		setsockopt(hc->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	shutdown(hc->fd, SHUT_RDWR);
@@ -292,23 +302,23 @@ conn_sweep(struct http_thread *t)
 }
 
 /*
- * At the limit: ends the connection that is best given up, as nginx drains
- * its reusable connections. First an idle keep-alive one (answered, no
- * request line since), least recently active first; failing that, the
- * oldest that has been opened without a request line, or in its header or
- * body, for STALLED_MS already. A connection younger than that (a fresh
+ * Near the limit: ends `want` (at most DRAIN_MAX) of the connections best
+ * given up, as nginx drains its reusable connections. First idle keep-alive
+ * ones (answered, no request line since), least recently active first; then
+ * those opened without a request line, or in their header or body, for
+ * STALLED_MS already, oldest first. A connection younger than that (a fresh
  * probe), a request being answered and one running its checks are never
- * taken. Returns whether one was ended (its slot comes free as soon as its
- * thread closes it).
+ * taken. Returns how many were ended (their slots come free as soon as
+ * their threads close them).
  */
-static bool
-reclaim(struct http_conns *c)
+static int
+drain(struct http_conns *c, int want)
 {
 	int64_t now = now_us();
-	struct hconn *best = NULL;
-	int best_rank = 2;
-	int64_t best_since = 0;
-	bool ok = false;
+	struct hconn *best[DRAIN_MAX];
+	int rank[DRAIN_MAX];
+	int64_t since[DRAIN_MAX];
+	int nbest = 0, ended = 0;
 
 	/* every list held at once, always in the same order */
 	for (size_t i = 0; i < c->nthreads; i++)
@@ -316,32 +326,43 @@ reclaim(struct http_conns *c)
 	for (size_t i = 0; i < c->nthreads; i++) {
 		for (struct hconn *hc = c->threads[i].head; hc != NULL; hc = hc->next) {
 			enum conn_phase ph = atomic_load_explicit(&hc->phase, memory_order_relaxed);
-			int64_t since = atomic_load_explicit(&hc->since, memory_order_relaxed);
-			int rank;
+			int64_t s = atomic_load_explicit(&hc->since, memory_order_relaxed);
+			int r, k;
 
-			if (atomic_load_explicit(&hc->closing, memory_order_relaxed))
+			if (hc->fd == -1 || atomic_load_explicit(&hc->closing, memory_order_relaxed))
 				continue;
 			if (ph == PHASE_WAIT && atomic_load_explicit(&hc->served, memory_order_relaxed))
-				rank = 0;
+				r = 0;
 			else if ((ph == PHASE_WAIT || ph == PHASE_HEADER || ph == PHASE_BODY) &&
-			         now - since >= (int64_t)STALLED_MS * 1000)
-				rank = 1;
+			         now - s >= (int64_t)STALLED_MS * 1000)
+				r = 1;
 			else
 				continue;
-			if (rank < best_rank || (rank == best_rank && since < best_since)) {
-				best = hc;
-				best_rank = rank;
-				best_since = since;
+			/* insertion into the best `want`, sorted by (rank, since) */
+			for (k = nbest; k > 0 && (r < rank[k - 1] || (r == rank[k - 1] && s < since[k - 1]));
+			     k--) {
+				if (k < want) {
+					best[k] = best[k - 1];
+					rank[k] = rank[k - 1];
+					since[k] = since[k - 1];
+				}
+			}
+			if (k < want) {
+				best[k] = hc;
+				rank[k] = r;
+				since[k] = s;
+				if (nbest < want)
+					nbest++;
 			}
 		}
 	}
-	if (best != NULL && end_connection(best, false)) {
-		atomic_fetch_add_explicit(&c->reclaimed, 1, memory_order_relaxed);
-		ok = true;
-	}
+	for (int k = 0; k < nbest; k++)
+		ended += end_connection(best[k], false);
 	for (size_t i = c->nthreads; i-- > 0;)
 		pthread_mutex_unlock(&c->threads[i].lock);
-	return ok;
+	if (ended > 0)
+		atomic_fetch_add_explicit(&c->reclaimed, (uint64_t)ended, memory_order_relaxed);
+	return ended;
 }
 
 static bool
@@ -359,7 +380,7 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 }
 
 /* Connections open from the address of `addr`, all threads. Under
- * admit_lock, which makes the count and the admission one step (try_admit). */
+ * admit_lock, which makes the count and the admission one step (admit). */
 static int
 count_from(struct http_conns *c, const struct sockaddr_storage *addr)
 {
@@ -384,19 +405,15 @@ refuse(struct http_conns *c, int fd)
 
 /*
  * Hands a new connection to this thread's daemon, or closes it (over
- * max_connections_per_ip). Returns false, keeping fd, when it is at
- * max_connections and no other connection can be reclaimed.
+ * max_connections_per_ip).
  */
-static bool
-try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
+static void
+admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
 {
 	struct http_conns *c = t->c;
 	const struct config_limits *l = &c->cfg->limits;
 	bool per_ip = l->max_connections_per_ip > 0;
 
-	if (atomic_load_explicit(&c->nconns, memory_order_relaxed) >= l->max_connections &&
-	    !reclaim(c))
-		return false;
 	if (per_ip) {
 		/* the count and the add under one lock, so that two threads cannot
 		 * both admit the address's last allowed connection */
@@ -404,7 +421,7 @@ try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_
 		if (count_from(c, addr) >= l->max_connections_per_ip) {
 			pthread_mutex_unlock(&c->admit_lock);
 			refuse(c, fd);
-			return true;
+			return;
 		}
 	}
 	/* on failure libmicrohttpd closes fd itself */
@@ -412,51 +429,6 @@ try_admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_
 		log_debug("http: could not add a connection: %s", strerror(errno));
 	if (per_ip)
 		pthread_mutex_unlock(&c->admit_lock);
-	return true;
-}
-
-/*
- * A connection just accepted. Below max_connections it is served; at the
- * limit it is served if another connection can be reclaimed, and otherwise
- * waits up to PARK_MS for one (PARK_MAX at most per thread), then is closed:
- * the client sees the connection closed before any answer, never a hang.
- */
-static void
-admit(struct http_thread *t, int fd, struct sockaddr_storage *addr, socklen_t addrlen)
-{
-	struct parked *p;
-
-	if (try_admit(t, fd, addr, addrlen))
-		return;
-	if (t->nparked == PARK_MAX) {
-		refuse(t->c, fd);
-		return;
-	}
-	p = &t->parked[t->nparked++];
-	p->fd = fd;
-	p->addrlen = addrlen;
-	memcpy(&p->addr, addr, sizeof(*addr));
-	p->until = clock_ms() + PARK_MS;
-}
-
-/* The waiting connections, oldest first: admitted, still waiting, or closed. */
-static void
-retry_parked(struct http_thread *t, int64_t now)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < t->nparked; i++) {
-		struct parked *p = &t->parked[i];
-
-		if (try_admit(t, p->fd, &p->addr, p->addrlen))
-			continue;
-		if (now >= p->until) {
-			refuse(t->c, p->fd);
-			continue;
-		}
-		t->parked[kept++] = *p;
-	}
-	t->nparked = kept;
 }
 
 /*
@@ -490,6 +462,7 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	const union MHD_ConnectionInfo *ci;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		t->nlive++;
 		note_connections(t->c, atomic_fetch_add_explicit(&t->c->nconns, 1,
 		                                                 memory_order_relaxed) + 1);
 		hc = calloc(1, sizeof(*hc));
@@ -516,8 +489,11 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		return;
 	}
 	/* CLOSED comes before libmicrohttpd closes the descriptor */
+	t->nlive--;
 	hc = *socket_context;
 	if (hc != NULL) {
+		if (hc->fd != -1 && atomic_load(&hc->closing))
+			atomic_fetch_sub_explicit(&t->c->nending, 1, memory_order_relaxed);
 		pthread_mutex_lock(&t->lock);
 		if (hc->prev != NULL)
 			hc->prev->next = hc->next;
@@ -542,35 +518,97 @@ watch(int epfd, int fd, uint32_t events, void *ptr)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Adds or removes this thread's listen sockets in its epoll set. */
 static void
 watch_listeners(struct http_thread *t, bool on)
 {
 	struct http_conns *c = t->c;
 	size_t k = (size_t)(t - c->threads);
 
+	if (t->listening == on)
+		return;
 	for (size_t i = 0; i < c->nlisten; i++) {
 		if (on)
 			watch(t->epfd, c->listen_fds[i][k], EPOLLIN, &c->listen_fds[i][k]);
 		else
 			epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->listen_fds[i][k], NULL);
 	}
+	t->listening = on;
 }
 
+/*
+ * Near the limit, with connections waiting in listen socket lfd's backlog:
+ * drains as many as move the backlog through in DRAIN_TARGET_MS, at least
+ * one per DRAIN_GAP_MS. More would close keep-alive connections (which
+ * their clients open again) faster than needed to serve a fresh one.
+ */
+static void
+drain_for_backlog(struct http_thread *t, int lfd)
+{
+	int64_t now = clock_ms(), since = now - t->last_drain;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int64_t want;
+
+	if (since < DRAIN_GAP_MS)
+		return;
+	/* a listening socket's tcpi_unacked is its accept queue's length */
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		ti.tcpi_unacked = 1;
+	if (since > DRAIN_TARGET_MS)
+		since = DRAIN_TARGET_MS;
+	want = (int64_t)ti.tcpi_unacked * since / DRAIN_TARGET_MS;
+	t->last_drain = now;
+	drain(t->c, want < 1 ? 1 : want > DRAIN_MAX ? DRAIN_MAX : (int)want);
+}
+
+/* Stops accepting for ms; `full`: at max_connections, so it resumes as soon
+ * as the count is below it. Meanwhile new connections wait in the backlog. */
+static void
+pause_accepting(struct http_thread *t, int64_t ms, bool full)
+{
+	t->accept_paused_until = clock_ms() + ms;
+	t->full = full;
+	watch_listeners(t, false);
+}
+
+/*
+ * Accepts what the listen socket holds, as nginx does at worker_connections:
+ * near max_connections (its last sixteenth) it drains idle connections to
+ * make room; at the limit it stops accepting, and the connection waits in
+ * the kernel's backlog rather than being accepted and closed.
+ */
 static void
 accept_from(struct http_thread *t, int lfd)
 {
+	struct http_conns *c = t->c;
+	int max = c->cfg->limits.max_connections;
+	bool drained = false;
+
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage addr;
 		socklen_t len = sizeof(addr);
-		int fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int open = atomic_load_explicit(&c->nconns, memory_order_relaxed);
+		int fd;
 
+		/* once per wake-up: the ones it ended free their slots only when
+		 * their threads close them (nending counts them meanwhile) */
+		if (!drained &&
+		    open - atomic_load_explicit(&c->nending, memory_order_relaxed) >= max - max / 16) {
+			drain_for_backlog(t, lfd);
+			drained = true;
+		}
+		if (open >= max) {
+			pause_accepting(t, FULL_RETRY_MS, true);
+			return;
+		}
+		fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* level-triggered: without a pause this would spin */
 				log_warn("http: cannot accept a connection: %s (raise the open-files "
 				         "limit, or lower limits.max_connections)", strerror(errno));
-				t->accept_paused_until = clock_ms() + ACCEPT_PAUSE_MS;
-				watch_listeners(t, false);
+				pause_accepting(t, ACCEPT_PAUSE_MS, false);
 			}
 			return; /* EAGAIN: another thread took it; or the client already left */
 		}
@@ -584,11 +622,13 @@ accept_from(struct http_thread *t, int lfd)
 /*
  * Thread 0, at each sweep: once a burst of connections is over, hand their
  * buffers back to the system. Below 32 KiB libmicrohttpd takes a connection's
- * buffer from malloc, which keeps freed memory; malloc_trim(3) returns it
- * (all of it only because main() leaves malloc one arena). Not at once: a
- * burst that comes back (clients reconnecting, the next scrape of many
- * targets) would take every page again by page faults, which at 4,000
- * connections made the slowest 1 % of first answers 2x nginx's.
+ * buffer from malloc, in the arena of the HTTP thread that added it, which
+ * keeps freed memory: malloc_trim(3) returns the free pages of every arena
+ * but the top of a thread's own, which each thread then shrinks itself
+ * (trim_own_arena). Not at once: a burst that comes back (clients
+ * reconnecting, the next scrape of many targets) would take every page
+ * again by page faults, which at 4,000 connections made the slowest 1 % of
+ * first answers 2x nginx's.
  */
 static void
 trim_after_burst(struct http_conns *c, int64_t now)
@@ -602,12 +642,35 @@ trim_after_burst(struct http_conns *c, int64_t now)
 		c->trim_at = now + TRIM_QUIET_MS;
 	} else if (now >= c->trim_at) {
 		malloc_trim(0); /* may take a while: connections come and go meanwhile */
+		atomic_fetch_add(&c->trim_gen, 1);
+		for (size_t i = 1; i < c->nthreads; i++)
+			wake(&c->threads[i]); /* an idle one sleeps without a timeout */
 		c->trim_at = 0;
 		/* the next burst is measured from here (unless one already began) */
 		n = atomic_load_explicit(&c->nconns, memory_order_relaxed);
 		atomic_compare_exchange_strong_explicit(&c->conn_peak, &peak, n,
 		                                        memory_order_relaxed, memory_order_relaxed);
 	}
+}
+
+/*
+ * After malloc_trim(): the top of this thread's arena, where its
+ * connections' buffers went back, shrinks only at a free() of TRIM_PROBE or
+ * more into it past M_TRIM_THRESHOLD, which main() sets high so that no
+ * free() hands pages back in the middle of a burst: lowered for that free.
+ */
+static void
+trim_own_arena(void)
+{
+	volatile char *p;
+
+	mallopt(M_TRIM_THRESHOLD, 0);
+	p = malloc(TRIM_PROBE);
+	if (p != NULL) {
+		p[0] = 0; /* not optimised away */
+		free((void *)p);
+	}
+	mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
 }
 
 /* How long epoll_wait may sleep: libmicrohttpd's next timeout, our next sweep. */
@@ -626,55 +689,95 @@ wait_ms(struct http_thread *t, int64_t now)
 		ms = t->next_sweep > now ? t->next_sweep - now : 0;
 	if (t->accept_paused_until != 0 && (ms < 0 || ms > t->accept_paused_until - now))
 		ms = t->accept_paused_until > now ? t->accept_paused_until - now : 0;
-	if (t->nparked > 0 && (ms < 0 || ms > PARK_RETRY_MS))
-		ms = PARK_RETRY_MS;
 	return (int)ms;
 }
 
+/* Handles this thread's own events: stop, wake-ups, new connections. */
+static bool
+control(struct http_thread *t, int64_t now)
+{
+	struct http_conns *c = t->c;
+	struct epoll_event ev[16];
+	int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), 0);
+	bool stop = false;
+
+	if (n == -1 && errno != EINTR) {
+		log_warn("http: epoll_wait: %s", strerror(errno));
+		return true;
+	}
+	t->control_at = now;
+	for (int i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (ev[i].data.ptr == &c->stop_fd)
+			stop = true;
+		else if (ev[i].data.ptr == &t->wake_fd)
+			(void)!read(t->wake_fd, &v, sizeof(v)); /* the daemon's next run resumes */
+		else if (!atomic_load(&c->quiesced))
+			accept_from(t, *(int *)ev[i].data.ptr);
+	}
+	return stop;
+}
+
 /*
- * libmicrohttpd runs here with a zero timeout (MHD_run): its own epoll loop
- * in 0.9.75 may sleep in a second epoll_wait after a full batch of 128
- * events while connections it already read wait, which stalled the server
- * with many busy connections. Here only this loop sleeps, on libmicrohttpd's
- * epoll descriptor, the listen sockets and the stop event.
+ * Below MHD_SLEEP_MAX connections the thread sleeps in libmicrohttpd's own
+ * epoll_wait (MHD_run_wait), whose set holds the thread's (as a NULL event,
+ * which it skips): one system call per wake-up. Its own set is looked at
+ * when a wake-up served no request, or every CONTROL_MS while busy. With
+ * more, 0.9.75's loop could sleep in a second epoll_wait after a full batch
+ * of 128 events while connections it already read wait: then the thread
+ * sleeps in poll(2) on both sets and runs the daemon with a zero timeout.
  */
 static void *
 http_thread_main(void *arg)
 {
 	struct http_thread *t = arg;
 	struct http_conns *c = t->c;
-	struct epoll_event ev[16];
 	bool stop = false;
 
 	while (!stop) {
-		int64_t now = clock_ms();
-		int n = epoll_wait(t->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), wait_ms(t, now));
+		int64_t now;
+		int ms;
+		bool look;
 
-		if (n == -1 && errno != EINTR) {
-			log_warn("http: epoll_wait: %s", strerror(errno));
-			break;
+		/* before sleeping: thread 0 bumps it at a sweep, then may sleep long */
+		if (t->trim_gen != atomic_load_explicit(&c->trim_gen, memory_order_relaxed)) {
+			t->trim_gen = atomic_load_explicit(&c->trim_gen, memory_order_relaxed);
+			trim_own_arena();
 		}
-		for (int i = 0; i < n; i++) {
-			uint64_t v;
-
-			if (ev[i].data.ptr == &c->stop_fd)
-				stop = true;
-			else if (ev[i].data.ptr == &t->wake_fd)
-				(void)!read(t->wake_fd, &v, sizeof(v)); /* MHD_run below resumes */
-			else if (ev[i].data.ptr != NULL && !atomic_load(&c->quiesced))
-				accept_from(t, *(int *)ev[i].data.ptr);
-		}
-		MHD_run(t->d);
 		now = clock_ms();
-		if (t->nparked > 0)
-			retry_parked(t, now);
+		ms = wait_ms(t, now);
+
+		if (t->nlive < MHD_SLEEP_MAX) {
+			unsigned seen = t->activity;
+
+			MHD_run_wait(t->d, ms);
+			now = clock_ms();
+			look = t->activity == seen || now - t->control_at >= CONTROL_MS;
+		} else {
+			struct pollfd p[2] = {{.fd = t->mhd_fd, .events = POLLIN},
+			                      {.fd = t->epfd, .events = POLLIN}};
+
+			if (poll(p, 2, ms) == -1 && errno != EINTR) {
+				log_warn("http: poll: %s", strerror(errno));
+				break;
+			}
+			MHD_run(t->d);
+			now = clock_ms();
+			look = p[1].revents != 0 || now - t->control_at >= CONTROL_MS;
+		}
+		if (look)
+			stop = control(t, now);
 		if (now >= t->next_sweep) {
 			conn_sweep(t);
 			if (t == c->threads)
 				trim_after_burst(c, now);
 			t->next_sweep = now + SWEEP_MS;
 		}
-		if (t->accept_paused_until != 0 && now >= t->accept_paused_until) {
+		if (t->accept_paused_until != 0 &&
+		    (now >= t->accept_paused_until ||
+		     (t->full && atomic_load_explicit(&c->nconns, memory_order_relaxed) <
+		                     c->cfg->limits.max_connections))) {
 			t->accept_paused_until = 0;
 			if (!atomic_load(&c->quiesced))
 				watch_listeners(t, true);
@@ -701,7 +804,7 @@ bound_socket(struct sockaddr_storage *ss, socklen_t *sslen, bool shared)
 	if (ss->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, *sslen) == -1 ||
-	    (shared && listen(fd, 1024) == -1)) {
+	    (shared && listen(fd, LISTEN_BACKLOG) == -1)) {
 		close(fd);
 		return -1;
 	}
@@ -754,8 +857,6 @@ static int
 open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errlen)
 {
 	const struct config *cfg = c->cfg;
-	int mhd_fd;
-
 	/* libmicrohttpd's own limit stays out of the way (the reclaim may go over
 	 * by the connections being closed); healthd decides in admit() */
 	t->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
@@ -778,10 +879,10 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 		snprintf(err, errlen, "http: cannot start libmicrohttpd");
 		return -1;
 	}
-	mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
+	t->mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->epfd, mhd_fd, EPOLLIN, NULL) == -1 ||
+	if (t->epfd == -1 || t->wake_fd == -1 || watch(t->mhd_fd, t->epfd, EPOLLIN, NULL) == -1 ||
 	    watch(t->epfd, c->stop_fd, EPOLLIN, &c->stop_fd) == -1 ||
 	    watch(t->epfd, t->wake_fd, EPOLLIN, &t->wake_fd) == -1) {
 		snprintf(err, errlen, "http: epoll: %s", strerror(errno));
@@ -789,6 +890,31 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 	}
 	watch_listeners(t, true);
 	return 0;
+}
+
+/*
+ * Every connection holds a descriptor: raises the soft RLIMIT_NOFILE (often
+ * 1024, beside a hard limit far above) to fit max_connections, or says why
+ * accepting will pause at EMFILE. The limit is not derived from it: a large
+ * hard limit would then mean unbounded buffers (one max_request_bytes each).
+ */
+static void
+fit_nofile(const struct config_limits *l)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)l->max_connections + FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		log_warn("http: the open-files limit (%llu) is below limits.max_connections + %d: "
+		         "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+		         (unsigned long long)rl.rlim_max, FD_RESERVE);
+		rl.rlim_cur = rl.rlim_max;
+	} else {
+		rl.rlim_cur = need;
+	}
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 struct http_conns *
@@ -808,6 +934,7 @@ http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, c
 	}
 	c->cfg = cfg;
 	c->cb = *cb;
+	fit_nofile(&cfg->limits);
 	pthread_mutex_init(&c->admit_lock, NULL);
 	/* every thread set up before any runs: a reclaim walks them all */
 	memset(c->listen_fds, -1, sizeof(c->listen_fds));
@@ -856,9 +983,11 @@ http_conn_quiesce(struct http_conns *c)
 {
 	/* Not closed here: a thread may be accepting from it right now. */
 	atomic_store(&c->quiesced, true);
+	/* the sockets leave each epoll set here, under the threads (which check
+	 * quiesced before adding them back); their `listening` stays theirs */
 	for (size_t i = 0; i < c->nthreads; i++)
-		if (c->threads[i].epfd != -1)
-			watch_listeners(&c->threads[i], false);
+		for (size_t k = 0; k < c->nlisten && c->threads[i].epfd != -1; k++)
+			epoll_ctl(c->threads[i].epfd, EPOLL_CTL_DEL, c->listen_fds[k][i], NULL);
 }
 
 void
@@ -883,8 +1012,6 @@ http_conn_stop(struct http_conns *c)
 	for (size_t i = 0; i < c->nthreads; i++) {
 		struct http_thread *t = &c->threads[i];
 
-		for (size_t k = 0; k < t->nparked; k++)
-			close(t->parked[k].fd);
 		if (t->d != NULL)
 			MHD_stop_daemon(t->d);
 		if (t->epfd != -1)

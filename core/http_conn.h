@@ -2,7 +2,7 @@
  * http_conn.h - the HTTP connection layer: listen sockets, one thread per
  * libmicrohttpd daemon with its own epoll loop, accept, admission
  * (max_connections, per host), reclaim of idle keep-alive connections,
- * parking at the limit, total-time limits per phase, and the malloc trim
+ * backpressure at the limit, total-time limits per phase, and the malloc trim
  * after a burst. It knows nothing of routes or requests: http.c hands it
  * libmicrohttpd's request callbacks and tells it where each request stands.
  */
@@ -47,8 +47,8 @@ struct http_conn_callbacks {
 /* The connection counters /metrics shows, since the start. */
 struct http_conn_stats {
 	unsigned open;       /* open now, all threads */
-	uint64_t refused;    /* closed at a limit before any answer */
-	uint64_t reclaimed;  /* ended at max_connections to admit a new one */
+	uint64_t refused;    /* closed at max_connections_per_ip before any answer */
+	uint64_t reclaimed;  /* ended near max_connections to make room */
 	uint64_t timed_out;  /* closed over a phase's total time */
 };
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "executor.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -246,7 +247,8 @@ free_built(struct generation *g)
 {
 	if (g == NULL)
 		return;
-	registry_free_keep_state(g->reg);
+	history_free(g->history);
+	registry_free(g->reg); /* lets go of the server's in-process states it held */
 	free(g->plugins);
 	free(g->loading);
 	free(g->stand_ins);
@@ -277,12 +279,16 @@ build(struct server *sv, char *err, size_t errlen)
 	    add_fixed(sv, g, g->reg, seen, err, errlen) == -1 ||
 	    add_configured(sv, g, g->reg, seen, err, errlen) == -1)
 		goto fail;
-	/* a group may name a plugin's own check: known once all have loaded */
-	if (g->nloading == 0 && http_check_groups(&sv->cfg, g->reg, err, errlen) == -1)
+	/* a group or a depends_on may name a plugin's own check: known once all
+	 * have loaded */
+	if (g->nloading == 0 && (server_check_depends(&sv->cfg, g->reg, err, errlen) == -1 ||
+	                         http_check_groups(&sv->cfg, g->reg, err, errlen) == -1))
 		goto fail;
 	if (sv->gens != NULL)
 		keep_slots(gen_current(sv->gens)->reg, g->reg);
 	registry_seal(g->reg);
+	if ((g->history = server_history_new(&sv->cfg, g->reg)) == NULL)
+		goto oom;
 	free(seen);
 	return g;
 oom:
@@ -297,7 +303,8 @@ fail:
 static int
 switch_to(struct server *sv, struct generation *g, char *err, size_t errlen)
 {
-	if (runner_attach(sv->runner, g->reg) == -1) {
+	/* the checks that stay (stand-ins included, by name) keep their history */
+	if (runner_attach(sv->runner, g->reg, g->history) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

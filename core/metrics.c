@@ -213,6 +213,8 @@ static const struct {
 	{"healthd_check_failures_total",       "counter", "Runs that ended CRITICAL or UNKNOWN, timeouts included"},
 	{"healthd_check_timeouts_total",       "counter", "Runs that passed their timeout_ms"},
 	{"healthd_check_last_run_timestamp_seconds", "gauge", "When the check's last result came in (Unix time); no sample before its first"},
+	{"healthd_check_flapping",             "gauge",   "1 while the check flaps (Nagios' weighted percent state change over its last 21 results, with the history's thresholds)"},
+	{"healthd_check_suppressed",           "gauge",   "1 while the check does not pass and a check it depends on (depends_on) fails: alert on the dependency instead"},
 };
 
 /* [0] failed, [1] ok */
@@ -443,11 +445,18 @@ metrics_render(const struct registry *reg, struct runner *runner,
 				text_add(&t, "%s{check=\"%s\"} %llu\n", metric, name,
 				         (unsigned long long)s->timeouts);
 				break;
-			default:
+			case 6:
 				if (s->has_last)
 					text_add(&t, "%s{check=\"%s\"} %lld.%03lld\n", metric, name,
 					         (long long)(s->last_wall_ms / 1000),
 					         (long long)(s->last_wall_ms % 1000));
+				break;
+			case 7:
+				text_add(&t, "%s{check=\"%s\"} %d\n", metric, name, s->flapping);
+				break;
+			default:
+				text_add(&t, "%s{check=\"%s\"} %d\n", metric, name,
+				         s->suppressed_by[0] != '\0');
 				break;
 			}
 		}

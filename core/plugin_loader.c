@@ -71,6 +71,7 @@ struct plugin_loader {
 	bool register_failed;
 	const struct config_check *instance; /* NULL during load() */
 	int instance_id;
+	struct registry *into; /* a reload's registry (plugin_instantiate_into) */
 	const char *(*taken)(void *arg, const char *name);
 	void *taken_arg;
 	bool modes_checked; /* the caller ran file_modes_plugin() already */
@@ -109,7 +110,7 @@ host_register_check(struct healthd_host *host, const struct healthd_check *hc, c
 		err = local;
 		errlen = sizeof(local);
 	}
-	if (l->sealed || l->current != host->plugin) {
+	if ((l->sealed && l->into == NULL) || l->current != host->plugin) {
 		snprintf(err, errlen, "register_check is only allowed from load() and instantiate()");
 		goto fail;
 	}
@@ -163,12 +164,13 @@ host_register_check(struct healthd_host *host, const struct healthd_check *hc, c
 		c.cache_ms = 0;
 		c.origin = host->plugin->path;
 	}
-	id = registry_add(l->registry, &c, err, errlen);
+	id = registry_add(l->into != NULL ? l->into : l->registry, &c, err, errlen);
 	if (id == -1)
 		goto fail;
 	if (l->instance != NULL)
 		l->instance_id = id;
-	host->plugin->nchecks++;
+	if (l->into == NULL)
+		host->plugin->nchecks++;
 	return 0;
 fail:
 	/* Remembered, so a plugin that ignores the error is refused all the same. */
@@ -887,6 +889,18 @@ plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char 
 		}
 	}
 	return 0;
+}
+
+int
+plugin_instantiate_into(struct plugin_loader *l, struct registry *into,
+                        const struct config_check *ck, char *err, size_t errlen)
+{
+	int rc;
+
+	l->into = into;
+	rc = plugin_instantiate(l, ck, err, errlen);
+	l->into = NULL;
+	return rc;
 }
 
 void

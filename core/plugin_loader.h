@@ -2,7 +2,7 @@
  * plugin_loader.h - dlopen of check plugins, the ABI checks that come before
  * any plugin code runs, and the host function table plugins call.
  *
- * Main thread only, at startup and shutdown.
+ * Main thread only: at startup and shutdown, and a reload's instantiate.
  */
 #ifndef HEALTHD_PLUGIN_LOADER_H
 #define HEALTHD_PLUGIN_LOADER_H
@@ -22,7 +22,7 @@ struct plugin_info {
 	const struct stat *file_stat; /* that file when it was loaded */
 	const char *name, *version, *description;
 	unsigned abi_major, abi_minor;
-	size_t nchecks;          /* checks it registered, fixed and configured */
+	size_t nchecks;          /* checks it registered at startup, fixed and configured */
 	bool instantiable;       /* it has instantiate(): configured checks */
 };
 
@@ -52,7 +52,13 @@ void plugin_unknown_error(const struct plugin_loader *l, const char *const *isol
 int plugin_instantiate(struct plugin_loader *l, const struct config_check *ck, char *err,
                        size_t errlen);
 
-/* No registrations after this. */
+/* The same into a reload's registry, sealed or not: a new check of a plugin
+ * loaded already. instantiate() then runs while the plugin's other checks run
+ * (the threading contract in plugin.h says so). */
+int plugin_instantiate_into(struct plugin_loader *l, struct registry *into,
+                            const struct config_check *ck, char *err, size_t errlen);
+
+/* No registrations after this, but plugin_instantiate_into()'s. */
 void plugin_loader_seal(struct plugin_loader *l);
 
 size_t plugin_count(const struct plugin_loader *l);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crash.h"
 
 struct registry {
 	struct check *checks; /* by id = registration order */
@@ -13,6 +14,7 @@ struct registry {
 	int32_t *table;       /* open addressing: id or -1; size is a power of two */
 	size_t table_size;
 	uint32_t *sorted;     /* ids sorted by name; built by registry_seal() */
+	bool released;        /* registry_release_states() ran */
 };
 
 static uint32_t hash_name(const char *s, size_t len);
@@ -24,32 +26,35 @@ registry_new(void)
 	return calloc(1, sizeof(struct registry));
 }
 
-static void
-free_registry(struct registry *r, bool destroy)
+void
+registry_release_states(struct registry *r)
 {
-	if (r == NULL)
+	if (r == NULL || r->released)
 		return;
+	r->released = true;
 	for (size_t i = r->n; i-- > 0;) {
-		if (destroy && r->checks[i].destroy != NULL)
-			r->checks[i].destroy(r->checks[i].state);
-		free(r->checks[i].origin);
+		struct check *c = &r->checks[i];
+		if (c->holders == NULL || --*c->holders > 0)
+			continue;
+		free(c->holders);
+		crash_enter(c->plugin, c->name);
+		c->destroy(c->state);
+		crash_leave();
 	}
-	free(r->checks);
-	free(r->table);
-	free(r->sorted);
-	free(r);
 }
 
 void
 registry_free(struct registry *r)
 {
-	free_registry(r, true);
-}
-
-void
-registry_free_keep_state(struct registry *r)
-{
-	free_registry(r, false);
+	if (r == NULL)
+		return;
+	registry_release_states(r);
+	for (size_t i = r->n; i-- > 0;)
+		free(r->checks[i].origin);
+	free(r->checks);
+	free(r->table);
+	free(r->sorted);
+	free(r);
 }
 
 void
@@ -62,6 +67,8 @@ registry_apply_config(struct check *c, const struct config_check *ck)
 	c->interval_ms = ck->interval_ms;
 	c->failures_before_critical = ck->failures_before_critical;
 	c->successes_before_passing = ck->successes_before_passing;
+	c->depends_on = ck->depends_on;
+	c->ndepends_on = ck->ndepends_on;
 }
 
 void
@@ -157,9 +164,18 @@ registry_add(struct registry *r, const struct check *c, char *err, size_t errlen
 		goto oom;
 	slot = &r->checks[r->n];
 	*slot = *c;
-	slot->origin = strdup(c->origin ? c->origin : "?");
-	if (slot->origin == NULL)
+	if (c->destroy == NULL || c->exec != NULL)
+		slot->holders = NULL; /* nothing to destroy here */
+	else if (c->holders == NULL && (slot->holders = malloc(sizeof(*slot->holders))) == NULL)
 		goto oom;
+	slot->origin = strdup(c->origin ? c->origin : "?");
+	if (slot->origin == NULL) {
+		if (c->holders == NULL)
+			free(slot->holders);
+		goto oom;
+	}
+	if (slot->holders != NULL)
+		*slot->holders = c->holders == NULL ? 1 : *slot->holders + 1;
 	table_insert(r->table, r->table_size, r->checks, (int32_t)r->n);
 	return (int)r->n++;
 oom:

@@ -41,19 +41,35 @@ struct check {
 	int interval_ms;              /* > 0: a background check (runner_start) */
 	int failures_before_critical; /* thresholds; 0 and 1 both mean "at once" */
 	int successes_before_passing;
+	/* Checks whose failure suppresses this one's (names, in the config the
+	 * registry was built from: borrowed, as origin's source is). */
+	char *const *depends_on;
+	size_t ndepends_on;
 	/* The runner's state for it (runner_attach); 0: none yet. A check kept
 	 * across a reload keeps its slot, and so its flight, cache and counters. */
 	uint32_t slot;
+	/* In process with a destroy(): how many registries hold this state (main
+	 * thread only). Set by registry_add(); a copy shares it. */
+	unsigned *holders;
 };
 
 struct registry;
 
+/*
+ * Who destroys an in-process check's state: the last registry that holds it.
+ * registry_add() of a check fresh from its plugin (holders NULL) makes r its
+ * only holder; of a copy of a registered check (a reload keeping it), one
+ * more. Generations free their registry only once no run is in it (reload.c),
+ * so destroy() comes after the state's last run, whichever set served it.
+ */
 struct registry *registry_new(void);
-/* Calls every check's destroy() in reverse registration order, then frees. */
+/* Lets go of every check's state (registry_release_states), calling destroy()
+ * of those no other registry holds, in reverse registration order; frees. */
 void registry_free(struct registry *r);
-/* Frees without calling destroy(): a reload's registry, whose in-process
- * checks belong to the first registry (see reload.c). */
-void registry_free_keep_state(struct registry *r);
+/* Lets go of the states now, the registry itself stays (the startup registry,
+ * whose generation a reload retired: the server frees it last). Its checks
+ * may not be copied after this. Idempotent. */
+void registry_release_states(struct registry *r);
 
 
 /* What a configured check says of itself, over c: origin, defaults,

@@ -14,9 +14,12 @@
  * In-process plugins are loaded once, at startup. Swapping code inside the
  * server would mean dlclose() with no bound on how long a run stays in it and
  * no way to stop threads or atexit handlers the plugin left: that is what
- * executors are for. So a reload keeps them as they are, and says in one
+ * executors are for. So a reload keeps their code as it is, and says in one
  * line what it did not apply: a new in-process plugin file (new, or replaced
- * on disk), a new check of one, or changed options of one (its timeout, cache and defaults do apply).
+ * on disk). Their configured checks do follow the configuration: one with the
+ * same name and options keeps its state, a new one (or one with new options)
+ * is instantiated here, on the main thread, and a removed one is destroyed
+ * with the last generation holding it, after its last run (registry.h).
  */
 #include "server.h"
 
@@ -30,6 +33,7 @@
 
 #include "dirlist.h"
 #include "executor.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -107,7 +111,8 @@ same_string(const char *a, const char *b)
  */
 static const char *const process_keys[] = {
 	"listen", "url_prefix", "url_secret", "metrics_path", "metrics_auth", "http_threads",
-	"workers", "limits", "isolation", "in_process",
+	"workers", "limits", "isolation", "in_process", "state_dir", "history.max_file_bytes",
+	"status_public",
 };
 
 static unsigned
@@ -128,6 +133,10 @@ keep_process_settings(const struct config *run, struct config *next)
 		{"isolation", memcmp(&run->isolation, &next->isolation, sizeof(run->isolation)) == 0},
 		{"in_process", same_strings(run->in_process, run->nin_process, next->in_process,
 		                            next->nin_process)},
+		/* the store is opened once; flap thresholds do apply (a new history) */
+		{"state_dir", same_string(run->state_dir, next->state_dir)},
+		{"history.max_file_bytes", run->history.max_file_bytes == next->history.max_file_bytes},
+		{"status_public", run->status_public == next->status_public},
 	};
 
 	char *prefix = strdup(run->url_prefix);
@@ -288,14 +297,8 @@ build_checks(struct build *b, char *err, size_t errlen)
 		if (id >= 0 && was != NULL && same_options(was, ck)) {
 			if (keep_check(b, registry_at(old, (uint32_t)id), ck, err, errlen) == -1)
 				return -1;
-		} else if (id >= 0 && was != NULL && strcmp(was->plugin, ck->plugin) == 0) {
-			log_warn("reload: %s: check %s of in-process plugin %s: new options need a "
-			         "restart; it runs as before", ck->origin, ck->name, ck->plugin);
-			if (keep_check(b, registry_at(old, (uint32_t)id), NULL, err, errlen) == -1)
-				return -1;
-		} else {
-			log_warn("reload: %s: check %s of in-process plugin %s: adding it needs a "
-			         "restart; not added", ck->origin, ck->name, ck->plugin);
+		} else if (plugin_instantiate_into(b->sv->loader, b->reg, ck, err, errlen) == -1) {
+			return -1; /* new, or new options: a new state, the old one retires */
 		}
 	}
 	return 0;
@@ -415,7 +418,7 @@ build_free(struct build *b)
 		executor_shutdown(b->staging, 1000); /* not started: stops what it spawned */
 		executor_set_free(b->staging);
 	}
-	registry_free_keep_state(b->reg);
+	registry_free(b->reg); /* destroys the checks it instantiated, keeps the rest */
 	if (b->cfg != NULL) {
 		config_free(b->cfg);
 		free(b->cfg);
@@ -457,6 +460,7 @@ server_reload(struct server *sv)
 	}
 	executor_set_taken(b.staging, taken_by, &b);
 	if (dirlist_plugins(b.cfg->plugin_dir, build_plugin, &b, err, sizeof(err)) == -1 || build_checks(&b, err, sizeof(err)) == -1 ||
+	    server_check_depends(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    http_check_groups(b.cfg, b.reg, err, sizeof(err)) == -1 ||
 	    executor_seal(b.staging, err, sizeof(err)) == -1)
 		goto fail;
@@ -466,9 +470,11 @@ server_reload(struct server *sv)
 	nloaded = executor_count(b.staging);
 	g = calloc(1, sizeof(*g));
 	loaded = calloc(nloaded + 1, sizeof(*loaded));
-	if (g != NULL)
+	if (g != NULL) {
 		g->plugins = calloc(nloaded + b.nreused + 1, sizeof(*g->plugins));
-	if (g == NULL || loaded == NULL || g->plugins == NULL) {
+		g->history = server_history_new(b.cfg, b.reg);
+	}
+	if (g == NULL || loaded == NULL || g->plugins == NULL || g->history == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
 		goto fail;
 	}
@@ -486,7 +492,8 @@ server_reload(struct server *sv)
 	}
 	for (size_t i = 0; i < g->nplugins; i++)
 		executor_hold(g->plugins[i]);
-	if (runner_attach(sv->runner, b.reg) == -1) {
+	/* checks that stay keep their history, by name */
+	if (runner_attach(sv->runner, b.reg, g->history) == -1) {
 		for (size_t i = 0; i < g->nplugins; i++)
 			executor_release(g->plugins[i]); /* the new ones retire */
 		snprintf(err, sizeof(err), "out of memory");
@@ -508,8 +515,10 @@ server_reload(struct server *sv)
 	server_collect(sv);
 	return 0;
 fail:
-	if (g != NULL)
+	if (g != NULL) {
 		free(g->plugins);
+		history_free(g->history);
+	}
 	free(g);
 	free(loaded);
 	build_free(&b);
@@ -534,9 +543,13 @@ free_generation(struct generation *g, bool release)
 	free(g->plugins);
 	g->plugins = NULL;
 	g->nplugins = 0;
-	if (g->first)
-		return; /* the server's: freed last, with the in-process checks' state */
-	registry_free_keep_state(g->reg);
+	if (g->first) {
+		/* the server's registry, freed last: its removed checks go now */
+		registry_release_states(g->reg);
+		return;
+	}
+	history_free(g->history);
+	registry_free(g->reg);
 	if (!g->shares_cfg) {
 		config_free(g->cfg);
 		free(g->cfg);

@@ -9,8 +9,9 @@
  * discarded), or healthd shuts down. Plugin code never runs under the lock.
  * A job with an answer budget may leave its flights before they end: its
  * waiting answers are unlinked and filled (expire_budget, from the timer).
- * Every result is recorded by record(), the one place that sees a check's
- * state change; the log lines it makes are written once the lock is dropped.
+ * Every result is recorded by runner_record() (runner_record.c), the one
+ * place that sees a check's state change; the log lines it makes are written
+ * once the lock is dropped.
  */
 #include "runner.h"
 
@@ -24,6 +25,8 @@
 #include "clock.h"
 #include "crash.h"
 #include "executor.h"
+#include "history.h"
+#include "history_store.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "report.h"
@@ -42,8 +45,6 @@ static void fill_background(struct cstate *c, struct answer *a, int64_t now,
                             struct runner_job **done);
 static void stats_locked(const struct runner *r, const struct cstate *c,
                          struct runner_stats *out);
-static void queue_line(struct runner *r, int level, const char *text);
-static void write_lines(struct runner_line *line);
 
 static void
 fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, bool cached,
@@ -63,6 +64,13 @@ fill(struct answer *a, enum healthd_status st, const char *msg, int64_t dur, boo
 		.run_status = st,
 		.age_ms = -1,
 	};
+	if (a->cs != NULL) {
+		const char *by = runner_suppressor(job->r, a->cs, st);
+
+		a->res.flapping = a->cs->flapping;
+		if (by != NULL)
+			snprintf(a->res.suppressed_by, sizeof(a->res.suppressed_by), "%s", by);
+	}
 	a->flight = NULL;
 	if (--job->pending == 0)
 		unlist_budget(job);
@@ -132,8 +140,8 @@ unwait(struct answer *a)
 
 /* The timer thread looks again by `at` at the latest. At most one wake-up per
  * earlier deadline while it idles. */
-static void
-wake_timer(struct runner *r, int64_t at)
+void
+runner_wake_timer(struct runner *r, int64_t at)
 {
 	LOCK_HELD(&r->lock);
 	if (at >= r->timer_wake)
@@ -154,7 +162,7 @@ list_budget(struct runner *r, struct runner_job *job, int64_t deadline)
 	if (r->budgets != NULL)
 		r->budgets->bprev = job;
 	r->budgets = job;
-	wake_timer(r, deadline);
+	runner_wake_timer(r, deadline);
 }
 
 /* Takes a finished (or expiring) job off the budget list; idempotent. */
@@ -248,38 +256,6 @@ answer_run(struct runner *r, struct cstate *c, const struct report_value *v, siz
 	}
 }
 
-/* A line for runner_resume_unlocked() to write; dropped if out of memory. */
-static void
-queue_line(struct runner *r, int level, const char *text)
-{
-	size_t len = strlen(text) + 1;
-	struct runner_line *line;
-
-	LOCK_HELD(&r->lock);
-	if ((line = malloc(sizeof(*line) + len)) == NULL)
-		return;
-	line->next = NULL;
-	line->level = level;
-	memcpy(line->text, text, len);
-	if (r->lines_tail != NULL)
-		r->lines_tail->next = line;
-	else
-		r->lines = line;
-	r->lines_tail = line;
-}
-
-/* Outside the lock: writes and frees the lines, in the order they came. */
-static void
-write_lines(struct runner_line *line)
-{
-	while (line != NULL) {
-		struct runner_line *next = line->next;
-		log_msg(line->level, "%s", line->text);
-		free(line);
-		line = next;
-	}
-}
-
 /* Outside the lock: each resume is MHD_resume_connection. */
 static void
 resume_all(struct runner_job *done)
@@ -301,16 +277,21 @@ void
 runner_resume_unlocked(struct runner *r, struct runner_job *done)
 {
 	struct runner_line *lines;
+	struct runner_save *saves;
+	struct history_store *st = r->store;
 
 	LOCK_HELD(&r->lock);
 	lines = r->lines;
-	if (done == NULL && lines == NULL)
+	saves = r->saves;
+	if (done == NULL && lines == NULL && saves == NULL)
 		return;
 	r->lines = r->lines_tail = NULL;
+	r->saves = r->saves_tail = NULL;
 	r->resuming++;
 	pthread_mutex_unlock(&r->lock);
 	resume_all(done);
-	write_lines(lines);
+	runner_write_lines(lines);
+	runner_write_saves(st, saves); /* the store stays open while resuming > 0 */
 	pthread_mutex_lock(&r->lock);
 	r->resuming--;
 	pthread_cond_broadcast(&r->idle_cv);
@@ -332,33 +313,6 @@ unqueue(struct runner *r, struct cstate *c)
 	*p = c->qnext;
 	if (r->qtail == c)
 		r->qtail = prev;
-}
-
-static void
-record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg, int64_t dur,
-       int64_t now)
-{
-	char line[REPORT_MESSAGE_MAX + 256];
-	int level;
-
-	LOCK_HELD(&r->lock);
-	thresholds_count(&c->th, c->check, !c->has_last, st); /* the first run is taken as it is */
-	/* every run ends here, whoever asked for it: the one place to see a change */
-	level = transitions_note(&c->tr, c->check->name, c->th.effective, msg, now, line,
-	                         sizeof(line));
-	if (level != 0)
-		queue_line(r, level, line);
-	wake_timer(r, transitions_due(&c->tr)); /* a flapping check's summary */
-	c->last_wall_ms = clock_wall_ms(); /* health+json's time, and /metrics' */
-	c->last_timed_out = false; /* the caller sets it */
-	c->has_last = true;
-	c->last_status = st;
-	c->last_duration = dur;
-	c->last_done = now;
-	snprintf(c->last_msg, sizeof(c->last_msg), "%s", msg);
-	c->last_nvalues = 0; /* a run that returned sets them after this */
-	if (st >= HEALTHD_CRITICAL)
-		c->failures++;
 }
 
 /* A replacement for a worker stuck in an abandoned run, so that one stuck
@@ -404,7 +358,7 @@ expire(struct runner *r, struct cstate *c, int64_t now, struct runner_job **done
 	c->timeouts++;
 	if (c->report != NULL)
 		atomic_store_explicit(&c->report->cancelled, true, memory_order_relaxed);
-	record(r, c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
+	runner_record(r, c, HEALTHD_CRITICAL, msg, now - c->queued_at, now);
 	c->last_timed_out = true;
 	answer_run(r, c, NULL, 0, done);
 	if (c->remote) {
@@ -463,7 +417,7 @@ finish(struct runner *r, struct cstate *c, const struct healthd_report *report,
 		bool timed_out = report->timed_out && st >= HEALTHD_CRITICAL;
 		if (timed_out)
 			c->timeouts++;
-		record(r, c, st, report->message, dur, now);
+		runner_record(r, c, st, report->message, dur, now);
 		c->last_timed_out = timed_out;
 		c->last_nvalues = report->nvalues;
 		memcpy(c->last_values, report->values, report->nvalues * sizeof(report->values[0]));
@@ -514,7 +468,7 @@ runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct csta
 	c->deadline = now + c->check->timeout_ms;
 	c->flying = c->check;
 	/* inline flights too: one that hangs still answers its joiners at the deadline */
-	wake_timer(r, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
+	runner_wake_timer(r, c->deadline + HEALTHD_DEADLINE_GRACE_MS);
 	if (c->check->exec != NULL) {
 		dispatch_remote(r, c, now, done);
 	} else if (inl != NULL && (c->check->flags & HEALTHD_CHECK_INLINE)) {
@@ -644,7 +598,7 @@ timer_main(void *arg)
 			/* the end of a flapping check's window: its summary line */
 			level = transitions_tick(&c->tr, c->check->name, now, line, sizeof(line));
 			if (level != 0)
-				queue_line(r, level, line);
+				runner_queue_line(r, level, line);
 			timer_min(&next, transitions_due(&c->tr));
 			/* an inline flight waiting for its turn on the submitting
 			 * thread is not the timer's: the run before it is */
@@ -663,7 +617,7 @@ timer_main(void *arg)
 				timer_min(&next, job->budget_deadline);
 		}
 		r->timer_wake = next;
-		if (done != NULL || r->lines != NULL) {
+		if (done != NULL || r->lines != NULL || r->saves != NULL) {
 			runner_resume_unlocked(r, done);
 			continue;
 		}
@@ -699,7 +653,7 @@ runner_new(struct registry *reg, int workers)
 	timer_cond_init(&r->idle_cv);
 	timer_cond_init(&r->sched_cv);
 	r->rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)(uintptr_t)r << 16) ^ 0x9e3779b97f4a7c15u;
-	if (runner_attach(r, reg) == -1) {
+	if (runner_attach(r, reg, NULL) == -1) {
 		runner_free(r);
 		return NULL;
 	}
@@ -758,6 +712,7 @@ runner_submit_in(struct runner *r, const struct registry *reg, const uint32_t *i
 		struct answer *a = &job->answers[i];
 
 		a->job = job;
+		a->cs = c;
 		if (r->stopping) {
 			fill(a, HEALTHD_UNKNOWN, "healthd is shutting down", 0, false, false, &done);
 		} else if (r->scheduled && c->check->interval_ms > 0) {
@@ -884,15 +839,19 @@ stats_locked(const struct runner *r, const struct cstate *c, struct runner_stats
 		.last_nvalues = c->last_nvalues,
 		.last_wall_ms = c->last_wall_ms,
 		.effective_status = c->th.effective,
+		.flapping = c->flapping,
 	};
 	if (r->scheduled && c->check->interval_ms > 0 && c->has_last &&
 	    clock_ms() - c->last_done > stale_after_ms(c->check))
 		out->effective_status = HEALTHD_CRITICAL;
+	const char *by = c->has_last ? runner_suppressor(r, c, out->effective_status) : NULL;
+	if (by != NULL)
+		snprintf(out->suppressed_by, sizeof(out->suppressed_by), "%s", by);
 	memcpy(out->last_values, c->last_values, c->last_nvalues * sizeof(c->last_values[0]));
 }
 
 int
-runner_attach(struct runner *r, struct registry *reg)
+runner_attach(struct runner *r, struct registry *reg, struct history *h)
 {
 	size_t n = registry_count(reg), need = 0, k = 0;
 	struct cstate **fresh;
@@ -946,6 +905,13 @@ runner_attach(struct runner *r, struct registry *reg)
 	}
 	free(fresh);
 	r->reg = reg;
+	/* under the lock: no result falls between the old history and the new */
+	if (h != NULL && r->hist != NULL)
+		history_carry(h, r->hist);
+	if (h != NULL && r->store != NULL)
+		history_store_rebind(r->store, h);
+	r->hist = h;
+	runner_index_history(r);
 	/* a new background check is due at once (next_run 0); a kept one keeps
 	 * its schedule, at its new interval from its next run on */
 	pthread_cond_signal(&r->sched_cv);
@@ -1065,6 +1031,8 @@ runner_shutdown(struct runner *r, int grace_ms, int *stuck_inline)
 	 * stopped with a connection still suspended. */
 	while (r->resuming > 0)
 		pthread_cond_wait(&r->idle_cv, &r->lock);
+	/* no resume writes to the store from here on: the server may close it */
+	r->store = NULL;
 	stuck = r->live > r->executing ? r->live : r->executing;
 	if (stuck_inline != NULL)
 		*stuck_inline = r->executing_inline;
@@ -1092,7 +1060,8 @@ runner_free(struct runner *r)
 	pthread_cond_destroy(&r->idle_cv);
 	pthread_cond_destroy(&r->sched_cv);
 	free(r->workers);
-	write_lines(r->lines); /* a run that ended after the last resume */
+	runner_write_lines(r->lines); /* a run that ended after the last resume */
+	runner_write_saves(NULL, r->saves);
 	for (size_t i = 0; i < r->ncs; i++)
 		free(r->cs[i]);
 	free(r->cs);

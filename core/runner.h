@@ -46,6 +46,11 @@ struct runner_result {
 	enum healthd_status run_status;
 	bool background;      /* read from a background check's last run, not run */
 	int64_t age_ms;       /* background: how old that run's result is; -1: none */
+	/* README "History, flapping and dependencies": the check flaps (the
+	 * history's flap detection), and the failing dependency a status other
+	 * than OK is put down to ("" if none). The status itself stays the truth. */
+	bool flapping;
+	char suppressed_by[CHECK_NAME_MAX + 1];
 };
 
 /* Per check, for /metrics. */
@@ -61,17 +66,34 @@ struct runner_stats {
 	/* what a request would answer now (if has_last): last_status after the
 	 * thresholds, CRITICAL when a background check's result is stale */
 	enum healthd_status effective_status;
+	bool flapping;                           /* as in struct runner_result */
+	char suppressed_by[CHECK_NAME_MAX + 1];
 };
 
 /* Starts `workers` threads and attaches the sealed registry. NULL on failure. */
 struct runner *runner_new(struct registry *reg, int workers);
+
+struct history;
+struct history_store;
+/*
+ * The history every result is recorded into (history.h: the effective
+ * status, after thresholds), indexed like the registry attached, and the
+ * store that saves it (NULL: none). Main thread, before the first submit
+ * and runner_start(). The runner owns neither; the store must stay open until
+ * runner_shutdown() returned, the history until a reload replaced it (and
+ * the runner is freed).
+ */
+void runner_set_history(struct runner *r, struct history *h, struct history_store *st);
 
 /*
  * Reload. The runner keeps one state per check (flight, cache, counters),
  * found through struct check.slot. runner_attach() gives the checks of reg
  * without a slot a new state and points kept ones (slot set, copied from the
  * previous registry) at their new entry, then makes reg the one whose ids
- * runner_submit() and runner_stats() take. Returns -1 if out of memory.
+ * runner_submit() and runner_stats() take. h: reg's history (indexed like
+ * it), which takes over, under the runner's lock, the history of every check
+ * that stays (history_carry) and the store; NULL: no history from then on.
+ * Returns -1 if out of memory.
  * runner_retire_except() marks every state none of regs[0..n) has (the
  * registries requests may still use) as dead, freed once its flight is
  * over, and returns how many it marked.
@@ -81,7 +103,7 @@ struct runner *runner_new(struct registry *reg, int workers);
  * freed. A state reaches a check's plugin (check.exec); a run in process only
  * its check (a run in an executor keeps its plugin alive there).
  */
-int runner_attach(struct runner *r, struct registry *reg);
+int runner_attach(struct runner *r, struct registry *reg, struct history *h);
 size_t runner_retire_except(struct runner *r, const struct registry *const *regs, size_t n);
 bool runner_uses(struct runner *r, const struct registry *reg, bool runs);
 

@@ -12,6 +12,7 @@
 
 #include <healthd/plugin.h>
 
+#include "history.h"
 #include "lock.h"
 #include "registry.h"
 #include "report.h"
@@ -23,6 +24,7 @@
  * (In the runner a `slot` is only a check state's index: struct check.slot.) */
 struct answer {
 	struct runner_job *job;
+	struct cstate *cs;   /* the check's state, for its annotations */
 	struct answer *next; /* next waiter of the same flight */
 	struct answer *prev; /* ...and the one before, so that a budget can unlink it */
 	struct cstate *flight; /* the flight it waits for; NULL once filled */
@@ -81,6 +83,20 @@ struct cstate {
 	int64_t next_run;              /* CLOCK_MONOTONIC ms of the next background run */
 	struct thresholds th;          /* th.effective: what requests answer, once has_last */
 	struct transitions tr;         /* th.effective's changes, for the log */
+	long hidx;                     /* its index in runner.hist; -1: none */
+	bool flapping;                 /* the history says so, as of its last result */
+};
+
+/* A result for the history store, saved after the lock is dropped (it writes). */
+struct runner_save {
+	struct runner_save *next;
+	char name[CHECK_NAME_MAX + 1];
+	int64_t time_ms;
+	int status;
+	uint32_t duration_ms;
+	char msg[HISTORY_MSG_SIZE];
+	bool has_t;
+	struct history_transition t;
 };
 
 /* A log line made under the lock, written after it is dropped (stderr may block). */
@@ -130,6 +146,10 @@ struct runner {
 	uint64_t rng;            /* jitter (xorshift64), under the lock */
 	/* state-change lines waiting for runner_resume_unlocked() to write them */
 	struct runner_line *lines, *lines_tail;
+	/* the history results are recorded into, and its store (runner_set_history) */
+	struct history *hist;
+	struct history_store *store;   /* NULL once runner_shutdown() is over */
+	struct runner_save *saves, *saves_tail; /* for the store, like lines */
 };
 
 /* Starts c's flight (runner.c); with the lock held. inl NULL: never inline. */
@@ -138,5 +158,18 @@ void runner_flight_start(struct runner *r, struct cstate *c, int64_t now, struct
 /* Resumes the jobs in done and writes the lines waiting outside the lock;
  * called and returns with it held. */
 void runner_resume_unlocked(struct runner *r, struct runner_job *done);
+
+/* Wakes the timer thread if at is before its next wake-up; lock held. */
+void runner_wake_timer(struct runner *r, int64_t at);
+
+/* runner_record.c: what a finished run leaves behind (see there). */
+void runner_record(struct runner *r, struct cstate *c, enum healthd_status st, const char *msg,
+                   int64_t dur, int64_t now);
+const char *runner_suppressor(const struct runner *r, const struct cstate *c,
+                              enum healthd_status st);
+void runner_queue_line(struct runner *r, int level, const char *text);
+void runner_write_lines(struct runner_line *line);
+void runner_write_saves(struct history_store *st, struct runner_save *sv);
+void runner_index_history(struct runner *r);
 
 #endif

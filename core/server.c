@@ -17,6 +17,8 @@
 #include "config.h"
 #include "dirlist.h"
 #include "executor.h"
+#include "history.h"
+#include "history_store.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -46,7 +48,66 @@ static struct {
 	struct plugin_loader *volatile loader;
 	struct http *volatile http;
 	struct gen_table *volatile gens; /* its check may be a reload's copy */
+	struct history *volatile history; /* a stuck run still records into it */
 } kept;
+
+struct history *
+server_history_new(const struct config *cfg, const struct registry *reg)
+{
+	size_t n = registry_count(reg), k = n;
+	const char **names = calloc(n + cfg->nchecks + 1, sizeof(*names));
+	struct history *h = NULL;
+
+	if (names == NULL)
+		return NULL;
+	for (uint32_t id = 0; id < n; id++)
+		names[id] = registry_at(reg, id)->name;
+	/* configured checks not registered yet (isolated plugins that load once
+	 * serving, loading.c) get a history too, after reg's: state_dir loads
+	 * theirs at startup, and the generations that follow carry it by name */
+	for (size_t i = 0; i < cfg->nchecks; i++)
+		if (registry_find(reg, cfg->checks[i].name, strlen(cfg->checks[i].name)) < 0)
+			names[k++] = cfg->checks[i].name;
+	h = history_new(names, k);
+	free(names);
+	/* config.c keeps 0 <= low <= high <= 100 */
+	if (h != NULL)
+		history_set_flap_thresholds(h, cfg->history.flap_low, cfg->history.flap_high);
+	return h;
+}
+
+static bool
+registered(const void *arg, const char *name)
+{
+	return registry_find(arg, name, strlen(name)) >= 0;
+}
+
+int
+server_check_depends(const struct config *cfg, const struct registry *reg, char *err,
+                     size_t errlen)
+{
+	return config_check_depends(cfg, registered, reg, err, errlen);
+}
+
+/* state_dir: the history as saved before; without it (or when it cannot be
+ * used: logged) the history starts empty and is kept in memory only. */
+static struct history_store *
+open_store(const struct config *cfg, struct history *h)
+{
+	struct history_store_stats stats;
+	struct history_store *st;
+	char err[512];
+
+	if (cfg->state_dir == NULL)
+		return NULL;
+	st = history_store_open(cfg->state_dir, (size_t)cfg->history.max_file_bytes, h, &stats,
+	                        err, sizeof(err));
+	if (st == NULL)
+		log_warn("history: %s; the history is kept in memory only", err);
+	else
+		log_info("history: %s: %u records loaded", cfg->state_dir, stats.loaded);
+	return st;
+}
 
 /* One plugin file: into the server if its name (the file's, before the
  * plugin's code can say another) is in "in_process", else into an executor
@@ -334,8 +395,12 @@ server_load(struct server *sv,
 	plugin_loader_seal(sv->loader);
 	registry_seal(sv->reg);
 	if (sv->load_later && executor_count(sv->execs) > 0)
-		return 0; /* groups are checked once every plugin has loaded (loading.c) */
-	/* a group's checks exist only now that every plugin registered its own */
+		return 0; /* groups and depends_on are checked once every plugin has loaded
+		           * (loading.c) */
+	/* a group's checks and dependencies exist only now that every plugin
+	 * registered its own */
+	if (server_check_depends(&sv->cfg, sv->reg, err, errlen) == -1)
+		return -1;
 	return http_check_groups(&sv->cfg, sv->reg, err, errlen);
 }
 
@@ -352,6 +417,13 @@ server_start(struct server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the runner");
 		return -1;
 	}
+	sv->first.history = server_history_new(&sv->cfg, sv->reg);
+	if (sv->first.history == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sv->store = open_store(&sv->cfg, sv->first.history);
+	runner_set_history(sv->runner, sv->first.history, sv->store);
 	sv->main_thread = pthread_self();
 	executor_set_loaded_fn(sv->execs, wake_main, sv);
 	/* isolated plugins loaded later start loading now */
@@ -365,7 +437,8 @@ server_start(struct server *sv, char *err, size_t errlen)
 	}
 	/* the first generation of checks; a reload replaces it (reload.c) */
 	size_t n = executor_count(sv->execs);
-	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true};
+	sv->first = (struct generation){.cfg = &sv->cfg, .reg = sv->reg, .first = true,
+	                                .history = sv->first.history};
 	sv->first.plugins = calloc(n + 1, sizeof(*sv->first.plugins));
 	sv->gens = sv->first.plugins ? gen_table_new(&sv->first) : NULL;
 	if (sv->gens == NULL) {
@@ -406,13 +479,18 @@ server_stop(struct server *sv)
 		stuck = runner_shutdown(sv->runner, SHUTDOWN_GRACE_MS, &stuck_inline);
 	/* after the runner: what executors still end goes to a stopping runner */
 	executor_shutdown(sv->execs, SHUTDOWN_GRACE_MS);
+	history_store_close(sv->store); /* the runner stopped writing to it */
+	sv->store = NULL;
 	if (stuck_inline == 0)
 		http_stop(sv->http);
 	else /* an HTTP thread is inside plugin code: the server cannot be joined */
 		kept.http = sv->http;
 	if (stuck == 0) {
-		server_free_generations(sv); /* the startup registry last: it owns the state */
+		struct history *first = sv->first.history;
+
+		server_free_generations(sv); /* before the plugins' unload() */
 		runner_free(sv->runner);
+		history_free(first);
 		registry_free(sv->reg);
 		plugin_loader_free(sv->loader);
 	} else {
@@ -422,6 +500,7 @@ server_stop(struct server *sv)
 		kept.registry = sv->reg;
 		kept.loader = sv->loader;
 		kept.gens = sv->gens;
+		kept.history = sv->first.history;
 	}
 	executor_set_free(sv->execs);
 	free(sv->first.plugins); /* NULL once its generation was freed */

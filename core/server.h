@@ -25,6 +25,7 @@ struct server {
 	struct http *http;
 	struct notify *notify;         /* systemd's NOTIFY_SOCKET, when set */
 	char self[4096];               /* this binary, that executors run */
+	struct history_store *store;   /* state_dir's history files; NULL: none */
 	struct generation first;
 	struct gen_table *gens;        /* NULL until the server serves */
 	/* Reads the configuration file again with the command line applied
@@ -39,6 +40,16 @@ struct server {
 	pthread_t main_thread;         /* woken (SIGUSR1) as each first load ends */
 };
 
+struct history;
+
+/* A history for reg's checks (indexed like it; then cfg's checks reg does
+ * not have yet) with cfg's flap thresholds; NULL when out of memory. For
+ * startup, reloads and the generations of loading.c. */
+struct history *server_history_new(const struct config *cfg, const struct registry *reg);
+/* config_check_depends() against reg: one line in err and -1 on a bad
+ * depends_on. Call once reg is sealed. */
+int server_check_depends(const struct config *cfg, const struct registry *reg, char *err,
+                         size_t errlen);
 /*
  * When this process is PID 1 (a container's init): forks, and only the child
  * returns, to be the server. PID 1 stays behind as init does: it reaps every

@@ -5,7 +5,11 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "registry.h"
 #include "timer.h"
+
+/* " (suppressed by NAME)" */
+#define CHECK_NOTE_MAX (CHECK_NAME_MAX + 32)
 
 static const char *status_word(enum healthd_status st);
 static void window_reset(struct transitions *t, int64_t now);
@@ -35,22 +39,31 @@ window_reset(struct transitions *t, int64_t now)
  */
 int
 transitions_note(struct transitions *t, const char *name, enum healthd_status st,
-                 const char *msg, int64_t now, char *buf, size_t len)
+                 const char *msg, int64_t now, bool flapping, const char *suppressed_by,
+                 char *buf, size_t len)
 {
-	char span[32];
+	char span[32], note[CHECK_NOTE_MAX];
 	enum healthd_status old = t->state;
 	int64_t held = now - t->since;
+	int level = st == HEALTHD_OK ? LOG_INFO : LOG_WARNING;
 
 	if (msg == NULL || msg[0] == '\0')
 		msg = "no message";
+	note[0] = '\0';
+	if (suppressed_by != NULL && st != HEALTHD_OK) {
+		/* the dependency's own line is the news */
+		snprintf(note, sizeof(note), " (suppressed by %s)", suppressed_by);
+		level = LOG_INFO;
+	}
 	if (!t->known) {
 		t->known = true;
 		t->state = st;
 		t->since = now;
 		if (st == HEALTHD_OK)
 			return 0; /* a check that starts well is not news */
-		snprintf(buf, len, "check %s: %s at its first result: %s", name, status_word(st), msg);
-		return LOG_WARNING;
+		snprintf(buf, len, "check %s: %s at its first result: %s%s", name, status_word(st),
+		         msg, note);
+		return level;
 	}
 	if (st == old)
 		return 0;
@@ -64,17 +77,22 @@ transitions_note(struct transitions *t, const char *name, enum healthd_status st
 		return 0;
 	}
 	transitions_span(held, span, sizeof(span));
-	if (t->changes < TRANSITIONS_MAX_LINES) {
-		snprintf(buf, len, "check %s: %s -> %s after %s in %s: %s", name, status_word(old),
-		         status_word(st), span, status_word(old), msg);
+	if (t->changes < TRANSITIONS_MAX_LINES && !flapping) {
+		snprintf(buf, len, "check %s: %s -> %s after %s in %s: %s%s", name, status_word(old),
+		         status_word(st), span, status_word(old), msg, note);
+	} else if (flapping) {
+		t->quiet = true;
+		snprintf(buf, len, "check %s: %s -> %s after %s in %s: %s%s (flapping; further "
+		         "ones are summarised)", name, status_word(old), status_word(st), span,
+		         status_word(old), msg, note);
 	} else {
 		t->quiet = true;
-		snprintf(buf, len, "check %s: %s -> %s after %s in %s: %s (flapping: %u state "
+		snprintf(buf, len, "check %s: %s -> %s after %s in %s: %s%s (flapping: %u state "
 		         "changes within %d s; further ones are summarised)", name, status_word(old),
-		         status_word(st), span, status_word(old), msg, t->changes,
+		         status_word(st), span, status_word(old), msg, note, t->changes,
 		         TRANSITIONS_WINDOW_MS / 1000);
 	}
-	return st == HEALTHD_OK ? LOG_INFO : LOG_WARNING;
+	return level;
 }
 
 int64_t

@@ -30,10 +30,14 @@ struct transitions {
  * The check name's effective status is st after a run that said msg, at now
  * (monotonic ms). Writes the line to log, if any, into buf and returns its
  * level (LOG_INFO for a change to OK, LOG_WARNING otherwise), or 0 for none.
- * A first result logs only if it is not OK.
+ * A first result logs only if it is not OK. flapping: the history's flap
+ * detection says the check flaps, so changes are summarised from this one on.
+ * suppressed_by: the failing dependency a change to not OK is put down to
+ * (the line says so, at LOG_INFO); NULL if none. Recovery is never suppressed.
  */
 int transitions_note(struct transitions *t, const char *name, enum healthd_status st,
-                     const char *msg, int64_t now, char *buf, size_t len);
+                     const char *msg, int64_t now, bool flapping, const char *suppressed_by,
+                     char *buf, size_t len);
 
 /* When transitions_tick() has work: the end of a quiet window, else TIMER_NONE. */
 int64_t transitions_due(const struct transitions *t);

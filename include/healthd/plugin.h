@@ -39,10 +39,12 @@
  *   2. load(): once per process. Register fixed checks here.
  *   3. instantiate(): once per check declared in the configuration with
  *      "plugin": "<name>". Read the options, then register exactly one check
- *      under the given name.
+ *      under the given name. A reload (SIGHUP) may call it again later, for
+ *      a new check or new options, while the plugin's other checks run.
  *   4. run(): from the host's worker threads, any number of times; see
  *      struct healthd_check for the threading contract.
- *   5. destroy(state): at most once per registered check, after its last run.
+ *   5. destroy(state): at most once per registered check, after its last run;
+ *      for a check a reload removed, while the plugin's other checks run.
  *   6. unload(): at most once, after every destroy; then the host dlcloses the
  *      object.
  *
@@ -177,6 +179,8 @@ struct healthd_check {
 	 * thread. The host never calls run() twice at once for the same check, but
 	 * does call run() of different checks (also of the same plugin)
 	 * concurrently, so state shared between checks needs the plugin's own lock.
+	 * instantiate() and destroy() (main thread) may likewise overlap run() of
+	 * the plugin's other checks (a reload), never run() of their own check.
 	 * Should return by healthd_host_api.deadline_ms(report); a run that does
 	 * not is reported as a timeout, and its late result is discarded.
 	 */

@@ -83,7 +83,7 @@ class Promtool(unittest.TestCase):
         alerts = {r["alert"] for g in load_rules()["groups"] for r in g["rules"]}
         self.assertEqual(alerts, {"HealthdDown", "HealthdCheckFailing", "HealthdCheckStale",
                                   "HealthdCheckTimeouts", "HealthdPluginDown",
-                                  "HealthdPluginRestarting"})
+                                  "HealthdPluginRestarting", "HealthdCheckFlapping"})
         with open(RULE_TESTS) as f:
             tests = yaml.safe_load(f)["tests"]
         for alert in alerts:
@@ -94,14 +94,16 @@ class Promtool(unittest.TestCase):
     def test_unit_tests_catch_a_broken_rule(self):
         # Each rule's expression made wrong in turn (its comparison loosened or
         # turned around): promtool test rules must then fail.
-        breaks = {"HealthdDown": ("== 0", "== 1"),
-                  "HealthdCheckFailing": ("== 0", "< 2"),
-                  "HealthdCheckStale": ("> 1800", "> -1"),
-                  "HealthdCheckTimeouts": (">= 3", ">= 1"),
-                  "HealthdPluginDown": ("== 0", "< 2"),
-                  "HealthdPluginRestarting": (">= 3", ">= 1")}
-        for alert, (old, new) in breaks.items():
-            with self.subTest(alert=alert), tempfile.TemporaryDirectory() as tmp:
+        breaks = [("HealthdDown", "== 0", "== 1"),
+                  ("HealthdCheckFailing", "== 0", "< 2"),
+                  ("HealthdCheckFailing", "suppressed == 1", "suppressed == 2"),
+                  ("HealthdCheckFlapping", "== 1", ">= 0"),
+                  ("HealthdCheckStale", "> 1800", "> -1"),
+                  ("HealthdCheckTimeouts", ">= 3", ">= 1"),
+                  ("HealthdPluginDown", "== 0", "< 2"),
+                  ("HealthdPluginRestarting", ">= 3", ">= 1")]
+        for alert, old, new in breaks:
+            with self.subTest(alert=alert, old=old), tempfile.TemporaryDirectory() as tmp:
                 rules = load_rules()
                 for g in rules["groups"]:
                     for r in g["rules"]:
@@ -213,12 +215,15 @@ class RealPrometheus(unittest.TestCase):
         config = {"checks": [
             {"name": "db", "plugin": "dummy", "result": "critical"},
             {"name": "slow", "plugin": "dummy", "delay_ms": 400, "timeout_ms": 50},
+            # fails while db does: suppressed, so its own alert stays quiet
+            {"name": "orders", "plugin": "dummy", "result": "critical", "depends_on": ["db"]},
         ]}
         h = Healthd(config=config)
         h.start()
         self.addCleanup(h.stop)
         # one run of each check, so that every per-check series has a sample
         self.assertEqual(h.get("/health/?checks=true,false,db,slow")[0], 503)
+        self.assertEqual(h.get("/health/?checks=orders")[0], 503)  # after db's result
         target = f"{h.host}:{h.port}"
 
         prom = Prometheus(tmp.name, target).start()
@@ -234,22 +239,28 @@ class RealPrometheus(unittest.TestCase):
         # every series the scrape brings, with healthd's values
         check_up = prom.wait("healthd_check_up", lambda: prom.query("healthd_check_up"))
         self.assertEqual(check_up, {key(check="true"): 1, key(check="false"): 0,
-                                    key(check="db"): 0, key(check="slow"): 0})
+                                    key(check="db"): 0, key(check="slow"): 0,
+                                    key(check="orders"): 0})
         self.assertEqual(prom.query("healthd_check_status"),
                          {key(check="true"): 0, key(check="false"): 2,
-                          key(check="db"): 2, key(check="slow"): 2})
+                          key(check="db"): 2, key(check="slow"): 2, key(check="orders"): 2})
         self.assertEqual(prom.query("healthd_check_runs_total"),
-                         {key(check=c): 1 for c in ("true", "false", "db", "slow")})
+                         {key(check=c): 1 for c in ("true", "false", "db", "slow", "orders")})
         self.assertEqual(prom.query("healthd_check_timeouts_total"),
                          {key(check="true"): 0, key(check="false"): 0,
-                          key(check="db"): 0, key(check="slow"): 1})
+                          key(check="db"): 0, key(check="slow"): 1, key(check="orders"): 0})
         self.assertEqual(prom.query("healthd_check_failures_total"),
                          {key(check="true"): 0, key(check="false"): 1,
-                          key(check="db"): 1, key(check="slow"): 1})
+                          key(check="db"): 1, key(check="slow"): 1, key(check="orders"): 1})
         self.assertEqual(set(prom.query("healthd_check_duration_seconds")),
-                         {key(check=c) for c in ("true", "false", "db", "slow")})
+                         {key(check=c) for c in ("true", "false", "db", "slow", "orders")})
+        self.assertEqual(prom.query("healthd_check_suppressed"),
+                         {key(check="true"): 0, key(check="false"): 0,
+                          key(check="db"): 0, key(check="slow"): 0, key(check="orders"): 1})
+        self.assertEqual(prom.query("healthd_check_flapping"),
+                         {key(check=c): 0 for c in ("true", "false", "db", "slow", "orders")})
         requests = prom.query("healthd_http_requests_total")
-        self.assertEqual(requests.get(key(route="health", code="503")), 1, requests)
+        self.assertEqual(requests.get(key(route="health", code="503")), 2, requests)
         self.assertGreaterEqual(requests.get(key(route="metrics", code="200"), 0), 1, requests)
 
         def firing(alert):
@@ -258,7 +269,7 @@ class RealPrometheus(unittest.TestCase):
                     for a in prom.api("alerts")["alerts"]
                     if a["labels"]["alertname"] == alert and a["state"] == "firing"}
 
-        # the three failing checks fire, the passing one does not
+        # the three failing checks fire, the passing and the suppressed one do not
         failing = prom.wait("HealthdCheckFailing firing for db, false and slow",
                             lambda: (lambda s: s if len(s) >= 3 else None)(
                                 firing("HealthdCheckFailing")))

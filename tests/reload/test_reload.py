@@ -21,6 +21,8 @@ import unittest
 from healthd_fixture import Healthd, FIXTURE_DIR, PLUGIN_DIR, TIME_SCALE, main
 
 BUILD = re.compile(r"build (\S+) pid (\d+)")
+# counter.so is built beside this test (tests/reload), not among the fixtures
+COUNTER_SO = os.path.join(FIXTURE_DIR, os.pardir, "reload", "counter.so")
 
 
 def wait_for(cond, what, h, timeout=20):
@@ -121,6 +123,8 @@ class ReloadTest(unittest.TestCase):
         """As install(1) does: a new file renamed over the old name."""
         src = os.path.join(FIXTURE_DIR if build.startswith("ver") or build == "misbehave"
                            else PLUGIN_DIR, build + ".so")
+        if build == "counter":
+            src = COUNTER_SO
         tmp = os.path.join(self.plugin_dir, "." + name + ".tmp")
         shutil.copyfile(src, tmp)
         os.rename(tmp, os.path.join(self.plugin_dir, name + ".so"))
@@ -244,9 +248,11 @@ class ReloadTest(unittest.TestCase):
         self.start({"checks": [{"name": "v", "plugin": "ver"}]})
         for _ in range(3):
             self.build("v")
+        # dummy runs in process: its new check is instantiated, "v" is kept
         self.drop_in("x.json", [{"name": "d", "plugin": "dummy", "result": "ok"}])
-        self.reload(r"reload: ")  # dummy runs in process: a new check needs a restart
-        self.assertIn("adding it needs a restart; not added", self.h.log)
+        self.reload(r"reload: 1 check added, 0 removed")
+        status, _, body = self.h.get("/health/?checks=d")
+        self.assertEqual((status, json.loads(body)["checks"]), (200, {"d": True}))
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 3)
         _, pid = self.build("v")
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 4)
@@ -265,6 +271,41 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 0)
         self.assertEqual(self.build("v")[0], "2.0")
         self.assertEqual(self.metric("healthd_check_runs_total", check="v"), 1)
+        self.assertSameProcess()
+
+    def history(self, check):
+        status, _, body = self.h.get(f"/health/history?check={check}")
+        return status, json.loads(body) if status == 200 else None
+
+    def test_history_kept_by_name(self):
+        """Issue 24: a check that stays keeps its history (whatever its index
+        now), a removed one is gone from P/history, a new one starts empty;
+        results after the reload go on the same history. A bad depends_on is
+        refused like any bad set."""
+        self.start({"checks": [{"name": "a", "plugin": "dummy", "result": "ok"},
+                               {"name": "b", "plugin": "dummy", "result": "critical"}]})
+        for _ in range(3):
+            self.h.get("/health/?checks=a,b")
+        self.write_config(dict(self.config, checks=[
+            {"name": "b", "plugin": "dummy", "result": "critical"},
+            {"name": "a", "plugin": "dummy", "result": "ok", "depends_on": ["b"]},
+        ]))
+        self.reload(r"reload: ")
+        status, doc = self.history("a")
+        self.assertEqual(status, 200)
+        self.assertEqual([r["status"] for r in doc["results"]], ["pass"] * 3)
+        self.assertEqual([r["status"] for r in self.history("b")[1]["results"]], ["fail"] * 3)
+        self.h.get("/health/?checks=a")
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)
+        self.write_config(dict(self.config, checks=[
+            {"name": "a", "plugin": "dummy", "result": "ok", "depends_on": ["a"]}]))
+        self.reload(r"reload failed: .*checks\[0\]\.depends_on: cycle a -> a")
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)  # still serving the old set
+        self.write_config(dict(self.config, checks=[
+            {"name": "a", "plugin": "dummy", "result": "ok"}]))
+        self.reload(r"reload: ")
+        self.assertEqual(self.history("b")[0], 404)
+        self.assertEqual(len(self.history("a")[1]["results"]), 4)
         self.assertSameProcess()
 
     def test_background_checks_across_a_reload(self):
@@ -303,6 +344,87 @@ class ReloadTest(unittest.TestCase):
         self.reload(r"reload: 0 checks added")
         self.assertIn("dummy.so runs in process: its new file needs a restart", self.h.log)
         self.assertSameProcess()
+
+    def counter(self, check):
+        """The answer of a counter.so check: "run N of NAME"."""
+        status, _, body = self.h.get(f"/health/?checks={check}&verbose=1")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)["details"][check]["output"]
+
+    def destroyed(self, check, runs):
+        """How many times the log says check's state was destroyed after runs."""
+        return len(re.findall(rf"counter: destroy {check} after {runs} runs$",
+                              self.h.log, re.M))
+
+    def test_in_process_checks_are_added_kept_and_removed(self):
+        """A reload instantiates new checks of a plugin running in process,
+        keeps the state of unchanged ones and destroys removed ones once."""
+        in_process = ["dummy", "counter"]
+        self.start({"checks": [{"name": "a", "plugin": "counter"},
+                               {"name": "b", "plugin": "counter"}], "in_process": in_process},
+                   plugins=("dummy", "ver1", "counter"))
+        self.assertEqual(self.counter("a"), "run 1 of a")
+        self.assertEqual(self.counter("a"), "run 2 of a")
+        self.assertEqual(self.counter("b"), "run 1 of b")
+        # b removed; c (counter) and d (dummy, with its option) added
+        self.drop_in("x.json", [{"name": "c", "plugin": "counter"},
+                                {"name": "d", "plugin": "dummy", "result": "critical"}])
+        self.write_config(dict(self.config, checks=[{"name": "a", "plugin": "counter"}]))
+        self.reload(r"reload: 2 checks added, 1 removed")
+        self.assertNotIn("needs a restart", self.h.log)
+        self.assertEqual(self.counter("c"), "run 1 of c")
+        status, _, body = self.h.get("/health/?checks=d")
+        self.assertEqual((status, json.loads(body)["checks"]), (503, {"d": False}))
+        self.assertEqual(self.counter("a"), "run 3 of a")  # kept: same state
+        status, _, body = self.h.get("/health/?checks=b")
+        self.assertNotIn("b", json.loads(body)["available_checks"])
+        wait_for(lambda: self.destroyed("b", 1), "b's destroy", self.h)
+        # new options make a new check: the old state goes, the new one starts
+        self.write_config(dict(self.config, checks=[{"name": "a", "plugin": "counter",
+                                                     "delay_ms": 0}]))
+        self.reload(r"reload: 0 checks added, 0 removed")
+        self.assertEqual(self.counter("a"), "run 1 of a")
+        wait_for(lambda: self.destroyed("a", 3), "the old a's destroy", self.h)
+        # a refused reload destroys what it instantiated, and serves on
+        self.drop_in("y.json", [{"name": "n", "plugin": "counter"},
+                                {"name": "z", "plugin": "nosuch"}])
+        self.reload(r"reload failed: .*unknown plugin \"nosuch\"")
+        self.assertEqual(self.destroyed("n", 0), 1, self.h.log)
+        self.assertEqual(self.counter("c"), "run 2 of c")
+        self.assertSameProcess()
+        h, self.h = self.h, None
+        self.assertEqual(h.stop(), 0, f"healthd did not exit cleanly:\n{h.log}")
+        h._tmp.cleanup()
+        self.h = h  # for destroyed(): every state went once, each at its time
+        counts = [self.destroyed(*x) for x in (("a", 3), ("a", 1), ("b", 1), ("c", 2),
+                                               ("n", 0))]
+        self.h = None
+        self.assertEqual(counts, [1, 1, 1, 1, 1], h.log)
+        self.assertEqual(len(re.findall(r"counter: destroy ", h.log)), 5, h.log)
+
+    def test_a_removed_check_is_destroyed_after_its_last_run(self):
+        """A check removed while its run is still in plugin code keeps its
+        state until that run returned."""
+        delay = min(int(3000 * TIME_SCALE), 60000)
+        slow = {"name": "slow", "plugin": "counter", "delay_ms": delay, "timeout_ms": 300}
+        self.start({"checks": [slow], "in_process": ["dummy", "counter"]},
+                   plugins=("dummy", "ver1", "counter"))
+        # answered at its timeout; the run goes on in the plugin
+        self.assertEqual(self.h.get("/health/?checks=slow", timeout=30 * TIME_SCALE)[0], 503)
+        self.write_config(dict(self.config, checks=[]))
+        self.reload(r"reload: 0 checks added, 1 removed")
+        wait_for(lambda: self.destroyed("slow", 1), "slow's destroy", self.h)
+        lines = self.h.messages
+        ended = next(i for i, l in enumerate(lines) if l.endswith("counter: slow: run 1 ended"))
+        gone = next(i for i, l in enumerate(lines) if l.endswith("counter: destroy slow after "
+                                                                 "1 runs"))
+        self.assertLess(ended, gone, self.h.log)
+        self.assertEqual(self.destroyed("slow", 0), 0, self.h.log)
+        self.assertSameProcess()
+        h, self.h = self.h, None
+        self.assertEqual(h.stop(), 0, f"healthd did not exit cleanly:\n{h.log}")
+        h._tmp.cleanup()
+        self.assertEqual(len(re.findall(r"counter: destroy ", h.log)), 1, h.log)
 
     def test_groups_reload_with_the_checks(self):
         self.start({"checks": [{"name": "v", "plugin": "ver"}], "groups": {"live": ["v"]}})

@@ -249,7 +249,7 @@ DEF_TEST(attach_keeps_streaks_and_schedules_new_background_checks)
 	rc |= flip_once(r, HEALTHD_CRITICAL, HEALTHD_OK, "(failure 2 of 3");
 	counted_base = atomic_load(&counted_runs);
 	reg2 = make_registry_with(2, registry_at(reg, FLIP)->slot, true);
-	EXPECT_EQ_INT(0, runner_attach(r, reg2));
+	EXPECT_EQ_INT(0, runner_attach(r, reg2, NULL));
 	runner_stats(r, FLIP, &st);
 	EXPECT_EQ_INT(3, st.runs);
 	EXPECT_EQ_INT(HEALTHD_CRITICAL, st.effective_status); /* 2 of 2 met */

@@ -274,6 +274,86 @@ DEF_TEST(prefix_and_listen_normalised)
 	return 0;
 }
 
+static bool
+known_check(const void *arg, const char *name)
+{
+	(void)arg;
+	return strcmp(name, "nope") != 0; /* a plugin registers the rest */
+}
+
+/* Expects text to load and its depends_on to be refused with want. */
+static void
+expect_depends_refused(const char *text, const char *want)
+{
+	struct config c;
+	char err[1024];
+
+	EXPECT_EQ_INT(0, load_text(&c, text, err, sizeof(err)));
+	err[0] = '\0';
+	EXPECT_EQ_INT(-1, config_check_depends(&c, known_check, NULL, err, sizeof(err)));
+	EXPECT_CONTAINS(want, err);
+	EXPECT_CONTAINS("/healthd.json: ", err);
+	config_free(&c);
+}
+
+/* Issue 24: history settings, state_dir, status_public, depends_on. */
+DEF_TEST(history_and_depends_on)
+{
+	struct config c;
+	char err[1024];
+
+	EXPECT_EQ_INT(0, config_init(&c));
+	EXPECT_TRUE(c.state_dir == NULL);
+	EXPECT_TRUE(!c.status_public);
+	EXPECT_TRUE(c.history.flap_low == 20.0 && c.history.flap_high == 30.0);
+	EXPECT_EQ_INT(4 << 20, c.history.max_file_bytes);
+	config_free(&c);
+	EXPECT_EQ_INT(0, load_text(&c, "{\"state_dir\": \"state\", \"status_public\": true, "
+	              "\"history\": {\"max_file_bytes\": 65536, \"flap_low_percent\": 5, "
+	              "\"flap_high_percent\": 20.5}, \"checks\": [{\"name\": \"gw\", \"plugin\": "
+	              "\"d\"}, {\"name\": \"orders\", \"plugin\": \"d\", \"depends_on\": "
+	              "[\"gw\", \"true\"]}]}", err, sizeof(err)));
+	EXPECT_EQ_STR("", err);
+	EXPECT_CONTAINS("/state", c.state_dir); /* relative to the file */
+	EXPECT_TRUE(c.status_public);
+	EXPECT_EQ_INT(65536, c.history.max_file_bytes);
+	EXPECT_TRUE(c.history.flap_low == 5.0 && c.history.flap_high == 20.5);
+	EXPECT_EQ_INT(2, c.checks[1].ndepends_on);
+	EXPECT_EQ_STR("true", c.checks[1].depends_on[1]);
+	EXPECT_EQ_INT(0, c.checks[1].options.n); /* the host's key, not the plugin's */
+	EXPECT_EQ_INT(0, config_check_depends(&c, known_check, NULL, err, sizeof(err)));
+	config_free(&c);
+
+	expect_refused("{\"history\": {\"flap_low_percent\": 40}}",
+	               "history: flap_low_percent (40) is above flap_high_percent (30)");
+	expect_refused("{\"history\": {\"flap_high_percent\": 101}}",
+	               "history.flap_high_percent: expected a number from 0 to 100, got 101");
+	expect_refused("{\"history\": {\"max_file_bytes\": 10}}",
+	               "history.max_file_bytes: expected an integer from 3584");
+	expect_refused("{\"history\": {\"size\": 10}}", "history.size: unknown key");
+	expect_refused("{\"status_public\": 1}", "status_public: expected true or false");
+	expect_refused("{\"checks\": [{\"name\": \"a\", \"plugin\": \"d\", \"depends_on\": "
+	               "\"b\"}]}", "checks[0].depends_on: expected a list of check names");
+	expect_refused("{\"checks\": [{\"name\": \"a\", \"plugin\": \"d\", \"depends_on\": "
+	               "[1]}]}", "checks[0].depends_on[0]: expected a string");
+	expect_depends_refused("{\"checks\": [{\"name\": \"a\", \"plugin\": \"d\", "
+	                       "\"depends_on\": [\"nope\"]}]}",
+	                       "checks[0].depends_on: unknown check \"nope\"");
+	/* the issue's example: reported where the cycle closes, in one line */
+	expect_depends_refused("{\"checks\": [{\"name\": \"gateway\", \"plugin\": \"d\", "
+	                       "\"depends_on\": [\"orders\"]}, {\"name\": \"orders\", "
+	                       "\"plugin\": \"d\", \"depends_on\": [\"gateway\"]}]}",
+	                       "healthd.json: checks[1].depends_on: cycle orders -> gateway -> orders");
+	expect_depends_refused("{\"checks\": [{\"name\": \"a\", \"plugin\": \"d\", "
+	                       "\"depends_on\": [\"a\"]}]}", "checks[0].depends_on: cycle a -> a");
+	expect_depends_refused("{\"checks\": [{\"name\": \"x\", \"plugin\": \"d\"}, "
+	                       "{\"name\": \"a\", \"plugin\": \"d\", \"depends_on\": [\"x\", \"b\"]}, "
+	                       "{\"name\": \"b\", \"plugin\": \"d\", \"depends_on\": [\"c\"]}, "
+	                       "{\"name\": \"c\", \"plugin\": \"d\", \"depends_on\": [\"a\"]}]}",
+	                       "checks[3].depends_on: cycle c -> a -> b -> c");
+	return 0;
+}
+
 int
 main(void)
 {
@@ -288,6 +368,7 @@ main(void)
 	RUN_TEST(check_options_as_strings);
 	RUN_TEST(checks_dir_in_file_name_order);
 	RUN_TEST(prefix_and_listen_normalised);
+	RUN_TEST(history_and_depends_on);
 	{
 		char cmd[600];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -272,6 +272,34 @@ DEF_TEST(restore_keeps_order_and_ignores_old)
 	return 0;
 }
 
+/* Changes a millisecond apart share a stamp: all of them come back from a
+ * store, and a rotation's checkpoint that repeats them adds nothing. */
+DEF_TEST(restore_keeps_changes_in_the_same_millisecond)
+{
+	struct history *h = make();
+	static const struct history_transition t[] = {
+		{.time_ms = T0, .from = HISTORY_NONE, .to = 0},
+		{.time_ms = T0 + 1, .from = 0, .to = 2},
+		{.time_ms = T0 + 1, .from = 2, .to = 0},
+	};
+	struct history_result r = {.time_ms = T0 + 1, .status = 2, .duration_ms = 1};
+
+	for (size_t k = 0; k < 3; k++)
+		EXPECT_EQ_INT(1, history_restore_transition(h, 0, &t[k]));
+	for (size_t k = 0; k < 3; k++) /* the checkpoint */
+		EXPECT_EQ_INT(0, history_restore_transition(h, 0, &t[k]));
+	EXPECT_EQ_INT(1, history_restore_result(h, 0, &r));
+	r.status = 0;
+	EXPECT_EQ_INT(1, history_restore_result(h, 0, &r));
+	EXPECT_EQ_INT(0, history_restore_result(h, 0, &r));
+	history_snapshot(h, 0, &snap);
+	EXPECT_EQ_INT(3, snap.ntransitions);
+	EXPECT_EQ_INT(0, snap.transitions[2].to);
+	EXPECT_EQ_INT(2, snap.nresults);
+	history_free(h);
+	return 0;
+}
+
 DEF_TEST(json_body)
 {
 	struct history *h = make();
@@ -364,6 +392,39 @@ DEF_TEST(concurrent_record_and_snapshot)
 	return 0;
 }
 
+/* A reload: checks that stay keep their history by name, wherever their
+ * index moved; new ones start empty; the old history is left as it was. */
+DEF_TEST(carry_by_name)
+{
+	static const char *const next[] = {"new", "db"};
+	struct history *h = make(), *h2 = history_new(next, 2);
+
+	for (int k = 0; k < 30; k++)
+		history_record(h, 0, T0 + k * MIN, k % 2 ? 2 : 0, 7, "db says", NULL);
+	history_record(h, 1, T0, 1, 3, "api", NULL);
+	EXPECT_EQ_INT(1, history_flapping(h, 0));
+	EXPECT_EQ_INT(1, history_carry(h2, h));
+	history_snapshot(h2, 1, &snap);
+	EXPECT_EQ_STR("db", snap.name);
+	EXPECT_EQ_INT(30, snap.nresults);
+	EXPECT_EQ_INT(30, snap.ntransitions);
+	EXPECT_EQ_INT(T0 + 29 * MIN, snap.results[29].time_ms);
+	EXPECT_EQ_INT(1, history_flapping(h2, 1));
+	history_snapshot(h2, 0, &snap);
+	EXPECT_EQ_STR("new", snap.name);
+	EXPECT_EQ_INT(0, snap.nresults);
+	/* the carried rings go on where they were */
+	EXPECT_EQ_INT(0, history_record(h2, 1, T0 + 30 * MIN, 2, 1, "", NULL)); /* was 2 */
+	history_snapshot(h2, 1, &snap);
+	EXPECT_EQ_INT(31, snap.nresults);
+	EXPECT_EQ_INT(T0 + 30 * MIN, snap.results[30].time_ms);
+	history_snapshot(h, 0, &snap);
+	EXPECT_EQ_INT(30, snap.nresults);
+	history_free(h);
+	history_free(h2);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -377,7 +438,9 @@ main(void)
 	RUN_TEST(flapping_hysteresis);
 	RUN_TEST(flap_thresholds_configurable);
 	RUN_TEST(restore_keeps_order_and_ignores_old);
+	RUN_TEST(restore_keeps_changes_in_the_same_millisecond);
 	RUN_TEST(json_body);
 	RUN_TEST(concurrent_record_and_snapshot);
+	RUN_TEST(carry_by_name);
 	END_TEST;
 }

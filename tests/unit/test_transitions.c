@@ -15,7 +15,7 @@ static int
 note(enum healthd_status st, const char *msg, int64_t now)
 {
 	line[0] = '\0';
-	return transitions_note(&t, "db", st, msg, now, line, sizeof(line));
+	return transitions_note(&t, "db", st, msg, now, false, NULL, line, sizeof(line));
 }
 
 DEF_TEST(first_result_logs_only_if_not_ok)
@@ -133,6 +133,48 @@ DEF_TEST(spans)
 	return 0;
 }
 
+/* The history's flap detection: the change it is first seen with is logged
+ * saying so, and later ones wait for the window's summary. */
+DEF_TEST(history_flapping_summarises_at_once)
+{
+	t = (struct transitions){0};
+	note(HEALTHD_OK, "up", 1000);
+	EXPECT_EQ_INT(LOG_WARNING, transitions_note(&t, "db", HEALTHD_CRITICAL, "down", 2000,
+	                                            true, NULL, line, sizeof(line)));
+	EXPECT_EQ_STR("check db: OK -> CRITICAL after 1.0s in OK: down (flapping; further ones "
+	              "are summarised)", line);
+	line[0] = '\0';
+	EXPECT_EQ_INT(0, transitions_note(&t, "db", HEALTHD_OK, "up", 3000, true, NULL, line,
+	                                  sizeof(line)));
+	EXPECT_EQ_STR("", line);
+	EXPECT_EQ_INT(1000 + TRANSITIONS_WINDOW_MS + 1000, transitions_due(&t));
+	EXPECT_EQ_INT(LOG_WARNING, transitions_tick(&t, "db", 2000 + TRANSITIONS_WINDOW_MS, line,
+	                                            sizeof(line)));
+	EXPECT_CONTAINS("check db: 2 state changes in the last 60 s, now OK", line);
+	return 0;
+}
+
+/* A failure while a dependency fails says so, at info; recovery never does. */
+DEF_TEST(suppressed_by_a_dependency)
+{
+	t = (struct transitions){0};
+	EXPECT_EQ_INT(LOG_INFO, transitions_note(&t, "orders", HEALTHD_CRITICAL, "502", 1000,
+	                                         false, "gateway", line, sizeof(line)));
+	EXPECT_EQ_STR("check orders: CRITICAL at its first result: 502 (suppressed by gateway)",
+	              line);
+	EXPECT_EQ_INT(LOG_INFO, transitions_note(&t, "orders", HEALTHD_OK, "200", 5000, false,
+	                                         "gateway", line, sizeof(line)));
+	EXPECT_EQ_STR("check orders: CRITICAL -> OK after 4.0s in CRITICAL: 200", line);
+	EXPECT_EQ_INT(LOG_INFO, transitions_note(&t, "orders", HEALTHD_WARNING, "slow", 6000,
+	                                         false, "gateway", line, sizeof(line)));
+	EXPECT_EQ_STR("check orders: OK -> WARNING after 1.0s in OK: slow (suppressed by gateway)",
+	              line);
+	EXPECT_EQ_INT(LOG_WARNING, transitions_note(&t, "orders", HEALTHD_CRITICAL, "500", 7000,
+	                                            false, NULL, line, sizeof(line)));
+	EXPECT_EQ_STR("check orders: WARNING -> CRITICAL after 1.0s in WARNING: 500", line);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -142,5 +184,7 @@ main(void)
 	RUN_TEST(at_the_limit_without_more_the_quiet_spell_ends_silently);
 	RUN_TEST(changes_spread_out_never_reach_the_limit);
 	RUN_TEST(spans);
+	RUN_TEST(history_flapping_summarises_at_once);
+	RUN_TEST(suppressed_by_a_dependency);
 	END_TEST;
 }
