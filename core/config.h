@@ -182,8 +182,10 @@ bool config_in_process(const struct config *c, const char *name, size_t len);
 
 /* The layers the plugin named name[0..len) runs without. */
 unsigned config_sandbox_off(const struct config *c, const char *name, size_t len);
-/* "namespaces", "pid_namespace", "seccomp", "landlock": the bit, or 0. */
+/* "namespaces", "pid_namespace", "seccomp", "landlock", "tasks": the bit, or 0. */
 unsigned config_sandbox_layer(const char *name);
+/* The i-th layer's name and bit, from 0 until it returns NULL. */
+const char *config_sandbox_layer_name(size_t i, unsigned *bit);
 
 /*
  * Refuses a depends_on that names a check known(arg, name) does not know, or

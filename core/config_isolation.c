@@ -24,7 +24,7 @@ static const struct {
 };
 
 /* The sandbox layers by name, as isolation.require and isolation.plugins
- * spell them. */
+ * spell them, and /metrics' layer label. */
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -35,6 +35,15 @@ static const struct {
 	{"landlock",      SANDBOX_LANDLOCK},
 	{"tasks",         SANDBOX_TASKS},
 };
+
+const char *
+config_sandbox_layer_name(size_t i, unsigned *bit)
+{
+	if (i >= sizeof(sandbox_layers) / sizeof(sandbox_layers[0]))
+		return NULL;
+	*bit = sandbox_layers[i].bit;
+	return sandbox_layers[i].name;
+}
 
 unsigned
 config_sandbox_layer(const char *name)

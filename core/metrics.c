@@ -362,32 +362,22 @@ process_metrics(struct text *t)
 		         (unsigned long long)rl.rlim_cur);
 }
 
-/* layer            bit, named as isolation.require names them */
-static const struct {
-	const char *name;
-	unsigned bit;
-} sandbox_layers[] = {
-	{"namespaces",    SANDBOX_NAMESPACES},
-	{"pid_namespace", SANDBOX_PID_NAMESPACE},
-	{"seccomp",       SANDBOX_SECCOMP},
-	{"landlock",      SANDBOX_LANDLOCK},
-	{"tasks",         SANDBOX_TASKS},
-};
-
 /* Isolated plugins: which sandbox layers their executor set up. */
 static void
 sandbox_metrics(struct text *t, const struct executor_info *xi, size_t n)
 {
+	const char *name;
+	unsigned bit;
+
 	if (n == 0)
 		return;
 	text_add(t, "# HELP healthd_plugin_sandbox_layer 1 if the plugin's executor runs inside "
 	         "the sandbox layer, 0 if it was turned off or could not be set up\n"
 	         "# TYPE healthd_plugin_sandbox_layer gauge\n");
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < sizeof(sandbox_layers) / sizeof(sandbox_layers[0]); k++)
+		for (size_t k = 0; (name = config_sandbox_layer_name(k, &bit)) != NULL; k++)
 			text_add(t, "healthd_plugin_sandbox_layer{plugin=\"%s\",layer=\"%s\"} %d\n",
-			         xi[i].name, sandbox_layers[k].name,
-			         (xi[i].sandbox.layers & sandbox_layers[k].bit) != 0);
+			         xi[i].name, name, (xi[i].sandbox.layers & bit) != 0);
 	text_add(t, "# HELP healthd_plugin_sandbox_landlock_abi The landlock ABI the plugin's "
 	         "executor runs under; 0 without landlock\n"
 	         "# TYPE healthd_plugin_sandbox_landlock_abi gauge\n");
