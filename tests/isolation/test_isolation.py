@@ -650,6 +650,15 @@ class Executors(IsoTest):
             procs = executors(h)
             self.assertEqual(len(procs), 2, procs)
             for pid in procs:
+                self.assertNotIn(secret.encode(), b" ".join(argv(pid)))
+                if os.getuid() != 0:
+                    # not dumpable (README "Security model"): the same uid may not
+                    # read an executor's environment, descriptors or binary; root
+                    # may, and checks them below
+                    with self.assertRaises(PermissionError):
+                        with open(f"/proc/{pid}/environ", "rb") as f:
+                            f.read()
+                    continue
                 if not EXECUTOR_WRAPPER:  # healthd's own binary
                     self.assertEqual(os.path.realpath(f"/proc/{pid}/exe"),
                                      os.path.realpath(BIN))
