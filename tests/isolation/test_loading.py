@@ -108,8 +108,9 @@ class ServeWhileLoading(LoadingTest):
     def test_sigterm_while_loading_ends_healthd_at_once(self):
         h = self.serve(["hangload"])  # load_timeout_ms: 30 s by default
         h.proc.send_signal(signal.SIGTERM)
-        # a hang guard: the bound is generous, healthd takes milliseconds
-        self.assertEqual(h.proc.wait(5 * TIME_SCALE), 0, h.log)
+        # a hang guard: the bound is generous, healthd takes milliseconds; stop()
+        # also drains stderr to its end before the log is read
+        self.assertEqual(h.stop(timeout=5 * TIME_SCALE), 0, h.log)
         self.assertIn("SIGTERM: shutting down", h.log)
 
     def test_sighup_while_loading_waits_for_the_load(self):
