@@ -382,7 +382,10 @@ class Sandbox(unittest.TestCase):
         for _ in range(30):
             st, doc = h.get_json(f"/health/?checks=sleeps&verbose=1&auth={SECRET}")
             self.assertEqual(st, 503, doc)
-            self.assertEqual(doc["details"]["sleeps"]["output"], "timeout after 300 ms")
+            # the run before may still be reaping its commands on a slow
+            # (sanitized) machine: then this one joins the wait, as documented
+            self.assertRegex(doc["details"]["sleeps"]["output"],
+                             r"^timeout after 300 ms( \(an earlier run is still stuck\))?$")
         wait_for("no zombie in the namespace",
                  lambda: [p for p in descendants(h.proc.pid) if proc_state(p) == "Z"] == [])
         # the server, PID 2, still answers; SIGTERM to PID 1, as a container
