@@ -41,6 +41,7 @@ import socket
 import ssl
 import threading
 import time
+import unittest
 import urllib.parse
 
 SLOW_SECONDS = 10.0  # long past any check's timeout; ends early when the client leaves
@@ -270,6 +271,21 @@ class LoopbackServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class LoopbackTestCase(unittest.TestCase):
+    """A test class with one LoopbackServer (self.srv), reset before each test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = LoopbackServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def setUp(self):
+        self.srv.reset()
 
 
 def closed_port():

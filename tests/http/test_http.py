@@ -14,7 +14,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from healthd_fixture import TIME_SCALE, Healthd, main  # noqa: E402
-from loopback import LoopbackServer, closed_port  # noqa: E402
+from loopback import LoopbackTestCase, closed_port  # noqa: E402
 
 SECRET_PASSWORD = "s3cret-pw-4711"
 SECRET_TOKEN = "tok-0815-do-not-log"
@@ -23,18 +23,7 @@ DEADLINE_GRACE_MS = 50  # HEALTHD_DEADLINE_GRACE_MS: how long the host still tak
 HOST_CUT = ("no answer after", "past its", "after its deadline")
 
 
-class HttpPluginTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = LoopbackServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-
-    def setUp(self):
-        self.srv.reset()
-
+class HttpPluginTest(LoopbackTestCase):
     @contextlib.contextmanager
     def healthd(self, *checks, env=None, workers=None):
         """healthd with these http checks; asserts a clean exit and no secret in its log."""

@@ -20,7 +20,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 from healthd_fixture import PLUGIN_DIR, TIME_SCALE, main, run_healthd, running  # noqa: E402
-from loopback import LoopbackServer  # noqa: E402
+from loopback import LoopbackServer, LoopbackTestCase  # noqa: E402
 
 WAIT = 20.0 * TIME_SCALE
 HELD = re.compile(r" \((failure|success) (\d+) of (\d+) before (critical|passing)\)$")
@@ -42,18 +42,7 @@ def http_check(name, srv, path, **kw):
     return dict({"name": name, "plugin": "http", "url": srv.url(path)}, **kw)
 
 
-class Background(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = LoopbackServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-
-    def setUp(self):
-        self.srv.reset()
-
+class Background(LoopbackTestCase):
     def details(self, h, name):
         status, body = h.get_json(f"/health/?checks={name}&verbose=1")
         self.assertEqual(status, 200 if body["checks"][name] else 503, body)

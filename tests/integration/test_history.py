@@ -17,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 from healthd_fixture import Healthd, main, running  # noqa: E402
-from loopback import LoopbackServer  # noqa: E402
+from loopback import LoopbackTestCase  # noqa: E402
 
 SECRET = "s3cret-history"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -28,18 +28,7 @@ def lines_of(h, name):
     return [m for m in h.messages if f": check {name}: " in m]
 
 
-class HistoryTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = LoopbackServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-
-    def setUp(self):
-        self.srv.reset()
-
+class HistoryTest(LoopbackTestCase):
     def probe(self, h, name, status):
         self.srv.switch_status = status
         code, _, _ = h.get(f"/health/?checks={name}", AUTH)

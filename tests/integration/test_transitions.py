@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 from healthd_fixture import TIME_SCALE, Healthd, main  # noqa: E402
-from loopback import LoopbackServer  # noqa: E402
+from loopback import LoopbackTestCase  # noqa: E402
 
 WAIT = 20.0 * TIME_SCALE
 SPAN = r"(\d+ms|\d+\.\ds|\d+s|\d+m\d\ds|\d+h\d\dm|\d+d\d\dh)"
@@ -27,18 +27,7 @@ def changes(messages, name):
     return [m for m in messages if f": check {name}: " in m]
 
 
-class StateChanges(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = LoopbackServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-
-    def setUp(self):
-        self.srv.reset()
-
+class StateChanges(LoopbackTestCase):
     def wait(self, fn, h):
         deadline = time.monotonic() + WAIT
         while not fn():

@@ -30,7 +30,7 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 from healthd_fixture import TIME_SCALE, main, running  # noqa: E402
-from loopback import LoopbackServer  # noqa: E402
+from loopback import LoopbackTestCase  # noqa: E402
 
 try:
     from selenium import webdriver
@@ -118,17 +118,9 @@ def browser():
     return webdriver.Chrome(service=Service(DRIVER), options=opts)
 
 
-class StatusPageInChromium(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = LoopbackServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-
+class StatusPageInChromium(LoopbackTestCase):
     def setUp(self):
-        self.srv.reset()
+        super().setUp()
         self.driver = browser()
         self.addCleanup(self.driver.quit)
 
