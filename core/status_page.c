@@ -35,13 +35,15 @@ static const char style[] =
 	".st{font-weight:600;white-space:nowrap}.st::before{content:'\\25CF\\00A0'}"
 	".c-ok{color:var(--ok)}.c-warn{color:var(--warn)}.c-fail{color:var(--fail)}"
 	".c-unk,.c-none{color:var(--unk)}"
-	".f-ok{fill:var(--ok)}.f-warn{fill:var(--warn)}.f-fail{fill:var(--fail)}"
-	".f-unk{fill:var(--unk)}.f-none{fill:var(--none)}"
+	".tl .ok{fill:var(--ok)}.tl .warn{fill:var(--warn)}.tl .fail{fill:var(--fail)}"
+	".tl .unk{fill:var(--unk)}"
 	".badge{display:inline-block;border:1px solid currentColor;border-radius:.7rem;"
 	"padding:0 .45rem;margin-left:.3rem;font-size:12px;color:var(--mute)}"
 	".msg{color:var(--mute);word-break:break-word;font-size:13px;max-width:24rem}"
-	"svg.tl{width:100%;min-width:10rem;height:14px;display:block}"
+	"svg.tl{width:100%;min-width:10rem;height:14px;display:block;background:var(--none)}"
+	".tl rect{height:10px}"
 	"svg.sp{width:7rem;height:20px;display:block;color:var(--fg)}"
+	".sp path{fill:none;stroke:currentColor;stroke-width:1.5;vector-effect:non-scaling-stroke}"
 	".num{font-variant-numeric:tabular-nums;white-space:nowrap}";
 
 static int buf_add(struct status_buf *b, const char *fmt, ...)
@@ -53,12 +55,15 @@ static void render_group(struct status_buf *b, const char *group, const struct s
 static void render_check(struct status_buf *b, const struct status_check *c,
                          const struct status_page_opts *o);
 static void render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_ms);
+static void render_span_title(struct status_buf *b, const struct history_snapshot *s,
+                              const struct history_span *sp, bool last, int64_t now_ms);
 static void render_sparkline(struct status_buf *b, const struct status_check *c);
 static void render_availability(struct status_buf *b, const struct status_check *c,
                                 int64_t now_ms);
 static bool in_group(const struct status_check *c, const char *group);
 static const char *state_word(int st);
 static const char *state_css(int st);
+static bool same_day(int64_t a_ms, int64_t b_ms);
 
 void
 status_buf_free(struct status_buf *b)
@@ -172,7 +177,7 @@ render_check(struct status_buf *b, const struct status_check *c, const struct st
 
 	buf_add(b, "<tr data-check=\"");
 	status_html_escape(b, c->name);
-	buf_add(b, "\" data-state=\"%s\"><th scope=\"row\">", state_css(c->state));
+	buf_add(b, "\" data-state=%s><th scope=row>", state_css(c->state));
 	status_html_escape(b, c->name);
 	buf_add(b, "</th><td><span class=\"st c-%s\">%s</span>", state_css(c->state),
 	        state_word(c->state));
@@ -185,7 +190,7 @@ render_check(struct status_buf *b, const struct status_check *c, const struct st
 		status_html_escape(b, c->suppressed_by);
 		buf_add(b, "</span>");
 	}
-	buf_add(b, "</td><td class=\"num\">");
+	buf_add(b, "</td><td class=num>");
 	if (c->since_ms > 0) {
 		wall_time(c->since_ms, when, sizeof(when), true);
 		buf_add(b, "<time datetime=\"%s\">", when);
@@ -196,7 +201,7 @@ render_check(struct status_buf *b, const struct status_check *c, const struct st
 	}
 	buf_add(b, "</td>");
 	if (o->messages) {
-		buf_add(b, "<td class=\"msg\">");
+		buf_add(b, "<td class=msg>");
 		status_html_escape(b, c->message != NULL ? c->message : "");
 		buf_add(b, "</td>");
 	}
@@ -204,49 +209,72 @@ render_check(struct status_buf *b, const struct status_check *c, const struct st
 	render_timeline(b, c, o->now_ms);
 	buf_add(b, "</td><td>");
 	render_sparkline(b, c);
-	buf_add(b, "</td><td class=\"num\">");
+	buf_add(b, "</td><td class=num>");
 	render_availability(b, c, o->now_ms);
 	buf_add(b, "</td></tr>\n");
 }
 
-/* A grey bar for the unknown, a rect per span of one state on top of it. */
+/* The svg's background is the unknown; a rect per span of one state on top,
+ * in whole minutes (x0 and x1 rounded alike, so neighbours tile). */
 static void
 render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_ms)
 {
 	struct history_span spans[HISTORY_TRANSITIONS + 1];
 	const int64_t from = now_ms - HISTORY_24H;
 	size_t n = 0;
-	char t0[40], t1[40];
 
 	if (c->history != NULL)
 		n = history_spans(c->history, from, now_ms, spans, HISTORY_TRANSITIONS + 1);
-	buf_add(b, "<svg class=\"tl\" viewBox=\"0 0 %d 10\" preserveAspectRatio=\"none\" "
-	           "role=\"img\" aria-label=\"", TIMELINE_UNITS);
+	buf_add(b, "<svg class=tl viewBox=\"0 0 %d 10\" preserveAspectRatio=none role=img><title>",
+	        TIMELINE_UNITS);
 	status_html_escape(b, c->name);
-	buf_add(b, ", last 24 hours: %zu spans of state\"><title>", n);
-	status_html_escape(b, c->name);
-	buf_add(b, ", last 24 hours</title><rect class=\"f-none\" width=\"%d\" height=\"10\">"
-	           "<title>no data</title></rect>", TIMELINE_UNITS);
+	buf_add(b, ", last 24 hours (UTC): %zu spans of state (grey: no data)</title>", n);
 	for (size_t k = 0; k < n; k++) {
-		double x = (double)(spans[k].from_ms - from) / 60000.0;
-		double w = (double)(spans[k].to_ms - spans[k].from_ms) / 60000.0;
+		int64_t x0 = (spans[k].from_ms - from + 30000) / 60000;
+		int64_t x1 = (spans[k].to_ms - from + 30000) / 60000;
 
-		wall_time(spans[k].from_ms, t0, sizeof(t0), false);
-		wall_time(spans[k].to_ms, t1, sizeof(t1), false);
-		buf_add(b, "<rect class=\"f-%s\" x=\"%.1f\" width=\"%.1f\" height=\"10\">"
-		           "<title>%s from %s to %s</title></rect>",
-		        state_css(spans[k].status), x, w < 0.5 ? 0.5 : w,
-		        state_word(spans[k].status), t0, t1);
+		buf_add(b, "<rect class=%s x=%lld width=%lld><title>", state_css(spans[k].status),
+		        (long long)x0, (long long)(x1 > x0 ? x1 - x0 : 1));
+		render_span_title(b, c->history, &spans[k], k + 1 == n, now_ms);
+		buf_add(b, "</title></rect>");
 	}
 	buf_add(b, "</svg>");
 }
 
-/* The durations of the kept results as a polyline scaled to their maximum. */
+/* "OK 2026-12-05 23:31:58–00:10:00, 13 results", UTC as the svg's title says:
+ * a time's date only when it differs from the one before (now's before the
+ * first); the count from the kept results, "N+" when they start later. */
+static void
+render_span_title(struct status_buf *b, const struct history_snapshot *s,
+                  const struct history_span *sp, bool last, int64_t now_ms)
+{
+	bool date0 = !same_day(sp->from_ms, now_ms), date1 = !same_day(sp->to_ms, sp->from_ms);
+	uint32_t count = 0;
+	char t0[40], t1[40];
+	bool exact;
+
+	wall_time(sp->from_ms, t0, sizeof(t0), false);
+	wall_time(sp->to_ms, t1, sizeof(t1), false);
+	t0[19] = t1[19] = '\0'; /* "YYYY-MM-DD HH:MM:SS" */
+	buf_add(b, "%s %s\u2013%s", state_word(sp->status), t0 + (date0 ? 0 : 11),
+	        t1 + (date1 ? 0 : 11));
+	for (uint32_t k = 0; k < s->nresults; k++)
+		count += s->results[k].time_ms >= sp->from_ms &&
+		         (last || s->results[k].time_ms < sp->to_ms);
+	exact = s->nresults > 0 && s->results[0].time_ms <= sp->from_ms;
+	if (exact || count > 0)
+		buf_add(b, ", %u%s result%s", count, exact ? "" : "+", count == 1 ? "" : "s");
+}
+
+/* The durations of the kept results as a path scaled to their maximum: one
+ * unit per result, whole pixels, each step relative to the one before (a run
+ * of level steps as one "hN"). */
 static void
 render_sparkline(struct status_buf *b, const struct status_check *c)
 {
 	const struct history_snapshot *s = c->history;
 	uint32_t max = 1, min = UINT32_MAX;
+	int y, prev = 0, flat = 0; /* flat: level steps not yet written */
 
 	if (s == NULL || s->nresults < 2) {
 		buf_add(b, "&mdash;");
@@ -258,17 +286,28 @@ render_sparkline(struct status_buf *b, const struct status_check *c)
 		if (s->results[k].duration_ms < min)
 			min = s->results[k].duration_ms;
 	}
-	buf_add(b, "<svg class=\"sp\" viewBox=\"0 0 %d %d\" preserveAspectRatio=\"none\" "
-	           "role=\"img\" aria-label=\"duration of the last %u runs: %u to %u ms, last %u ms\">"
-	           "<title>duration of the last %u runs: %u to %u ms, last %u ms</title>"
-	           "<polyline fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\" "
-	           "vector-effect=\"non-scaling-stroke\" points=\"",
-	        SPARK_W, SPARK_H, s->nresults, min, max, s->results[s->nresults - 1].duration_ms,
-	        s->nresults, min, max, s->results[s->nresults - 1].duration_ms);
-	for (uint32_t k = 0; k < s->nresults; k++)
-		buf_add(b, "%s%.1f,%.1f", k ? " " : "",
-		        (double)k * SPARK_W / (double)(s->nresults - 1),
-		        SPARK_H - 1 - (double)s->results[k].duration_ms * (SPARK_H - 2) / max);
+	buf_add(b, "<svg class=sp viewBox=\"0 0 %u %d\" preserveAspectRatio=none role=img>"
+	           "<title>duration of the last %u runs: %u to %u ms, last %u ms</title><path d=\"",
+	        s->nresults - 1, SPARK_H, s->nresults, min, max,
+	        s->results[s->nresults - 1].duration_ms);
+	for (uint32_t k = 0; k < s->nresults; k++) {
+		y = SPARK_H - 1 -
+		    (int)(((uint64_t)s->results[k].duration_ms * (SPARK_H - 2) + max / 2) / max);
+		if (k == 0) {
+			buf_add(b, "M0 %d", y);
+		} else if (y == prev) {
+			flat++;
+		} else {
+			if (flat > 0)
+				buf_add(b, "h%d", flat);
+			buf_add(b, "%s1%s%d", flat > 0 || k == 1 ? "l" : " ",
+			        y < prev ? "" : " ", y - prev);
+			flat = 0;
+		}
+		prev = y;
+	}
+	if (flat > 0)
+		buf_add(b, "h%d", flat);
 	buf_add(b, "\"/></svg>");
 }
 
@@ -286,7 +325,7 @@ render_availability(struct status_buf *b, const struct status_check *c, int64_t 
 		if (a < 0)
 			buf_add(b, "<span title=\"not known\">&ndash;</span>");
 		else
-			buf_add(b, "%.2f&#8201;%%", a * 100);
+			buf_add(b, "%.2f\u2009%%", a * 100); /* thin space */
 	}
 }
 
@@ -309,6 +348,13 @@ static const char *
 state_css(int st)
 {
 	return st >= 0 && st <= 3 ? states[st].css : "none";
+}
+
+/* Whether two wall clock times fall on the same UTC date. */
+static bool
+same_day(int64_t a_ms, int64_t b_ms)
+{
+	return a_ms / 86400000 == b_ms / 86400000;
 }
 
 /* "2026-12-06 20:00:00 UTC" for people, or RFC 3339 for datetime="". */

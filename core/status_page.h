@@ -5,7 +5,9 @@
  * history snapshots). Per group and per check: state word and colour, since
  * when, last message, a 24 h timeline, a duration sparkline, availability,
  * flapping and suppressed badges. Light and dark by prefers-color-scheme;
- * every colour has a word beside it, every SVG a <title> and an aria-label.
+ * every colour has a word beside it, every SVG a <title> (its accessible name
+ * and tooltip); a timeline span is one rect titled with its state, from-to
+ * and count of results.
  *
  * Pure: no locks, no state; safe from any thread on inputs it alone reads.
  */

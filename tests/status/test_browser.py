@@ -4,7 +4,8 @@ driven by chromium-driver through python3-selenium) from a running healthd.
 - the page loads with no console errors (nothing blocked by its CSP, no
   missing asset), with a row per check in the right state and a text word
   beside every colour;
-- the 24 h timeline shows the transitions the test caused;
+- the 24 h timeline shows the transitions the test caused, one rect per span
+  of one state whose tooltip counts its results;
 - the page updates itself (?refresh=1, a meta refresh, no script) after a
   check flips;
 - a screenshot is saved as an artifact (HEALTHD_ARTIFACT_DIR, the build's
@@ -46,7 +47,7 @@ ROWS_JS = """
 return Array.from(document.querySelectorAll('tr[data-check]')).map(tr => ({
     name: tr.dataset.check, state: tr.dataset.state, text: tr.innerText,
     word: tr.querySelector('.st').textContent,
-    spans: Array.from(tr.querySelectorAll('svg.tl rect')).slice(1).map(r => ({
+    spans: Array.from(tr.querySelectorAll('svg.tl rect')).map(r => ({
         x: parseFloat(r.getAttribute('x')),
         title: r.querySelector('title').textContent}))}));
 """
@@ -206,6 +207,21 @@ class StatusPageInChromium(LoopbackTestCase):
                              ["OK", "CRITICAL", "OK", "CRITICAL", "OK"])
             self.assertEqual(self.errors(), [])
             self.driver.save_screenshot(os.path.join(ARTIFACTS, "status-page-recovered.png"))
+
+    def test_results_merge_into_spans(self):
+        """10 OK results, then 3 CRITICAL: two rects, each with one tooltip
+        that names the state and counts the results it covers."""
+        config = {"checks": [{"name": "api", "plugin": "http", "url": self.srv.url("/switch")}]}
+        with running(self, config, secret=SECRET) as h:
+            for st in [200] * 10 + [503] * 3:
+                self.probe(h, "api", st)
+            self.driver.get(f"http://{h.host}:{h.port}/health/status?auth={SECRET}")
+            rows = self.wait("the rows", self.rows)
+            spans = rows["api"]["spans"]
+            self.assertEqual([(s["title"].split()[0], s["title"].split(", ")[-1]) for s in spans],
+                             [("OK", "10 results"), ("CRITICAL", "3 results")], spans)
+            self.assertLessEqual(spans[0]["x"], spans[1]["x"])
+            self.assertEqual(self.errors(), [])
 
     def test_a_day_from_state_dir(self):
         """A day of history saved in a state_dir, as after a restart: the

@@ -70,27 +70,62 @@ DEF_TEST(a_rect_per_state_span)
 	struct status_buf b = {0};
 
 	EXPECT_EQ_INT(0, render(&c, 1, true, &b));
-	/* the window is [T0-22h, T0+2h]: OK starts at minute 1320 */
-	EXPECT_EQ_INT(2, count(b.data, "<rect class=\"f-ok\""));
-	EXPECT_EQ_INT(1, count(b.data, "<rect class=\"f-fail\""));
-	EXPECT_CONTAINS("<rect class=\"f-ok\" x=\"1320.0\" width=\"60.0\"", b.data);
-	EXPECT_CONTAINS("<rect class=\"f-fail\" x=\"1380.0\" width=\"30.0\" height=\"10\">"
-	                "<title>CRITICAL from 2023-11-14 23:13:20 UTC to 2023-11-14 23:43:20 UTC"
-	                "</title>", b.data);
-	EXPECT_CONTAINS("<rect class=\"f-ok\" x=\"1410.0\" width=\"30.0\"", b.data);
-	EXPECT_EQ_INT(1, count(b.data, "<rect class=\"f-none\"")); /* the unknown before */
-	/* sparkline: 3 points, max 2000 ms at the top */
-	EXPECT_CONTAINS("points=\"0.0,18.9 50.0,1.0 100.0,18.7\"", b.data);
-	EXPECT_CONTAINS("<title>duration of the last 3 runs: 10 to 2000 ms, last 30 ms</title>",
-	                b.data);
+	/* the window is [T0-22h, T0+2h]: OK starts at minute 1320; now is on the next day */
+	EXPECT_EQ_INT(2, count(b.data, "<rect class=ok "));
+	EXPECT_EQ_INT(1, count(b.data, "<rect class=fail "));
+	EXPECT_CONTAINS("<rect class=ok x=1320 width=60><title>OK 2023-11-14 22:13:20\u201323:13:20, "
+	                "1 result</title></rect>", b.data);
+	EXPECT_CONTAINS("<rect class=fail x=1380 width=30><title>CRITICAL 2023-11-14 "
+	                "23:13:20\u201323:43:20, 1 result</title></rect>", b.data);
+	EXPECT_CONTAINS("<rect class=ok x=1410 width=30><title>OK 2023-11-14 23:43:20\u2013"
+	                "2023-11-15 00:13:20, 1 result</title></rect>", b.data);
+	EXPECT_EQ_INT(3, count(b.data, "<rect ")); /* the unknown before: the svg's background */
+	EXPECT_CONTAINS("db, last 24 hours (UTC): 3 spans of state (grey: no data)</title>", b.data);
+	/* sparkline: 3 points, max 2000 ms at the top, whole pixels, relative steps */
+	EXPECT_CONTAINS("viewBox=\"0 0 2 20\" preserveAspectRatio=none role=img><title>duration of "
+	                "the last 3 runs: 10 to 2000 ms, last 30 ms</title><path d=\"M0 19l1-18 1 "
+	                "18\"/></svg>", b.data);
 	/* availability: 1 h = 30 of 60 min; 24 h and 7 d know 120 min, 90 passing */
-	EXPECT_CONTAINS("50.00&#8201;% / 75.00&#8201;% / 75.00&#8201;%", b.data);
+	EXPECT_CONTAINS("50.00\u2009% / 75.00\u2009% / 75.00\u2009%", b.data);
 	EXPECT_CONTAINS("<span class=\"st c-ok\">OK</span>", b.data);
 	EXPECT_CONTAINS("<time datetime=\"2023-11-14T23:43:20Z\">", b.data);
 	EXPECT_CONTAINS("<meta http-equiv=\"refresh\" content=\"30\">", b.data);
 	EXPECT_CONTAINS("prefers-color-scheme:dark", b.data);
 	EXPECT_TRUE(strstr(b.data, "<script") == NULL && strstr(b.data, "http://") == NULL &&
 	            strstr(b.data, "https://") == NULL); /* self-contained */
+	status_buf_free(&b);
+	history_free(h);
+	return 0;
+}
+
+/* Results merge into one rect per span, its tooltip counting them: exactly
+ * while the kept results reach back to its start, as a lower bound after. */
+DEF_TEST(a_span_counts_its_results)
+{
+	static const char *const names[] = {"a", "b"};
+	struct history *h = history_new(names, 2);
+	struct status_check c = {.name = "a", .state = 2, .history = &snap};
+	struct status_buf b = {0};
+	struct status_page_opts o = {.now_ms = T0 + 80 * MIN, .messages = true};
+
+	for (int k = 0; k < 13; k++) /* a: 10 OK, then 3 CRITICAL, a minute apart */
+		history_record(h, 0, T0 + k * MIN, k < 10 ? 0 : 2, 10, NULL, NULL);
+	history_snapshot(h, 0, &snap);
+	EXPECT_EQ_INT(0, status_page_render(&c, 1, &o, &b));
+	EXPECT_EQ_INT(2, count(b.data, "<rect "));
+	EXPECT_CONTAINS("<rect class=ok x=1360 width=10><title>OK 22:13:20\u201322:23:20, "
+	                "10 results</title></rect><rect class=fail x=1370 width=70><title>"
+	                "CRITICAL 22:23:20\u201323:33:20, 3 results</title></rect></svg>", b.data);
+	status_buf_free(&b);
+
+	for (int k = 0; k < 73; k++) /* b: 70 OK, 3 CRITICAL; 60 kept, from the 14th on */
+		history_record(h, 1, T0 + k * MIN, k < 70 ? 0 : 2, 10, NULL, NULL);
+	history_snapshot(h, 1, &snap);
+	c.name = "b";
+	EXPECT_EQ_INT(0, status_page_render(&c, 1, &o, &b));
+	EXPECT_EQ_INT(2, count(b.data, "<rect "));
+	EXPECT_CONTAINS("<title>OK 22:13:20\u201323:23:20, 57+ results</title>", b.data);
+	EXPECT_CONTAINS("<title>CRITICAL 23:23:20\u201323:33:20, 3 results</title>", b.data);
 	status_buf_free(&b);
 	history_free(h);
 	return 0;
@@ -108,11 +143,11 @@ DEF_TEST(no_messages_mode_omits_messages)
 	EXPECT_TRUE(strstr(b.data, "alert") == NULL);       /* nor the history's messages */
 	EXPECT_TRUE(strstr(b.data, "fine again") == NULL);
 	EXPECT_TRUE(strstr(b.data, "Last message") == NULL);
-	EXPECT_CONTAINS("data-state=\"fail\"", b.data);     /* the state stays */
+	EXPECT_CONTAINS("data-state=fail", b.data);         /* the state stays */
 	EXPECT_CONTAINS("CRITICAL", b.data);
 	status_buf_free(&b);
 	EXPECT_EQ_INT(0, render(&c, 1, true, &b));
-	EXPECT_CONTAINS("<td class=\"msg\">secret-ish detail</td>", b.data);
+	EXPECT_CONTAINS("<td class=msg>secret-ish detail</td>", b.data);
 	status_buf_free(&b);
 	history_free(h);
 	return 0;
@@ -165,6 +200,7 @@ main(void)
 {
 	RUN_TEST(hostile_message_is_escaped);
 	RUN_TEST(a_rect_per_state_span);
+	RUN_TEST(a_span_counts_its_results);
 	RUN_TEST(no_messages_mode_omits_messages);
 	RUN_TEST(groups_and_badges);
 	RUN_TEST(escape_helper);
