@@ -336,33 +336,28 @@ on_parent_death(int sig)
 	kill(0, SIGKILL);
 }
 
-int
-executor_process_main(int argc, char **argv)
+/* Gone with healthd even if it is SIGKILLed, and so is our process group
+ * (what plugin code started); false if it is gone already (the race with its
+ * exit). */
+static bool
+follow_parent(long ppid)
 {
-	static unsigned char buf[EXEC_MSG_MAX];
-	struct xproc x = {0};
-	struct sigaction ign = {.sa_handler = SIG_IGN};
-	long ppid;
+	struct sigaction sa = {.sa_handler = on_parent_death};
 
-	if (argc < 4)
-		return 2;
-	sandbox_executor_start();
-	ppid = strtol(argv[2], NULL, 10);
-	x.max_threads = (int)strtol(argv[3], NULL, 10);
-	if (x.max_threads < 1)
-		x.max_threads = 1;
-	/* Gone with healthd even if it is SIGKILLed, and so is our process group
-	 * (what plugin code started); check the race with its exit. */
-	{
-		struct sigaction sa = {.sa_handler = on_parent_death};
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGUSR2, &sa, NULL);
-	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGUSR2);
-	if (getppid() != (pid_t)ppid)
-		return 0;
-	/* Stopping is healthd's decision, told by closing the socket: a terminal's
-	 * ^C or systemd's SIGTERM to the whole group must not kill runs first. */
+	return getppid() == (pid_t)ppid;
+}
+
+/* Stopping is healthd's decision, told by closing the socket: a terminal's
+ * ^C or systemd's SIGTERM to the whole group must not kill runs first. A
+ * crash or exit() in plugin code is reported to healthd on its way out. */
+static void
+own_signals(void)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+
 	sigaction(SIGINT, &ign, NULL);
 	sigaction(SIGTERM, &ign, NULL);
 	sigaction(SIGHUP, &ign, NULL);
@@ -370,22 +365,44 @@ executor_process_main(int argc, char **argv)
 	crash_install(true);
 	crash_set_reporter(report_dying);
 	atexit(exit_from_plugin);
+}
 
-	x.reg = registry_new();
-	x.loader = x.reg ? plugin_loader_new(x.reg) : NULL;
-	if (x.loader != NULL) /* sandbox_enter() checks them, before the user namespace */
-		plugin_loader_modes_checked(x.loader);
-	if (x.loader == NULL)
-		return 1;
-	pthread_mutex_init(&x.lock, NULL);
-	{
-		pthread_condattr_t attr;
-		pthread_condattr_init(&attr);
-		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* run threads' idle waits */
-		pthread_cond_init(&x.work_cv, &attr);
-		pthread_cond_init(&x.idle_cv, &attr);
-		pthread_condattr_destroy(&attr);
-	}
+static int
+xproc_init(struct xproc *x)
+{
+	pthread_condattr_t attr;
+
+	x->reg = registry_new();
+	x->loader = x->reg ? plugin_loader_new(x->reg) : NULL;
+	if (x->loader != NULL) /* sandbox_enter() checks them, before the user namespace */
+		plugin_loader_modes_checked(x->loader);
+	if (x->loader == NULL)
+		return -1;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* run threads' idle waits */
+	pthread_cond_init(&x->work_cv, &attr);
+	pthread_cond_init(&x->idle_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	return 0;
+}
+
+static void
+do_seal(struct xproc *x)
+{
+	struct exec_buf b;
+
+	plugin_loader_seal(x->loader);
+	registry_seal(x->reg);
+	exec_buf_start(&b, EXEC_SEALED, 0);
+	send_buf(&b);
+}
+
+/* healthd's requests, one datagram each, until it closes the socket. */
+static void
+serve(struct xproc *x)
+{
+	static unsigned char buf[EXEC_MSG_MAX];
 
 	for (;;) {
 		struct exec_header h;
@@ -402,56 +419,78 @@ executor_process_main(int argc, char **argv)
 		exec_reader_init(&r, buf + sizeof(h), (size_t)n - sizeof(h));
 		switch (h.type) {
 		case EXEC_LOAD:
-			do_load(&x, &r);
+			do_load(x, &r);
 			break;
 		case EXEC_INSTANTIATE:
-			do_instantiate(&x, &r);
+			do_instantiate(x, &r);
 			break;
-		case EXEC_SEAL: {
-			struct exec_buf b;
-			plugin_loader_seal(x.loader);
-			registry_seal(x.reg);
-			exec_buf_start(&b, EXEC_SEALED, 0);
-			send_buf(&b);
+		case EXEC_SEAL:
+			do_seal(x);
 			break;
-		}
 		case EXEC_RUN:
-			start_run(&x, h.token, &r);
+			start_run(x, h.token, &r);
 			break;
 		case EXEC_CANCEL:
-			cancel_run(&x, h.token);
+			cancel_run(x, h.token);
 			break;
 		default:
 			break;
 		}
 	}
+}
 
-	/* Destroy and unload only when no run is inside plugin code. */
-	pthread_mutex_lock(&x.lock);
-	x.stopping = true;
-	pthread_cond_broadcast(&x.work_cv);
-	for (struct xrun *run = x.running; run != NULL; run = run->next)
+/* Destroy and unload only when no run is inside plugin code; else _exit()
+ * here, leaving the stuck run's state as it is. */
+static void
+xproc_stop(struct xproc *x)
+{
+	pthread_mutex_lock(&x->lock);
+	x->stopping = true;
+	pthread_cond_broadcast(&x->work_cv);
+	for (struct xrun *run = x->running; run != NULL; run = run->next)
 		atomic_store(&run->report.cancelled, true);
 	{
 		/* runs that heed cancelled() return now; wait a little for them */
 		int64_t until = clock_ms() + 500;
 		struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000L};
-		while (x.threads > 0 && pthread_cond_timedwait(&x.idle_cv, &x.lock, &ts) == 0)
+		while (x->threads > 0 && pthread_cond_timedwait(&x->idle_cv, &x->lock, &ts) == 0)
 			;
 	}
-	if (x.executing > 0 || x.threads > 0) {
+	if (x->executing > 0 || x->threads > 0) {
 		/* a run is stuck in plugin code: its state cannot be destroyed */
-		pthread_mutex_unlock(&x.lock);
+		pthread_mutex_unlock(&x->lock);
 		fflush(stderr);
 		_exit(0);
 	}
-	pthread_mutex_unlock(&x.lock);
-	while (x.queue != NULL) {
-		struct xrun *next = x.queue->next;
-		free(x.queue);
-		x.queue = next;
+	pthread_mutex_unlock(&x->lock);
+	while (x->queue != NULL) {
+		struct xrun *next = x->queue->next;
+		free(x->queue);
+		x->queue = next;
 	}
-	registry_free(x.reg);
-	plugin_loader_free(x.loader);
+	registry_free(x->reg);
+	plugin_loader_free(x->loader);
+}
+
+int
+executor_process_main(int argc, char **argv)
+{
+	struct xproc x = {0};
+	long ppid;
+
+	if (argc < 4)
+		return 2;
+	sandbox_executor_start();
+	ppid = strtol(argv[2], NULL, 10);
+	x.max_threads = (int)strtol(argv[3], NULL, 10);
+	if (x.max_threads < 1)
+		x.max_threads = 1;
+	if (!follow_parent(ppid))
+		return 0;
+	own_signals();
+	if (xproc_init(&x) < 0)
+		return 1;
+	serve(&x);
+	xproc_stop(&x);
 	return 0;
 }
