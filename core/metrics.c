@@ -38,6 +38,7 @@ static const struct report_value *value_of(const struct runner_stats *s, const c
                                            size_t stem);
 static void add_value_samples(struct text *t, const char *family, const char *check,
                               const struct runner_stats *s, enum format_part part, bool counters);
+static void http_metrics(struct text *t, const struct metrics_http *http);
 static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
                            struct executor_set *execs);
 static void process_metrics(struct text *t);
@@ -386,6 +387,37 @@ sandbox_metrics(struct text *t, const struct executor_info *xi, size_t n)
 		         xi[i].sandbox.landlock_abi);
 }
 
+/* What the HTTP layer counts: requests by route and code, connections; NULL
+ * http: the requests' family without samples. */
+static void
+http_metrics(struct text *t, const struct metrics_http *http)
+{
+	text_add(t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
+	         "status code\n# TYPE healthd_http_requests_total counter\n");
+	for (size_t i = 0; http != NULL && i < http->ncounters; i++)
+		text_add(t, "healthd_http_requests_total{route=\"%s\",code=\"%u\"} %llu\n",
+		         http->counters[i].route, http->counters[i].code,
+		         (unsigned long long)http->counters[i].count);
+	if (http != NULL)
+		text_add(t, "# HELP healthd_http_connections Open HTTP connections\n"
+		         "# TYPE healthd_http_connections gauge\nhealthd_http_connections %u\n"
+		         "# HELP healthd_http_connections_limit limits.max_connections: at it, a new "
+		         "connection reclaims an idle one or is refused\n"
+		         "# TYPE healthd_http_connections_limit gauge\n"
+		         "healthd_http_connections_limit %u\n"
+		         "# HELP healthd_http_connections_closed_total Connections healthd ended to "
+		         "protect itself, by reason: refused (at max_connections with nothing to "
+		         "reclaim, or at max_connections_per_ip), "
+		         "reclaimed (idle, ended at max_connections for a new one), timed_out (over "
+		         "a header, body or send time limit)\n"
+		         "# TYPE healthd_http_connections_closed_total counter\n"
+		         "healthd_http_connections_closed_total{reason=\"refused\"} %llu\n"
+		         "healthd_http_connections_closed_total{reason=\"reclaimed\"} %llu\n"
+		         "healthd_http_connections_closed_total{reason=\"timed_out\"} %llu\n",
+		         http->open, http->max, (unsigned long long)http->refused,
+		         (unsigned long long)http->reclaimed, (unsigned long long)http->timed_out);
+}
+
 char *
 metrics_render(const struct registry *reg, struct runner *runner,
                const struct plugin_loader *loader, struct executor_set *execs,
@@ -459,30 +491,7 @@ metrics_render(const struct registry *reg, struct runner *runner,
 			                  &stats[id], value_metrics[m].part, value_metrics[m].counters);
 	}
 	plugin_metrics(&t, loader, execs);
-	text_add(&t, "# HELP healthd_http_requests_total HTTP requests answered, by route and "
-	         "status code\n# TYPE healthd_http_requests_total counter\n");
-	for (size_t i = 0; http != NULL && i < http->ncounters; i++)
-		text_add(&t, "healthd_http_requests_total{route=\"%s\",code=\"%u\"} %llu\n",
-		         http->counters[i].route, http->counters[i].code,
-		         (unsigned long long)http->counters[i].count);
-	if (http != NULL)
-		text_add(&t, "# HELP healthd_http_connections Open HTTP connections\n"
-		         "# TYPE healthd_http_connections gauge\nhealthd_http_connections %u\n"
-		         "# HELP healthd_http_connections_limit limits.max_connections: at it, a new "
-		         "connection reclaims an idle one or is refused\n"
-		         "# TYPE healthd_http_connections_limit gauge\n"
-		         "healthd_http_connections_limit %u\n"
-		         "# HELP healthd_http_connections_closed_total Connections healthd ended to "
-		         "protect itself, by reason: refused (at max_connections with nothing to "
-		         "reclaim, or at max_connections_per_ip), "
-		         "reclaimed (idle, ended at max_connections for a new one), timed_out (over "
-		         "a header, body or send time limit)\n"
-		         "# TYPE healthd_http_connections_closed_total counter\n"
-		         "healthd_http_connections_closed_total{reason=\"refused\"} %llu\n"
-		         "healthd_http_connections_closed_total{reason=\"reclaimed\"} %llu\n"
-		         "healthd_http_connections_closed_total{reason=\"timed_out\"} %llu\n",
-		         http->open, http->max, (unsigned long long)http->refused,
-		         (unsigned long long)http->reclaimed, (unsigned long long)http->timed_out);
+	http_metrics(&t, http);
 	text_add(&t, "# HELP healthd_reloads_total Reloads (SIGHUP), by result: ok, or failed "
 	         "and nothing changed\n# TYPE healthd_reloads_total counter\n"
 	         "healthd_reloads_total{result=\"ok\"} %llu\n"
