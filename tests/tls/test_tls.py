@@ -177,8 +177,8 @@ class PkiTest(unittest.TestCase):
         return dict({"cert_file": self.server[0], "key_file": self.server[1]}, **kw)
 
     @contextlib.contextmanager
-    def serving(self, tls, ctx=None, limits=None, **kw):
-        config = {"checks": CHECKS, "tls": tls}
+    def serving(self, tls, ctx=None, limits=None, extra=None, **kw):
+        config = dict({"checks": CHECKS, "tls": tls}, **(extra or {}))
         if limits is not None:
             config["limits"] = limits
         h = TlsHealthd(ctx or client_context(self.ca_pem), config=config, **kw)
@@ -491,7 +491,9 @@ class Limits(PkiTest):
     def test_stalled_handshakes_reclaimed_at_max_connections(self):
         # at the limit, handshakes that stalled past STALLED_MS make room
         limits = {"max_connections": 4, "idle_timeout_s": 600, "header_timeout_s": 600}
-        with self.serving(self.tls(), limits=limits) as h:
+        # one HTTP thread, one accept queue: the held connections are taken
+        # before the ping, which then finds every slot stalled
+        with self.serving(self.tls(), limits=limits, extra={"http_threads": 1}) as h:
             held = [socket.create_connection((h.host, h.port), timeout=5) for _ in range(4)]
             try:
                 self.assertEqual(h.get("/health/ping", timeout=20)[:3:2], (200, b"pong"))
