@@ -1,6 +1,6 @@
 /* config.c - the JSON configuration file (json-c): reading it and checks_dir,
  * the top-level keys, the embedded default; checks and groups are in
- * config_checks.c, isolation in config_isolation.c. */
+ * config_checks.c, isolation in config_isolation.c, tls in config_tls.c. */
 #include "config_impl.h"
 #include "dirlist.h"
 #include "log.h"
@@ -60,6 +60,7 @@ static const struct {
 	{"history",          key_history,       0,                                     0, 0},
 	{"status_public",    key_bool,          offsetof(struct config, status_public), 0, 0},
 	{"service",          key_service,       0,                                     0, 0},
+	{"tls",              config_key_tls,    0,                                     0, 0},
 };
 
 /* The keys of "limits": {"max_connections": 1024, ...}. */
@@ -865,7 +866,7 @@ config_load_text(struct config *c, const char *path, const char *text, size_t le
 			config_fail(&rd, NULL, "%.100s: unknown key (known: listen, url_prefix, url_secret, "
 			     "url_secret_file, plugin_dir, workers, http_threads, checks_dir, "
 			     "checks, groups, metrics_path, metrics_auth, limits, isolation, "
-			     "in_process, service, state_dir, history, status_public)",
+			     "in_process, service, state_dir, history, status_public, tls)",
 			     key);
 			goto out;
 		}
@@ -928,5 +929,6 @@ config_free(struct config *c)
 	free(c->service.version);
 	free(c->service.release_id);
 	free(c->service.description);
+	config_tls_free(&c->tls);
 	*c = (struct config){0};
 }

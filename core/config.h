@@ -84,6 +84,27 @@ struct config_service {
 
 enum config_secret { SECRET_UNSET, SECRET_OFF, SECRET_SET };
 
+/* tls.client_auth_type: Go's crypto/tls ClientAuthType, as the Prometheus
+ * exporter-toolkit names them (README "HTTPS"). */
+enum config_client_auth {
+	CLIENT_AUTH_NONE,           /* NoClientCert: none asked for */
+	CLIENT_AUTH_REQUEST,        /* RequestClientCert: asked for, not verified */
+	CLIENT_AUTH_REQUIRE_ANY,    /* RequireAnyClientCert: required, not verified */
+	CLIENT_AUTH_VERIFY_IF_GIVEN, /* VerifyClientCertIfGiven: verified when sent */
+	CLIENT_AUTH_REQUIRE_VERIFY, /* RequireAndVerifyClientCert: required and verified */
+};
+
+/* "tls": the exporter-toolkit's tls_server_config; paths resolved against
+ * the config file's directory. Its files are read by tls.c, not here. */
+struct config_tls {
+	bool on;
+	char *cert_file;
+	char *key_file;
+	char *client_ca_file;          /* NULL: none */
+	enum config_client_auth client_auth;
+	int min_version, max_version;  /* 10 (TLS 1.0) .. 13 (TLS 1.3) */
+};
+
 /* Limits that keep a small server up under abuse (see README). */
 struct config_limits {
 	int max_connections;   /* open connections at once */
@@ -159,6 +180,7 @@ struct config {
 	struct config_history history;
 	bool status_public;    /* P/status shows states (not messages) without the secret */
 	struct config_service service;
+	struct config_tls tls;
 };
 
 /* The embedded default: 127.0.0.1:8080, /health, no checks, secret unset. */
@@ -195,6 +217,9 @@ const char *config_sandbox_layer_name(size_t i, unsigned *bit);
  */
 int config_check_depends(const struct config *c, bool (*known)(const void *arg, const char *name),
                          const void *arg, char *err, size_t errlen);
+
+/* "NoClientCert", ...: client_auth_type's name. */
+const char *config_client_auth_name(enum config_client_auth a);
 
 /* The group named name[0..len), or NULL. */
 const struct config_group *config_group(const struct config *c, const char *name, size_t len);

@@ -1,6 +1,6 @@
 /* config_impl.h - what the configuration's files share (config.c, the top
  * level; config_checks.c, checks and groups; config_isolation.c, isolation
- * and the sandbox's settings). Nothing else includes it. */
+ * and the sandbox's settings; config_tls.c, tls). Nothing else includes it. */
 #ifndef HEALTHD_CONFIG_IMPL_H
 #define HEALTHD_CONFIG_IMPL_H
 
@@ -49,6 +49,8 @@ int config_key_isolation(struct reader *rd, const char *key, struct json_object 
 int config_key_in_process(struct reader *rd, const char *key, struct json_object *v);
 int config_key_checks(struct reader *rd, const char *key, struct json_object *v);
 int config_key_groups(struct reader *rd, const char *key, struct json_object *v);
+int config_key_tls(struct reader *rd, const char *key, struct json_object *v);
+void config_tls_free(struct config_tls *t);
 /* A checks_dir file's array, as "checks" is read. */
 int config_read_check_list(struct reader *rd, const char *key, struct json_object *v);
 void config_group_free(struct config_group *g);

@@ -1011,7 +1011,7 @@ http_start(const struct http_env *env, char *err, size_t errlen)
 	/* an idle connection ends at whichever comes first */
 	h->keep_alive_s = l->idle_timeout_s < l->header_timeout_s ? l->idle_timeout_s
 	                                                          : l->header_timeout_s;
-	h->conns = http_conn_open(cfg, &(struct http_conn_callbacks){
+	h->conns = http_conn_open(cfg, env->tls, &(struct http_conn_callbacks){
 		.access = access_handler,
 		.uri = uri_callback,
 		.completed = completed_callback,

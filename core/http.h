@@ -21,6 +21,7 @@ struct plugin_loader;
 
 /* What the server serves; all of it must outlive the server. */
 struct gen_table;
+struct tls;
 
 struct http_env {
 	const struct config *cfg;   /* listen, prefix, secret, limits: fixed at start */
@@ -28,6 +29,7 @@ struct http_env {
 	struct runner *runner;
 	const struct plugin_loader *loader; /* in-process plugins, for /metrics */
 	struct executor_set *execs;         /* isolated plugins, for /metrics */
+	struct tls *tls;                    /* NULL: plain HTTP; else HTTPS (tls.h) */
 };
 
 /* In the order they are matched (see the routes table in http.c). */

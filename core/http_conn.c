@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "lock.h"
 #include "log.h"
+#include "tls.h"
 
 #define MAX_LISTEN 64
 #define MAX_THREADS 16
@@ -61,6 +62,7 @@ struct hconn {
 	atomic_int_fast64_t since;      /* now_us() when the phase's time began */
 	atomic_bool closing;            /* shut down: by the sweeper or a reclaim */
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
+	struct tls_material *tls;       /* HTTPS: the set its session started with */
 };
 
 /*
@@ -93,6 +95,7 @@ struct http_thread {
  * counters and the peak are shared by every thread. */
 struct http_conns {
 	const struct config *cfg;
+	struct tls *tls;                /* NULL: plain HTTP */
 	struct http_conn_callbacks cb;
 	struct http_thread threads[MAX_THREADS];
 	size_t nthreads;
@@ -453,6 +456,27 @@ note_connections(struct http_conns *c, int n)
 	}
 }
 
+/*
+ * HTTPS: the session exists (libmicrohttpd made it with the connection) and
+ * has not begun its handshake: it takes the current TLS set. Without one (no
+ * tracking to hold it) the connection is ended, never served with the
+ * startup's credentials, which ask for no client certificate.
+ */
+static void
+start_tls(struct http_conns *c, struct MHD_Connection *conn, struct hconn *hc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+	if (hc != NULL && ci != NULL && ci->tls_session != NULL) {
+		hc->tls = tls_session_start(c->tls, ci->tls_session);
+		return;
+	}
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
 static void
 notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                   enum MHD_ConnectionNotificationCode code)
@@ -467,6 +491,8 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		                                                 memory_order_relaxed) + 1);
 		hc = calloc(1, sizeof(*hc));
 		*socket_context = hc;
+		if (t->c->tls != NULL)
+			start_tls(t->c, conn, hc);
 		if (hc == NULL) /* untracked: still counted, bounded by the idle timeout */
 			return;
 		hc->t = t;
@@ -502,6 +528,7 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		if (hc->next != NULL)
 			hc->next->prev = hc->prev;
 		pthread_mutex_unlock(&t->lock);
+		tls_release(hc->tls); /* the session is done with it (or about to be deinited) */
 		free(hc);
 		*socket_context = NULL;
 	}
@@ -847,7 +874,8 @@ listen_on(struct http_conns *c, const char *addr, char *err, size_t errlen)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	}
-	log_info("listening on http://%s%s%s:%u%s/", ss.ss_family == AF_INET6 ? "[" : "", host,
+	log_info("listening on %s://%s%s%s:%u%s/", c->tls != NULL ? "https" : "http",
+	         ss.ss_family == AF_INET6 ? "[" : "", host,
 	         ss.ss_family == AF_INET6 ? "]" : "", port, c->cfg->url_prefix);
 	return 0;
 }
@@ -857,10 +885,19 @@ static int
 open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errlen)
 {
 	const struct config *cfg = c->cfg;
+	/* HTTPS: the daemon starts with the startup's pair, but each connection
+	 * takes the current set at its start (start_tls), which a reload swaps */
+	struct MHD_OptionItem tls_opts[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, c->tls != NULL ? (void *)tls_boot_cert(c->tls) : NULL},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, c->tls != NULL ? (void *)tls_boot_key(c->tls) : NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+
 	/* libmicrohttpd's own limit stays out of the way (the reclaim may go over
 	 * by the connections being closed); healthd decides in admit() */
 	t->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
-	                        MHD_USE_ERROR_LOG, 0, NULL, NULL, c->cb.access, c->cb.cls,
+	                        MHD_USE_ERROR_LOG | (c->tls != NULL ? MHD_USE_TLS : 0),
+	                        0, NULL, NULL, c->cb.access, c->cb.cls,
 	                        MHD_OPTION_CONNECTION_LIMIT,
 	                        (unsigned)cfg->limits.max_connections * 2u + 64u,
 	                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->limits.idle_timeout_s,
@@ -874,9 +911,12 @@ open_thread(struct http_conns *c, struct http_thread *t, char *err, size_t errle
 	                        MHD_OPTION_NOTIFY_COMPLETED, c->cb.completed, c->cb.cls,
 	                        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, t,
 	                        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, c,
+	                        MHD_OPTION_ARRAY, c->tls != NULL ? tls_opts : tls_opts + 2,
 	                        MHD_OPTION_END);
 	if (t->d == NULL) {
-		snprintf(err, errlen, "http: cannot start libmicrohttpd");
+		snprintf(err, errlen, c->tls != NULL && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES
+		         ? "http: this libmicrohttpd was built without TLS: HTTPS cannot be served"
+		         : "http: cannot start libmicrohttpd");
 		return -1;
 	}
 	t->mhd_fd = MHD_get_daemon_info(t->d, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd;
@@ -918,8 +958,8 @@ fit_nofile(const struct config_limits *l)
 }
 
 struct http_conns *
-http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, char *err,
-               size_t errlen)
+http_conn_open(const struct config *cfg, struct tls *tls, const struct http_conn_callbacks *cb,
+               char *err, size_t errlen)
 {
 	struct http_conns *c;
 
@@ -933,6 +973,7 @@ http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb, c
 		return NULL;
 	}
 	c->cfg = cfg;
+	c->tls = tls;
 	c->cb = *cb;
 	fit_nofile(&cfg->limits);
 	pthread_mutex_init(&c->admit_lock, NULL);

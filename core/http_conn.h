@@ -18,6 +18,7 @@
 #include "config.h"
 
 struct http_conns;  /* the layer: its listen sockets, threads and connections */
+struct tls;
 struct http_thread; /* one HTTP thread and its daemon */
 struct hconn;       /* one open connection's tracking */
 
@@ -54,12 +55,14 @@ struct http_conn_stats {
 
 /*
  * Listens on every address of cfg->listen (logging "listening on
- * http://ADDR:PORT/PREFIX/" for each) and makes cfg's number of HTTP threads'
- * daemons, with cb as their request callbacks; no thread runs yet. cfg and
+ * http://ADDR:PORT/PREFIX/" for each, https:// with tls) and makes cfg's
+ * number of HTTP threads' daemons, with cb as their request callbacks; no
+ * thread runs yet. tls: NULL, or HTTPS with its material (a TLS handshake
+ * counts as PHASE_WAIT: the header's time limit bounds it). cfg, tls and
  * cb->cls must outlive the layer. Returns NULL with a reason in err.
  */
-struct http_conns *http_conn_open(const struct config *cfg, const struct http_conn_callbacks *cb,
-                                  char *err, size_t errlen);
+struct http_conns *http_conn_open(const struct config *cfg, struct tls *tls,
+                                  const struct http_conn_callbacks *cb, char *err, size_t errlen);
 
 /* Starts the HTTP threads: from here on the callbacks may be called.
  * Returns -1 with a reason in err (call http_conn_stop then). */

@@ -19,6 +19,7 @@
 #include "executor.h"
 #include "format.h"
 #include "plugin_loader.h"
+#include "tls.h"
 
 #ifndef HEALTHD_VERSION
 #define HEALTHD_VERSION "unknown"
@@ -43,6 +44,7 @@ static void plugin_metrics(struct text *t, const struct plugin_loader *loader,
 static void process_metrics(struct text *t);
 static int proc_stat_fields(unsigned long long *f);
 static void sandbox_metrics(struct text *t, const struct executor_info *xi, size_t n);
+static void tls_metrics(struct text *t);
 
 static void
 text_add(struct text *t, const char *fmt, ...)
@@ -224,6 +226,28 @@ void
 metrics_count_reload(bool ok)
 {
 	atomic_fetch_add(&reloads[ok], 1);
+}
+
+/* HTTPS: the serving certificate's end, as blackbox_exporter's
+ * probe_ssl_earliest_cert_expiry, and its reloads. Nothing without TLS. */
+static void
+tls_metrics(struct text *t)
+{
+	struct tls_stats st;
+
+	if (!tls_stats(&st))
+		return;
+	text_add(t, "# HELP healthd_tls_certificate_expiry_timestamp_seconds When the serving "
+	         "certificate (tls.cert_file) expires, its notAfter (Unix time)\n"
+	         "# TYPE healthd_tls_certificate_expiry_timestamp_seconds gauge\n"
+	         "healthd_tls_certificate_expiry_timestamp_seconds %lld\n"
+	         "# HELP healthd_tls_reloads_total Certificate reloads (SIGHUP, or the files "
+	         "changed), by result: ok, or failed and the certificate before kept serving\n"
+	         "# TYPE healthd_tls_reloads_total counter\n"
+	         "healthd_tls_reloads_total{result=\"ok\"} %llu\n"
+	         "healthd_tls_reloads_total{result=\"failed\"} %llu\n",
+	         (long long)st.not_after, (unsigned long long)st.reloads_ok,
+	         (unsigned long long)st.reloads_failed);
 }
 
 /* Isolated plugins: whether their executor is up, why it was restarted, RSS. */
@@ -489,6 +513,7 @@ metrics_render(const struct registry *reg, struct runner *runner,
 	         "healthd_reloads_total{result=\"failed\"} %llu\n",
 	         (unsigned long long)atomic_load(&reloads[1]),
 	         (unsigned long long)atomic_load(&reloads[0]));
+	tls_metrics(&t);
 	/* the exporter convention: a constant 1 labelled with what was built */
 	text_add(&t, "# HELP healthd_build_info A metric with a constant '1' value labeled by "
 	         "the version of healthd and the plugin ABI it was built with\n"

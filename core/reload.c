@@ -112,7 +112,7 @@ same_string(const char *a, const char *b)
 static const char *const process_keys[] = {
 	"listen", "url_prefix", "url_secret", "metrics_path", "metrics_auth", "http_threads",
 	"workers", "limits", "isolation", "in_process", "state_dir", "history.max_file_bytes",
-	"status_public",
+	"status_public", "tls",
 };
 
 static unsigned
@@ -137,6 +137,8 @@ keep_process_settings(const struct config *run, struct config *next)
 		{"state_dir", same_string(run->state_dir, next->state_dir)},
 		{"history.max_file_bytes", run->history.max_file_bytes == next->history.max_file_bytes},
 		{"status_public", run->status_public == next->status_public},
+		/* HTTPS on or off; its files and settings do follow (tls_reload) */
+		{"tls", run->tls.on == next->tls.on},
 	};
 
 	char *prefix = strdup(run->url_prefix);

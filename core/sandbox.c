@@ -212,6 +212,7 @@ sandbox_export(const struct config *cfg, char *err, size_t errlen)
 	if (add_hidden(buf, sizeof(buf), &len, cfg->path) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, cfg->checks_dir) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, cfg->secret_file) == -1 ||
+	    add_hidden(buf, sizeof(buf), &len, cfg->tls.key_file) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, getenv("CREDENTIALS_DIRECTORY")) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, "/run/credentials") == -1)
 		goto toolong;

@@ -26,6 +26,7 @@
 #include "registry.h"
 #include "runner.h"
 #include "sandbox.h"
+#include "tls.h"
 
 static int load_plugin(void *arg, const char *path, const char *base, size_t stem,
                        const struct stat *st, char *err, size_t errlen);
@@ -49,6 +50,7 @@ static struct {
 	struct http *volatile http;
 	struct gen_table *volatile gens; /* its check may be a reload's copy */
 	struct history *volatile history; /* a stuck run still records into it */
+	struct tls *volatile tls;         /* the kept HTTP threads' connections hold it */
 } kept;
 
 struct history *
@@ -267,11 +269,18 @@ int
 server_run(struct server *sv, const sigset_t *set)
 {
 	const struct timespec tick = {0, COLLECT_MS * 1000000L};
+	const struct timespec tls_tick = {TLS_POLL_MS / 1000, (TLS_POLL_MS % 1000) * 1000000L};
 	int sig;
 
 	for (;;) {
-		/* with something to collect, look again soon; else just wait */
-		sig = server_collect(sv) > 0 ? sigtimedwait(set, NULL, &tick) : sigwaitinfo(set, NULL);
+		/* with something to collect, look again soon; else just wait (or
+		 * until the certificate's files are due a look) */
+		if (server_collect(sv) > 0)
+			sig = sigtimedwait(set, NULL, &tick);
+		else
+			sig = sv->tls != NULL ? sigtimedwait(set, NULL, &tls_tick) : sigwaitinfo(set, NULL);
+		if (sv->tls != NULL)
+			tls_poll(sv->tls);
 		if (sig == -1)
 			continue; /* EAGAIN (the tick) or EINTR */
 		if (sig == SIGUSR1) {
@@ -291,6 +300,10 @@ server_run(struct server *sv, const sigset_t *set)
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading");
 			server_reload(sv);
+			/* the files are read again even if the rest failed; a bad
+			 * new pair leaves the old one serving */
+			if (sv->tls != NULL)
+				tls_reload(sv->tls, &gen_current(sv->gens)->cfg->tls);
 			continue;
 		}
 		log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -376,6 +389,9 @@ server_load(struct server *sv,
 	if (read_config(&sv->cfg, arg, err, errlen) == -1 ||
 	    sandbox_export(&sv->cfg, err, errlen) == -1)
 		return -1;
+	/* the certificate's files are part of what --check-config validates */
+	if (sv->cfg.tls.on && (sv->tls = tls_open(&sv->cfg.tls, err, errlen)) == NULL)
+		return -1;
 	if (server_self_path(sv->self, sizeof(sv->self)) == -1) {
 		snprintf(err, errlen, "cannot find healthd's own binary (/proc/self/exe): %s",
 		         strerror(errno));
@@ -452,7 +468,7 @@ server_start(struct server *sv, char *err, size_t errlen)
 		return -1;
 	sv->http = http_start(&(struct http_env){.cfg = &sv->cfg, .gens = sv->gens,
 	                                         .runner = sv->runner, .loader = sv->loader,
-	                                         .execs = sv->execs}, err, errlen);
+	                                         .execs = sv->execs, .tls = sv->tls}, err, errlen);
 	if (sv->http == NULL)
 		return -1;
 	server_loading_status(sv, names, sizeof(names));
@@ -481,10 +497,14 @@ server_stop(struct server *sv)
 	executor_shutdown(sv->execs, SHUTDOWN_GRACE_MS);
 	history_store_close(sv->store); /* the runner stopped writing to it */
 	sv->store = NULL;
-	if (stuck_inline == 0)
+	if (stuck_inline == 0) {
 		http_stop(sv->http);
-	else /* an HTTP thread is inside plugin code: the server cannot be joined */
+		tls_free(sv->tls);
+	} else { /* an HTTP thread is inside plugin code: the server cannot be joined */
 		kept.http = sv->http;
+		kept.tls = sv->tls;
+	}
+	sv->tls = NULL;
 	if (stuck == 0) {
 		struct history *first = sv->first.history;
 

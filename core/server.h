@@ -23,6 +23,7 @@ struct server {
 	struct executor_set *execs;    /* every other plugin */
 	struct runner *runner;
 	struct http *http;
+	struct tls *tls;               /* HTTPS: the certificate set; NULL: plain HTTP */
 	struct notify *notify;         /* systemd's NOTIFY_SOCKET, when set */
 	char self[4096];               /* this binary, that executors run */
 	struct history_store *store;   /* state_dir's history files; NULL: none */
@@ -81,7 +82,7 @@ int server_start(struct server *sv, char *err, size_t errlen);
  * The main thread's loop once started: waits for SIGTERM or SIGINT,
  * reloading on SIGHUP and taking in loaded plugins on SIGUSR1; set holds the
  * four, blocked in every thread. Meanwhile it frees what reloads replaced
- * once nothing uses it. Returns 0, or 1 if a plugin's first load was refused
+ * once nothing uses it, and with HTTPS watches the certificate's files. Returns 0, or 1 if a plugin's first load was refused
  * (the start failed, logged).
  */
 int server_run(struct server *sv, const sigset_t *set);

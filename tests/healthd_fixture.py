@@ -129,7 +129,7 @@ class Healthd:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 with self._lock:
                     self._lines.append(line)
-                if "listening on http://" in line and self.port is None:
+                if re.search(r"listening on https?://", line) and self.port is None:
                     url = urllib.parse.urlsplit(line.split("listening on ", 1)[1].split()[0])
                     self.host = url.hostname
                     self.port = url.port
