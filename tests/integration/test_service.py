@@ -72,7 +72,7 @@ class Refused(unittest.TestCase):
         self.refused({"servic": {}}, "servic: unknown key (known: listen, url_prefix, "
                      "url_secret, url_secret_file, plugin_dir, workers, http_threads, "
                      "checks_dir, checks, groups, metrics_path, metrics_auth, limits, "
-                     "isolation, in_process, service, state_dir, history, status_public)")
+                     "isolation, in_process, service, state_dir, history, status_public, tls)")
 
 
 class NoResultYet(unittest.TestCase):

@@ -241,7 +241,11 @@ class Serving(PkiTest):
     def test_handshake_garbage_is_closed_at_once(self):
         with self.serving(self.tls(), limits={"idle_timeout_s": 600,
                                               "header_timeout_s": 600}) as h:
-            for junk in (os.urandom(512), b"\x16\x03\x01\xff\xff" + os.urandom(64),
+            # not a TLS record (an unknown content type), an oversized record,
+            # a truncated ClientHello that says it is complete. (Bytes from
+            # 0x80 read as an SSLv2 hello's length: GnuTLS waits for the rest,
+            # which the header time limit bounds, as in Limits.)
+            for junk in (b"\x01" + os.urandom(511), b"\x16\x03\x01\xff\xff" + os.urandom(64),
                          b"\x16\x03\x03\x00\x05\x01\x00\x00\x01\x00"):
                 with socket.create_connection((h.host, h.port), timeout=5) as s:
                     s.sendall(junk)
@@ -472,14 +476,16 @@ class Limits(PkiTest):
     def test_stalled_handshake_closed_by_the_header_time_limit(self):
         limits = {"header_timeout_s": 1, "idle_timeout_s": 600}
         with self.serving(self.tls(), limits=limits) as h:
-            # nothing, and half a ClientHello: both wait for more
+            # nothing, half a ClientHello, half an SSLv2 one: all wait for more
             with socket.create_connection((h.host, h.port), timeout=5) as idle, \
-                    socket.create_connection((h.host, h.port), timeout=5) as half:
+                    socket.create_connection((h.host, h.port), timeout=5) as half, \
+                    socket.create_connection((h.host, h.port), timeout=5) as v2:
                 half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 16)
-                for s in (idle, half):
+                v2.sendall(b"\x80\xff\x01\x03\x01" + os.urandom(16))
+                for s in (idle, half, v2):
                     self.assertTrue(closed_within(s, 10 * TIME_SCALE)[0])
             m = h.metrics()
-            self.assertGreaterEqual(m[(CLOSED, frozenset({("reason", "timed_out")}))], 2)
+            self.assertGreaterEqual(m[(CLOSED, frozenset({("reason", "timed_out")}))], 3)
             self.assertEqual(h.get("/health/ping")[:3:2], (200, b"pong"))
 
     def test_stalled_handshakes_reclaimed_at_max_connections(self):
