@@ -1,42 +1,54 @@
-"""examples/kubernetes/healthd-sidecar.yaml holds together: its probes, ports,
-scrape annotations and secret agree with the healthd configuration in its
-ConfigMap, and a real healthd started with that configuration answers the
-probes' requests as the kubelet would send them.
+"""examples/kubernetes/healthd-sidecar.yaml and its HTTPS variant
+healthd-https.yaml hold together: their probes, ports, scrape annotations and
+secret agree with the healthd configuration in the ConfigMap, and a real
+healthd started with that configuration answers the probes' requests as the
+kubelet would send them. For HTTPS also: the tls files are the ones
+cert-manager writes into the mounted Secret, and the client-certificate
+policy lets the kubelet's probes (no client certificate, no verification)
+through while a certificate from another CA is refused, which
+RequireAndVerifyClientCert would not.
 
-Needs python3-yaml (`.ci/bootstrap --test`); skipped without it, except in
-CI (CI=true), where it fails.
+Needs python3-yaml and openssl (`.ci/bootstrap --test`); skipped without
+them, except in CI (CI=true), where it fails.
 """
 
+import http.client
 import json
 import os
+import shutil
+import ssl
 import tempfile
 import unittest
-import urllib.parse
 
 from healthd_fixture import Healthd, run_healthd
+from pki import make_pki
 
 try:
     import yaml
 except ImportError:
     yaml = None
 
-MANIFEST = os.path.join(os.environ["HEALTHD_SOURCE_ROOT"], "examples", "kubernetes",
-                        "healthd-sidecar.yaml")
+MANIFESTS = os.path.join(os.environ["HEALTHD_SOURCE_ROOT"], "examples", "kubernetes")
 
 
 def setUpModule():
-    if yaml is None:
-        msg = "needs python3-yaml (.ci/bootstrap --test installs it)"
+    missing = [p for p, ok in (("python3-yaml", yaml), ("openssl", shutil.which("openssl")))
+               if not ok]
+    if missing:
+        msg = f"needs {', '.join(missing)} (.ci/bootstrap --test installs them)"
         if os.environ.get("CI") == "true":
             raise AssertionError(msg)
         raise unittest.SkipTest(msg)
 
 
 class Sidecar(unittest.TestCase):
+    MANIFEST = "healthd-sidecar.yaml"
+
     @classmethod
     def setUpClass(cls):
-        with open(MANIFEST) as f:
+        with open(os.path.join(MANIFESTS, cls.MANIFEST)) as f:
             docs = {d["kind"]: d for d in yaml.safe_load_all(f)}
+        cls.docs = docs
         cls.configmap, cls.secret, cls.deploy = docs["ConfigMap"], docs["Secret"], docs["Deployment"]
         cls.pod = cls.deploy["spec"]["template"]
         cls.c = next(c for c in cls.pod["spec"]["containers"] if c["name"] == "healthd")
@@ -101,13 +113,22 @@ class Sidecar(unittest.TestCase):
         self.assertFalse(self.config.get("metrics_auth", False),
                          "Prometheus' pod annotations carry no credentials")
 
+    def real_config(self, tmp):
+        """The ConfigMap's configuration with its files in tmp."""
+        secret_file = os.path.join(tmp, "url_secret")
+        with open(secret_file, "w") as f:
+            f.write(self.secret_value + "\n")  # as a mounted Secret file may end
+        return dict(self.config, url_secret_file=secret_file)
+
+    def fetch(self, h, path, headers=None):
+        """A request as the kubelet sends it: (status, body bytes)."""
+        status, _, body = h.get(path, headers)
+        return status, body
+
     def test_real_healthd_answers_the_probes(self):
         tmp = tempfile.TemporaryDirectory(prefix="healthd-k8s-")
         self.addCleanup(tmp.cleanup)
-        secret_file = os.path.join(tmp.name, "url_secret")
-        with open(secret_file, "w") as f:
-            f.write(self.secret_value + "\n")  # as a mounted Secret file may end
-        config = dict(self.config, url_secret_file=secret_file)
+        config = self.real_config(tmp.name)
         cfg_path = os.path.join(tmp.name, "healthd.json")
         with open(cfg_path, "w") as f:
             json.dump(config, f)
@@ -118,14 +139,83 @@ class Sidecar(unittest.TestCase):
             for probe, names in (("livenessProbe", {"app"}), ("readinessProbe", {"app", "db"})):
                 get = self.c[probe]["httpGet"]
                 headers = {x["name"]: x["value"] for x in get["httpHeaders"]}
-                status, body = h.get_json(get["path"], headers)
+                status, body = self.fetch(h, get["path"], headers)
                 # app and db are not there: 503, but authorised and the group's checks run
                 self.assertEqual(status, 503, probe)
-                self.assertEqual(set(body["checks"]), names, probe)
-                self.assertEqual(h.get(get["path"])[0], 401, "without the header")
-            status, _, _ = h.get(self.pod["metadata"]["annotations"]["prometheus.io/path"])
+                self.assertEqual(set(json.loads(body)["checks"]), names, probe)
+                self.assertEqual(self.fetch(h, get["path"])[0], 401, "without the header")
+            status, _ = self.fetch(h, self.pod["metadata"]["annotations"]["prometheus.io/path"])
             self.assertEqual(status, 200)
 
+
+class HttpsSidecar(Sidecar):
+    MANIFEST = "healthd-https.yaml"
+
+    def real_config(self, tmp):
+        self.pki = make_pki(tmp)
+        config = super().real_config(tmp)
+        config["tls"] = dict(config["tls"], cert_file=self.pki["server.pem"],
+                             key_file=self.pki["server.key"], client_ca_file=self.pki["ca.pem"])
+        return config
+
+    def fetch(self, h, path, headers=None, cert=None):
+        # the kubelet verifies nothing and shows no certificate of its own
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
+        conn = http.client.HTTPSConnection(h.host, h.port, timeout=10, context=ctx)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def refused(self, h, path, cert=None):
+        """Whether a request fails at the TLS layer (TLS 1.3 may report the
+        server's refusal only on the first read)."""
+        try:
+            self.fetch(h, path, cert=cert)
+        except (OSError, http.client.HTTPException):
+            return True
+        return False
+
+    def test_tls_files_are_the_certificate_secret_mounted(self):
+        cert = self.docs["Certificate"]
+        mount = self.mount_of("secret", cert["spec"]["secretName"])
+        tls = self.config["tls"]
+        # the file names cert-manager writes into the Secret
+        self.assertEqual((tls["cert_file"], tls["key_file"], tls["client_ca_file"]),
+                         (mount + "/tls.crt", mount + "/tls.key", mount + "/ca.crt"))
+        self.assertIn("server auth", cert["spec"]["usages"])
+        # a subPath mount never sees the renewed files
+        self.assertFalse([m for m in self.c["volumeMounts"] if "subPath" in m])
+
+    def test_probes_are_https_without_client_certificates(self):
+        for probe in ("livenessProbe", "readinessProbe"):
+            self.assertEqual(self.c[probe]["httpGet"]["scheme"], "HTTPS", probe)
+        self.assertIn(self.config["tls"]["client_auth_type"],
+                      ("NoClientCert", "VerifyClientCertIfGiven"))
+        self.assertEqual(self.pod["metadata"]["annotations"]["prometheus.io/scheme"], "https")
+
+    def test_client_certificates(self):
+        tmp = tempfile.TemporaryDirectory(prefix="healthd-k8s-tls-")
+        self.addCleanup(tmp.cleanup)
+        config = self.real_config(tmp.name)
+        with Healthd(config=config, secret=False) as h:
+            self.assertEqual(self.fetch(h, "/health/ping")[0], 200)
+            foreign = (self.pki["foreign.pem"], self.pki["foreign.key"])
+            self.assertTrue(self.refused(h, "/health/ping", cert=foreign),
+                            "a certificate from another CA")
+            ok = (self.pki["client.pem"], self.pki["client.key"])
+            self.assertEqual(self.fetch(h, "/health/ping", cert=ok)[0], 200)  # still serving
+        # what the comment in the manifest warns of: the kubelet's probes fail
+        config["tls"]["client_auth_type"] = "RequireAndVerifyClientCert"
+        with Healthd(config=config, secret=False) as h:
+            self.assertTrue(self.refused(h, "/health/ping"), "no client certificate")
+            self.assertEqual(self.fetch(h, "/health/ping", cert=ok)[0], 200)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -10,12 +10,18 @@ has both promtool and the server).
   HealthdCheckFailing and a stopped healthd fires HealthdDown. The rules are
   the shipped ones with every `for:` cut to 1 s (the durations themselves are
   what the promtool unit tests cover); the expressions are unchanged.
+- The shipped HTTPS job (prometheus-https.yml) against a healthd serving
+  HTTPS with RequireAndVerifyClientCert (a CA and certificates the test makes
+  with openssl): with its client certificate the target is up and healthd's
+  series arrive; without one, or with one from another CA, the target is
+  down with a TLS error.
 
-Needs promtool and prometheus (package prometheus) and python3-yaml
+Needs promtool and prometheus (package prometheus), openssl and python3-yaml
 (`.ci/bootstrap --test`); without them the tests are skipped, except in CI
 (CI=true), where they fail.
 """
 
+import copy
 import json
 import os
 import shutil
@@ -28,6 +34,7 @@ import urllib.parse
 import urllib.request
 
 from healthd_fixture import TIME_SCALE, Healthd, free_port
+from pki import make_pki
 
 try:
     import yaml
@@ -38,12 +45,14 @@ EXAMPLES = os.path.join(os.environ["HEALTHD_SOURCE_ROOT"], "examples", "promethe
 RULES = os.path.join(EXAMPLES, "healthd-alerts.yml")
 RULE_TESTS = os.path.join(EXAMPLES, "healthd-alerts.test.yml")
 SCRAPE = os.path.join(EXAMPLES, "prometheus.yml")
+SCRAPE_HTTPS = os.path.join(EXAMPLES, "prometheus-https.yml")
 WAIT = 60.0 * TIME_SCALE
 
 
 def setUpModule():
     missing = [p for p, ok in (("promtool (package prometheus)", shutil.which("promtool")),
                                ("prometheus", shutil.which("prometheus")),
+                               ("openssl", shutil.which("openssl")),
                                ("python3-yaml", yaml)) if not ok]
     if missing:
         msg = f"needs {', '.join(missing)} (.ci/bootstrap --test installs them)"
@@ -73,6 +82,30 @@ class Promtool(unittest.TestCase):
         p = promtool("check", "config", SCRAPE)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("SUCCESS: 1 rule files found", p.stdout)
+
+    def test_check_https_config(self):
+        # the shipped file as it stands (its certificate files are the
+        # reader's), then a copy naming certificates that exist
+        p = promtool("check", "config", "--syntax-only", SCRAPE_HTTPS)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(SCRAPE_HTTPS) as f:
+            conf = yaml.safe_load(f)
+        job = conf["scrape_configs"][0]
+        self.assertEqual(job["scheme"], "https")
+        self.assertEqual(set(job["tls_config"]), {"ca_file", "cert_file", "key_file"})
+        with tempfile.TemporaryDirectory() as tmp:
+            pki = make_pki(tmp)
+            job["tls_config"].update(ca_file=pki["ca.pem"], cert_file=pki["client.pem"],
+                                     key_file=pki["client.key"])
+            with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+                yaml.safe_dump(conf, f)
+            shutil.copy(RULES, tmp)
+            p = promtool("check", "config", "prometheus.yml", cwd=tmp)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("SUCCESS: 1 rule files found", p.stdout)
+            os.remove(pki["client.key"])  # so that the check can fail
+            p = promtool("check", "config", "prometheus.yml", cwd=tmp)
+            self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_unit_tests_pass(self):
         p = promtool("test", "rules", RULE_TESTS)
@@ -121,7 +154,9 @@ class Promtool(unittest.TestCase):
 class Prometheus:
     """A real Prometheus on a loopback port with storage in a temp dir."""
 
-    def __init__(self, tmp, target):
+    def __init__(self, tmp, target, scrape=SCRAPE, jobs=None):
+        """scrape: the shipped file whose first job scrapes target; jobs: a
+        function of that job returning the jobs to scrape instead."""
         self.tmp = tmp
         rules = load_rules()
         for g in rules["groups"]:
@@ -130,12 +165,14 @@ class Prometheus:
                     r["for"] = "1s"
         with open(os.path.join(tmp, "healthd-alerts.yml"), "w") as f:
             yaml.safe_dump(rules, f)
-        with open(SCRAPE) as f:
+        with open(scrape) as f:
             conf = yaml.safe_load(f)
         conf["global"].update(scrape_interval="1s", evaluation_interval="1s")
         job = conf["scrape_configs"][0]
         self.job = job["job_name"]
         job["static_configs"][0]["targets"] = [target]
+        if jobs is not None:
+            conf["scrape_configs"] = jobs(job)
         with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
             yaml.safe_dump(conf, f)
         self.proc = None
@@ -195,6 +232,11 @@ class Prometheus:
             labels = {k: v for k, v in s["metric"].items() if k != "__name__"}
             out[frozenset(labels.items())] = float(s["value"][1])
         return out
+
+    def targets(self):
+        """{job: (health, lastError)} of the active targets"""
+        return {t["labels"]["job"]: (t["health"], t["lastError"])
+                for t in self.api("targets", state="active")["activeTargets"]}
 
     def wait(self, what, fn):
         """Calls fn until it returns something true (bounded by WAIT)."""
@@ -282,6 +324,64 @@ class RealPrometheus(unittest.TestCase):
         prom.wait("up == 0", lambda: prom.query("up").get(key()) == 0)
         down = prom.wait("HealthdDown firing", lambda: firing("HealthdDown"))
         self.assertEqual(down, {frozenset([inst])})
+
+
+class HttpsScrape(unittest.TestCase):
+    def test_client_certificate_required(self):
+        tmp = tempfile.TemporaryDirectory(prefix="healthd-prometheus-tls-")
+        self.addCleanup(tmp.cleanup)
+        pki = make_pki(tmp.name)
+        config = {
+            "tls": {"cert_file": pki["server.pem"], "key_file": pki["server.key"],
+                    "client_ca_file": pki["ca.pem"],
+                    "client_auth_type": "RequireAndVerifyClientCert"},
+            # a background check, so that a series exists without a request
+            "checks": [{"name": "db", "plugin": "dummy", "result": "critical",
+                        "interval_ms": 500}],
+        }
+        h = Healthd(config=config)
+        h.start()
+        self.addCleanup(h.stop)
+        target = f"127.0.0.1:{h.port}"  # the address in the server certificate
+
+        def jobs(job):
+            """The shipped job with the test's files; the same without a
+            client certificate, and with one from a CA healthd does not trust."""
+            job["tls_config"].update(ca_file=pki["ca.pem"], cert_file=pki["client.pem"],
+                                     key_file=pki["client.key"])
+            nocert = copy.deepcopy(job)
+            nocert["job_name"] += "-nocert"
+            del nocert["tls_config"]["cert_file"], nocert["tls_config"]["key_file"]
+            foreign = copy.deepcopy(job)
+            foreign["job_name"] += "-foreign"
+            foreign["tls_config"].update(cert_file=pki["foreign.pem"],
+                                         key_file=pki["foreign.key"])
+            return [job, nocert, foreign]
+
+        prom = Prometheus(tmp.name, target, scrape=SCRAPE_HTTPS, jobs=jobs).start()
+        self.addCleanup(prom.stop)
+        nocert, foreign = prom.job + "-nocert", prom.job + "-foreign"
+
+        def up(job):
+            return prom.query(f'up{{job="{job}"}}').get(
+                frozenset([("instance", target), ("job", job)]))
+
+        prom.wait("up == 1 over https", lambda: up(prom.job) == 1)
+        key = frozenset([("instance", target), ("job", prom.job), ("check", "db")])
+        check_up = prom.wait("healthd_check_up of db over https",
+                             lambda: (lambda q: q if key in q else None)(
+                                 prom.query(f'healthd_check_up{{job="{prom.job}"}}')))
+        self.assertEqual(check_up[key], 0)  # its background runs fail
+        self.assertEqual(len(prom.query(f'healthd_build_info{{job="{prom.job}"}}')), 1)
+        # refused at the handshake: down, with the TLS error, and no series
+        for job in (nocert, foreign):
+            with self.subTest(job=job):
+                prom.wait(f"{job}: up == 0", lambda: up(job) == 0)
+                health, error = prom.targets()[job]
+                self.assertEqual(health, "down")
+                self.assertIn("tls", error.lower(), error)
+                self.assertEqual(prom.query(f'healthd_check_up{{job="{job}"}}'), {})
+        self.assertEqual(prom.targets()[prom.job], ("up", ""))
 
 
 if __name__ == "__main__":
