@@ -409,9 +409,32 @@ tls_boot_key(const struct tls *t)
 }
 
 /*
+ * Refuses the client's certificate with the alert Go's crypto/tls sends, so
+ * that the client says why (libmicrohttpd closes a failed handshake without
+ * one: "EOF" instead of "certificate required").
+ */
+static int
+refuse(gnutls_session_t session, gnutls_alert_description_t alert, int err)
+{
+	(void)gnutls_alert_send(session, GNUTLS_AL_FATAL, alert); /* best effort */
+	return err;
+}
+
+/* No certificate where one is required: TLS 1.3 has an alert for it. */
+static int
+refuse_missing(gnutls_session_t session)
+{
+	return refuse(session,
+	              gnutls_protocol_get_version(session) == GNUTLS_TLS1_3
+	                  ? GNUTLS_A_CERTIFICATE_REQUIRED
+	                  : GNUTLS_A_BAD_CERTIFICATE,
+	              GNUTLS_E_NO_CERTIFICATE_FOUND);
+}
+
+/*
  * Verified as Go's crypto/tls does for a client: the chain against the
  * client CA, each certificate in its validity, the leaf's purpose (if it
- * names one) TLS client. Failing here fails the handshake.
+ * names one) TLS client. Failing here fails the handshake, with an alert.
  */
 static int
 verify_client(gnutls_session_t session, bool required)
@@ -421,9 +444,14 @@ verify_client(gnutls_session_t session, bool required)
 	unsigned n = 0, status = 0;
 
 	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
-		return required ? GNUTLS_E_NO_CERTIFICATE_FOUND : 0;
+		return required ? refuse_missing(session) : 0;
 	if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status != 0)
-		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+		return refuse(session,
+		              (status & GNUTLS_CERT_EXPIRED) ? GNUTLS_A_CERTIFICATE_EXPIRED
+		              : (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA))
+		                  ? GNUTLS_A_UNKNOWN_CA
+		                  : GNUTLS_A_BAD_CERTIFICATE,
+		              GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR);
 	return 0;
 }
 
@@ -447,7 +475,7 @@ require_any(gnutls_session_t session)
 	unsigned n = 0;
 
 	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
-		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+		return refuse_missing(session);
 	return 0;
 }
 
@@ -470,8 +498,10 @@ tls_session_start(struct tls *t, gnutls_session_t session)
 	case CLIENT_AUTH_REQUEST:
 		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 		break;
+	/* REQUEST where a certificate is required: with REQUIRE, GnuTLS ends a
+	 * handshake without one before the verify function can send the alert */
 	case CLIENT_AUTH_REQUIRE_ANY:
-		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 		gnutls_session_set_verify_function(session, require_any);
 		break;
 	case CLIENT_AUTH_VERIFY_IF_GIVEN:
@@ -479,7 +509,7 @@ tls_session_start(struct tls *t, gnutls_session_t session)
 		gnutls_session_set_verify_function(session, verify_if_given);
 		break;
 	case CLIENT_AUTH_REQUIRE_VERIFY:
-		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
 		gnutls_session_set_verify_function(session, verify_required);
 		break;
 	}

@@ -137,6 +137,19 @@ def refused(h, ctx):
         conn.close()
 
 
+def refusal(h, ctx):
+    """What the client is told when its ping is refused ("" when answered)."""
+    conn = http.client.HTTPSConnection(h.host, h.port, timeout=10 * TIME_SCALE, context=ctx)
+    try:
+        conn.request("GET", "/health/ping")
+        conn.getresponse().read()
+        return ""
+    except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected) as e:
+        return str(e) or type(e).__name__
+    finally:
+        conn.close()
+
+
 def closed_within(s, seconds):
     """Whether the server closes s within `seconds`; what it sends is returned too."""
     deadline = time.monotonic() + seconds
@@ -295,6 +308,22 @@ class ClientCerts(PkiTest):
                                    client_ca_file=self.ca_pem)) as h:
             self.assertTrue(refused(h, client_context(self.ca_pem, old)))
             self.assertFalse(refused(h, client_context(self.ca_pem, self.client)))
+
+
+    def test_refusals_say_why(self):
+        # Go's alerts, so that a client (Prometheus' lastError, curl) names the
+        # cause instead of "EOF": libmicrohttpd sends none of its own
+        old = self.pki.leaf("old-client2", "ca", san="DNS:old", start=-3 * 86400, end=-86400)
+        with self.serving(self.tls(client_auth_type="RequireAndVerifyClientCert",
+                                   client_ca_file=self.ca_pem)) as h:
+            self.assertIn("certificate required", refusal(h, client_context(self.ca_pem)))
+            self.assertIn("unknown ca", refusal(h, client_context(self.ca_pem, self.stranger)))
+            self.assertIn("certificate expired", refusal(h, client_context(self.ca_pem, old)))
+            tls12 = client_context(self.ca_pem)
+            tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+            self.assertIn("bad certificate", refusal(h, tls12))
+        with self.serving(self.tls(client_auth_type="RequireAnyClientCert")) as h:
+            self.assertIn("certificate required", refusal(h, client_context(self.ca_pem)))
 
 
 class Versions(PkiTest):
