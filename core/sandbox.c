@@ -182,6 +182,38 @@ add_hidden(char *buf, size_t size, size_t *len, const char *path)
 	return 0;
 }
 
+/*
+ * The TLS key, also after a renewal: a key file that is a symbolic link into
+ * its own directory (a Kubernetes secret volume: tls.key -> ..data/tls.key,
+ * ..data -> ..2026_12_06_...) gets a new target on each renewal, which the
+ * executors' view, made once, would not hide: the directory is hidden instead.
+ */
+static int
+add_hidden_key(char *buf, size_t size, size_t *len, const char *path)
+{
+	char dir[PATH_MAX], real[PATH_MAX], realdir[PATH_MAX], *slash;
+	struct stat st;
+	size_t n;
+
+	if (path == NULL || lstat(path, &st) == -1 || !S_ISLNK(st.st_mode) ||
+	    strlen(path) >= sizeof(dir))
+		return add_hidden(buf, size, len, path);
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (realpath(dir, realdir) == NULL || realpath(path, real) == NULL)
+		return add_hidden(buf, size, len, path);
+	n = strlen(realdir);
+	if (n > 1 && strncmp(real, realdir, n) == 0 && real[n] == '/')
+		return add_hidden(buf, size, len, realdir);
+	return add_hidden(buf, size, len, path);
+}
+
 int
 sandbox_export(const struct config *cfg, char *err, size_t errlen)
 {
@@ -212,7 +244,7 @@ sandbox_export(const struct config *cfg, char *err, size_t errlen)
 	if (add_hidden(buf, sizeof(buf), &len, cfg->path) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, cfg->checks_dir) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, cfg->secret_file) == -1 ||
-	    add_hidden(buf, sizeof(buf), &len, cfg->tls.key_file) == -1 ||
+	    add_hidden_key(buf, sizeof(buf), &len, cfg->tls.key_file) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, getenv("CREDENTIALS_DIRECTORY")) == -1 ||
 	    add_hidden(buf, sizeof(buf), &len, "/run/credentials") == -1)
 		goto toolong;

@@ -19,6 +19,7 @@ import unittest
 
 import healthd_fixture
 from healthd_fixture import FIXTURE_DIR, TIME_SCALE, Healthd, main
+from pki import make_pki
 
 SECRET = "sandbox-test-secret"
 NOUNSHARE = os.path.join(FIXTURE_DIR, "..", "sandbox", "nounshare")
@@ -141,7 +142,7 @@ class Sandbox(unittest.TestCase):
         pw = pwd.getpwnam(self.USER)
         return pw.pw_uid, pw.pw_gid
 
-    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=()):
+    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=(), tls=None):
         checks = list(checks)
         for a in attacks:
             ck = {"name": a, "plugin": "hostile", "attack": a, "pidfile": self.pidfile}
@@ -152,7 +153,15 @@ class Sandbox(unittest.TestCase):
         config = {"url_secret_file": self.secret_file, "checks": checks}
         if isolation:
             config["isolation"] = isolation
+        if tls:
+            config["tls"] = {k: v for k, v in tls.items() if k != "ca"}
         h = Healthd(config=config, secret=False, plugin_dir=self.plugins)
+        if tls:
+            import http.client
+            import ssl
+            ctx = ssl.create_default_context(cafile=tls["ca"])
+            h.connection = lambda timeout=10: http.client.HTTPSConnection(
+                h.host, h.port, timeout=timeout * TIME_SCALE, context=ctx)
         for ck in checks:
             if ck.get("path") == "CONFIG":
                 ck["path"] = os.path.join(h.tmpdir, "healthd.json")
@@ -267,6 +276,45 @@ class Sandbox(unittest.TestCase):
         h = self.start({"plugins": {"hostile": {"landlock": False}}}, ["secret", "config"])
         self.assertEqual(self.attack(h, "secret"), "read: 0 bytes")
         self.assertEqual(self.attack(h, "config"), "read: 0 bytes")
+
+    def renewed_key(self, tag, **isolation):
+        """healthd with its TLS key as a Kubernetes secret volume holds it,
+        renewed once the executors run; checks "link", "first" and "renewed"
+        read the key by its configured path, its first and its new target."""
+        pki = make_pki(self.shared) if not os.path.exists(
+            os.path.join(self.shared, "ca.pem")) else {
+            n: os.path.join(self.shared, n) for n in ("ca.pem", "server.pem", "server.key")}
+        vol = os.path.join(self.shared, f"tls-{tag}")
+        first, second = os.path.join(vol, "..2026_12_01"), os.path.join(vol, "..2026_12_06")
+        for d in (first, second):
+            os.makedirs(d)
+            for name in ("server.pem", "server.key"):
+                shutil.copy(pki[name], d)
+                os.chmod(os.path.join(d, name), 0o644)
+        os.symlink("..2026_12_01", os.path.join(vol, "..data"))
+        for name in ("server.pem", "server.key"):
+            os.symlink(os.path.join("..data", name), os.path.join(vol, name))
+        paths = {"link": os.path.join(vol, "server.key"),
+                 "first": os.path.join(first, "server.key"),
+                 "renewed": os.path.join(second, "server.key")}
+        checks = [{"name": n, "plugin": "hostile", "attack": "read", "path": p,
+                   "pidfile": self.pidfile} for n, p in paths.items()]
+        h = self.start(isolation or None, [], checks=checks,
+                       tls={"cert_file": os.path.join(vol, "server.pem"),
+                            "key_file": paths["link"], "ca": pki["ca.pem"]})
+        os.symlink("..2026_12_06", os.path.join(vol, "..data.new"))
+        os.rename(os.path.join(vol, "..data.new"), os.path.join(vol, "..data"))
+        return h
+
+    def test_tls_key_hidden_across_renewal(self):
+        # the secret volume's directory is hidden, not just the key's target at
+        # startup: the renewal's new target is out of reach too
+        # (the hidden directory is an empty tmpfs of mode 0: EACCES)
+        for tag, isolation in (("overmount", {"plugins": {"hostile": {"landlock": False}}}),
+                               ("all", {})):
+            h = self.renewed_key(tag, **isolation)
+            for name in ("link", "first", "renewed"):
+                self.assertEqual(self.attack(h, name), f"read: {EACCES}", f"{tag}: {name}")
 
     # -- namespaces unavailable ------------------------------------------
 
