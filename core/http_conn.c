@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +46,9 @@
 #define TRIM_QUIET_MS 10000   /* ...once the count has stayed that low this long */
 #define TRIM_THRESHOLD (256 << 20) /* main()'s M_TRIM_THRESHOLD, put back after a trim */
 #define TRIM_PROBE 65536      /* a free() this large into an arena tries to shrink its top */
+#define LINGER_MS 2000        /* a refused TLS client's socket is read and discarded this long at most */
+#define LINGER_MAX 64         /* ...and so many at once, all threads (inside FD_RESERVE); past it, closed */
+#define LINGER_READS 4        /* reads per wake-up, so that one flooding client cannot hold a thread */
 
 
 /*
@@ -63,6 +67,14 @@ struct hconn {
 	atomic_bool closing;            /* shut down: by the sweeper or a reclaim */
 	atomic_bool served;             /* has had an answer: a keep-alive connection */
 	struct tls_material *tls;       /* HTTPS: the set its session started with */
+	bool linger;                    /* HTTPS: refused with an alert: a lingering close */
+};
+
+/* A socket closed by libmicrohttpd that this thread keeps open (a dup) for
+ * a while, reading and discarding, so that its client can read the alert. */
+struct lingering {
+	int fd;
+	int64_t until;                  /* clock_ms() at which it is closed; 0: a free slot */
 };
 
 /*
@@ -89,6 +101,8 @@ struct http_thread {
 	bool full;                      /* paused at max_connections: resumes once below it */
 	int64_t last_drain;             /* clock_ms() of its last drain_for_backlog */
 	int64_t accept_paused_until;    /* 0: accepting */
+	struct lingering lingering[LINGER_MAX]; /* in epfd; its own thread only (or after it) */
+	unsigned nlinger;               /* slots in use */
 };
 
 /* The layer: set up whole by http_conn_open before any thread runs; the
@@ -112,7 +126,16 @@ struct http_conns {
 	atomic_uint trim_gen;           /* bumped by thread 0 at a trim: each thread trims its arena */
 	pthread_mutex_t admit_lock;     /* per-address check + add, when that limit is on */
 	atomic_uint_fast64_t refused, reclaimed, timed_out;
+	atomic_int nlinger;             /* lingering sockets, all threads: at most LINGER_MAX */
 };
+
+static void tls_refused(void *session_ptr);
+static void linger_start(struct http_thread *t, int fd);
+static bool linger_is(struct http_thread *t, void *ptr);
+static void linger_read(struct http_thread *t, struct lingering *l);
+static void linger_end(struct http_thread *t, struct lingering *l);
+static void linger_sweep(struct http_thread *t, int64_t now);
+static int watch(int epfd, int fd, uint32_t events, void *ptr);
 
 /* Microseconds: fine enough to order connections answered in the same ms. */
 static int64_t
@@ -529,10 +552,108 @@ notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			hc->next->prev = hc->prev;
 		pthread_mutex_unlock(&t->lock);
 		tls_release(hc->tls); /* the session is done with it (or about to be deinited) */
+		if (hc->linger && hc->fd != -1)
+			linger_start(t, hc->fd);
 		free(hc);
 		*socket_context = NULL;
 	}
 	atomic_fetch_sub_explicit(&t->c->nconns, 1, memory_order_relaxed);
+}
+
+/* ---- lingering close: a refused TLS client reads its alert --------------- */
+
+/*
+ * tls.c refused the client (an alert is queued): in TLS 1.3 the client
+ * sends its request right behind its Finished, and a close with it unread
+ * is a reset, which makes the client drop the alert ("broken pipe" instead
+ * of "certificate required"). So the close lingers, as nginx's does.
+ */
+static void
+tls_refused(void *session_ptr)
+{
+	struct hconn *hc = session_ptr != NULL ? http_conn_of(session_ptr) : NULL;
+
+	if (hc != NULL)
+		hc->linger = true;
+}
+
+/*
+ * At the CLOSED notice, before libmicrohttpd closes fd: keeps the socket (a
+ * dup), sends FIN behind the alert and reads until the client's EOF or
+ * LINGER_MS. Past LINGER_MAX, or without a descriptor, it closes at once.
+ */
+static void
+linger_start(struct http_thread *t, int fd)
+{
+	struct lingering *l = NULL;
+	int dfd;
+
+	if (atomic_fetch_add(&t->c->nlinger, 1) >= LINGER_MAX) {
+		atomic_fetch_sub(&t->c->nlinger, 1);
+		log_debug("http: %d refused TLS clients lingering: one more closed at once",
+		          LINGER_MAX);
+		return;
+	}
+	for (size_t i = 0; i < LINGER_MAX && l == NULL; i++)
+		if (t->lingering[i].until == 0)
+			l = &t->lingering[i]; /* found: the thread holds at most the total */
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (l == NULL || dfd == -1 || shutdown(dfd, SHUT_WR) == -1 ||
+	    watch(t->epfd, dfd, EPOLLIN, l) == -1) {
+		if (dfd != -1)
+			close(dfd);
+		atomic_fetch_sub(&t->c->nlinger, 1);
+		return;
+	}
+	l->fd = dfd;
+	l->until = clock_ms() + LINGER_MS;
+	t->nlinger++;
+}
+
+/* Whether an event of epfd is one of this thread's lingering sockets. */
+static bool
+linger_is(struct http_thread *t, void *ptr)
+{
+	return (char *)ptr >= (char *)t->lingering &&
+	       (char *)ptr < (char *)(t->lingering + LINGER_MAX);
+}
+
+/* Discards what the client sent; its EOF (or an error) ends the linger. */
+static void
+linger_read(struct http_thread *t, struct lingering *l)
+{
+	char buf[4096];
+
+	for (int i = 0; i < LINGER_READS; i++) {
+		ssize_t n = read(l->fd, buf, sizeof(buf));
+
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		linger_end(t, l);
+		return;
+	}
+}
+
+static void
+linger_end(struct http_thread *t, struct lingering *l)
+{
+	epoll_ctl(t->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	close(l->fd);
+	l->fd = -1;
+	l->until = 0;
+	t->nlinger--;
+	atomic_fetch_sub(&t->c->nlinger, 1);
+}
+
+/* Closes the lingering sockets past their time (now 0: every one, at stop). */
+static void
+linger_sweep(struct http_thread *t, int64_t now)
+{
+	for (size_t i = 0; i < LINGER_MAX && t->nlinger > 0; i++)
+		if (t->lingering[i].until != 0 && (now == 0 || now >= t->lingering[i].until))
+			linger_end(t, &t->lingering[i]);
 }
 
 /* ---- the event loop: one per HTTP thread --------------------------------- */
@@ -709,7 +830,7 @@ wait_ms(struct http_thread *t, int64_t now)
 
 	if (MHD_get_timeout(t->d, &mhd) == MHD_YES)
 		ms = mhd > INT32_MAX ? INT32_MAX : (int64_t)mhd;
-	if ((t->head != NULL ||
+	if ((t->head != NULL || t->nlinger > 0 ||
 	     (t == t->c->threads &&
 	      atomic_load_explicit(&t->c->conn_peak, memory_order_relaxed) >= TRIM_DROP)) &&
 	    (ms < 0 || ms > t->next_sweep - now))
@@ -740,6 +861,8 @@ control(struct http_thread *t, int64_t now)
 			stop = true;
 		else if (ev[i].data.ptr == &t->wake_fd)
 			(void)!read(t->wake_fd, &v, sizeof(v)); /* the daemon's next run resumes */
+		else if (linger_is(t, ev[i].data.ptr))
+			linger_read(t, ev[i].data.ptr);
 		else if (!atomic_load(&c->quiesced))
 			accept_from(t, *(int *)ev[i].data.ptr);
 	}
@@ -797,6 +920,7 @@ http_thread_main(void *arg)
 			stop = control(t, now);
 		if (now >= t->next_sweep) {
 			conn_sweep(t);
+			linger_sweep(t, now);
 			if (t == c->threads)
 				trim_after_burst(c, now);
 			t->next_sweep = now + SWEEP_MS;
@@ -976,6 +1100,8 @@ http_conn_open(const struct config *cfg, struct tls *tls, const struct http_conn
 	c->tls = tls;
 	c->cb = *cb;
 	fit_nofile(&cfg->limits);
+	if (tls != NULL)
+		tls_on_refused(tls_refused);
 	pthread_mutex_init(&c->admit_lock, NULL);
 	/* every thread set up before any runs: a reclaim walks them all */
 	memset(c->listen_fds, -1, sizeof(c->listen_fds));
@@ -1054,7 +1180,8 @@ http_conn_stop(struct http_conns *c)
 		struct http_thread *t = &c->threads[i];
 
 		if (t->d != NULL)
-			MHD_stop_daemon(t->d);
+			MHD_stop_daemon(t->d); /* a refused client's close may linger here */
+		linger_sweep(t, 0);
 		if (t->epfd != -1)
 			close(t->epfd);
 		if (t->wake_fd != -1)

@@ -70,6 +70,8 @@ struct tls {
 static atomic_bool tls_on;
 static atomic_int_fast64_t tls_not_after;
 static atomic_uint_fast64_t tls_reloads[2]; /* [0] failed, [1] ok */
+/* Told of each refusal (tls_on_refused): set before serving, then only read. */
+static tls_refused_fn tls_refused_hook;
 
 /* "2027-01-31T12:00:00Z" */
 static void
@@ -408,15 +410,25 @@ tls_boot_key(const struct tls *t)
 	return t->boot_key;
 }
 
+void
+tls_on_refused(tls_refused_fn fn)
+{
+	tls_refused_hook = fn;
+}
+
 /*
  * Refuses the client's certificate with the alert Go's crypto/tls sends, so
  * that the client says why (libmicrohttpd closes a failed handshake without
- * one: "EOF" instead of "certificate required").
+ * one: "EOF" instead of "certificate required"). The hook keeps the socket
+ * open a while, or a request sent behind the client's Finished makes the
+ * close a reset that loses the alert.
  */
 static int
 refuse(gnutls_session_t session, gnutls_alert_description_t alert, int err)
 {
 	(void)gnutls_alert_send(session, GNUTLS_AL_FATAL, alert); /* best effort */
+	if (tls_refused_hook != NULL)
+		tls_refused_hook(gnutls_session_get_ptr(session));
 	return err;
 }
 

@@ -47,6 +47,15 @@ struct tls_material *tls_session_start(struct tls *t, gnutls_session_t session);
 void tls_release(struct tls_material *m);
 
 /*
+ * fn is called on the HTTP thread of a handshake that refused the client's
+ * certificate with an alert, with the session's pointer (libmicrohttpd sets
+ * it to the MHD_Connection), so that the socket is closed only once the
+ * client had time to read the alert. Once, before serving; NULL: none.
+ */
+typedef void (*tls_refused_fn)(void *session_ptr);
+void tls_on_refused(tls_refused_fn fn);
+
+/*
  * SIGHUP, main thread: reads the files again (cfg's, if not NULL: the
  * reloaded configuration's "tls"). A set that fails its checks is not used:
  * the one before keeps serving, and one line says why. Returns 0 or -1.

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -30,6 +31,8 @@ CHECKS = [{"name": "foo", "plugin": "dummy"}, {"name": "bar", "plugin": "dummy",
                                                 "result": "critical", "defaults": False}]
 PING = b"GET /health/ping HTTP/1.1\r\nHost: x\r\n\r\n"
 CLOSED = "healthd_http_connections_closed_total"
+FDS = ("process_open_fds", frozenset())
+LINGER_MAX = 64  # http_conn.c: refused clients' sockets kept open at once
 
 
 def stamp(t):
@@ -166,6 +169,31 @@ def closed_within(s, seconds):
             return True, got
         got += chunk
     return False, got
+
+
+def server_closed(s, seconds):
+    """Waits (at most `seconds`) until the server has shut down its side of s."""
+    p = select.poll()
+    p.register(s.fileno(), select.POLLRDHUP)
+    return bool(p.poll(seconds * 1000))
+
+
+def early_request(h, ctx):
+    """A refused client as Go's: its request right behind its Finished (a TLS
+    1.3 client's handshake ends there), another once the server has sent its
+    alert and closed its side (as Go's writer may), then a read. Returns the
+    socket, still open, and what the client was told: the alert's text, or
+    the error that lost it (a reset: "broken pipe", "connection reset")."""
+    raw = socket.create_connection((h.host, h.port), timeout=10 * TIME_SCALE)
+    s = ctx.wrap_socket(raw, server_hostname=h.host)
+    try:
+        s.sendall(PING)
+        if not server_closed(s, 10 * TIME_SCALE):
+            return s, "the server did not close"
+        s.sendall(PING)
+        return s, "answered: " + repr(s.recv(4096))
+    except (ssl.SSLError, OSError) as e:
+        return s, str(e) or type(e).__name__
 
 
 class PkiTest(unittest.TestCase):
@@ -547,6 +575,59 @@ class Limits(PkiTest):
             finally:
                 for c in conns:
                     c.close()
+
+
+class Lingering(PkiTest):
+    """A refused client's socket is closed only once the client had time to
+    read the alert (nginx's lingering close), within bounds."""
+
+    def serving_required(self):
+        return self.serving(self.tls(client_auth_type="RequireAndVerifyClientCert",
+                                     client_ca_file=self.ca_pem),
+                            ctx=client_context(self.ca_pem, self.client))
+
+    def tls13(self):
+        return client_context(self.ca_pem, minimum=ssl.TLSVersion.TLSv1_3)
+
+    def wait_fds(self, h, ok, what, timeout=10):
+        deadline = time.monotonic() + timeout * TIME_SCALE
+        while True:
+            n = h.metrics()[FDS]
+            if ok(n):
+                return n
+            if time.monotonic() > deadline:
+                self.fail(f"{what}: process_open_fds {n} after {timeout * TIME_SCALE:.0f} s")
+            time.sleep(0.05)
+
+    def test_alert_read_behind_an_early_request(self):
+        # without it, the request unread at the close makes it a reset: Go
+        # (Prometheus) said "write: broken pipe" instead of the cause
+        with self.serving_required() as h:
+            for _ in range(20):
+                s, told = early_request(h, self.tls13())
+                s.close()
+                self.assertIn("certificate required", told)
+            self.assertEqual(h.get("/health/ping")[:3:2], (200, b"pong"))
+
+    def test_refused_clients_cost_bounded_descriptors(self):
+        with self.serving_required() as h:
+            base = h.metrics()[FDS]
+            held = []
+            try:
+                # clients that never close: their sockets linger, then go at the bound
+                for _ in range(5):
+                    held.append(early_request(h, self.tls13())[0])
+                self.wait_fds(h, lambda n: n >= base + 5, "lingering sockets held")
+                self.wait_fds(h, lambda n: n <= base + 1, "lingering sockets closed")
+                # a flood holds at most LINGER_MAX of them (past it, closed at once)
+                for _ in range(200):
+                    held.append(early_request(h, self.tls13())[0])
+                self.assertLessEqual(h.metrics()[FDS], base + LINGER_MAX + 2)
+                self.wait_fds(h, lambda n: n <= base + 1, "lingering sockets closed")
+            finally:
+                for s in held:
+                    s.close()
+            self.assertEqual(h.get("/health/ping")[:3:2], (200, b"pong"))
 
 
 if __name__ == "__main__":
