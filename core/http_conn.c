@@ -164,6 +164,18 @@ http_conn_thread(struct http_conns *c, struct MHD_Connection *conn)
 	return &c->threads[0]; /* not reached: every daemon is a thread's */
 }
 
+size_t
+http_conn_nthreads(const struct http_conns *c)
+{
+	return c->nthreads;
+}
+
+size_t
+http_conn_thread_index(const struct http_thread *t)
+{
+	return (size_t)(t - t->c->threads);
+}
+
 struct hconn *
 http_conn_of(struct MHD_Connection *conn)
 {
