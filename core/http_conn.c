@@ -77,6 +77,7 @@ struct http_thread {
 	int epfd;                       /* its listen sockets, wake_fd and stop_fd; itself in mhd_fd */
 	int mhd_fd;                     /* libmicrohttpd's epoll set: the connections */
 	int wake_fd;                    /* eventfd: a request resumed by a runner thread */
+	atomic_bool woken;              /* wake_fd written since the thread last looked */
 	unsigned nlive;                 /* its daemon's connections */
 	unsigned activity;              /* request lines seen: did a wake-up serve anything */
 	unsigned trim_gen;              /* the last of c->trim_gen it trimmed its arena for */
@@ -131,12 +132,15 @@ http_conn_set_phase(struct hconn *hc, enum conn_phase phase)
 	atomic_store_explicit(&hc->phase, phase, memory_order_relaxed);
 }
 
-/* Wakes an HTTP thread from its epoll_wait. */
+/* Wakes an HTTP thread from its epoll_wait: one write until the thread has
+ * looked (a finished run resumes many of its requests at once). */
 static void
 wake(struct http_thread *t)
 {
 	uint64_t one = 1;
 
+	if (atomic_exchange(&t->woken, true))
+		return;
 	if (write(t->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
 		log_warn("http: cannot wake an HTTP thread: %s", strerror(errno));
 }
@@ -772,6 +776,15 @@ http_thread_main(void *arg)
 		}
 		now = clock_ms();
 		ms = wait_ms(t, now);
+		/* woken: what the wakers did before this is served by a round that
+		 * does not sleep; a wake after it writes again */
+		if (atomic_load_explicit(&t->woken, memory_order_relaxed)) {
+			uint64_t v;
+
+			atomic_store(&t->woken, false);
+			(void)!read(t->wake_fd, &v, sizeof(v));
+			ms = 0;
+		}
 
 		if (t->nlive < MHD_SLEEP_MAX) {
 			unsigned seen = t->activity;
