@@ -36,7 +36,7 @@
 #define STALLED_MS 1000       /* at the limit, a header or body this old may be reclaimed */
 #define ACCEPT_PAUSE_MS 100   /* out of descriptors: stop accepting for this long */
 #define FULL_RETRY_MS 5       /* at max_connections: look at the backlog again this often */
-#define DRAIN_MAX 32          /* connections reclaimed at once, as nginx drains its reusable ones */
+#define DRAIN_MAX 64          /* connections reclaimed at once, as nginx drains its reusable ones */
 #define DRAIN_GAP_MS 5        /* ...at most this often per thread */
 #define DRAIN_TARGET_MS 400   /* ...enough for a connection in the backlog to wait about this long */
 #define FD_RESERVE 256        /* descriptors beside the connections: executors, logs, plugins */
@@ -569,7 +569,9 @@ watch_listeners(struct http_thread *t, bool on)
  * Near the limit, with connections waiting in listen socket lfd's backlog:
  * drains as many as move the backlog through in DRAIN_TARGET_MS, at least
  * one per DRAIN_GAP_MS. More would close keep-alive connections (which
- * their clients open again) faster than needed to serve a fresh one.
+ * their clients open again) faster than needed to serve a fresh one. At
+ * most DRAIN_MAX: 64 every 5 ms move one thread's backlog of 3,000 (a
+ * flood on one HTTP thread) in about 250 ms; 32 left fresh probes over 1 s.
  */
 static void
 drain_for_backlog(struct http_thread *t, int lfd)
