@@ -133,6 +133,83 @@ format_has_thresholds(const struct check *c)
 	return c->failures_before_critical > 1 || c->successes_before_passing > 1;
 }
 
+/* Whether s goes into a JSON string as it is (check_name_error's characters do). */
+static bool
+json_plain(const char *s, size_t *len)
+{
+	const char *p;
+
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"' || *p == '\\')
+			return false;
+	*len = (size_t)(p - s);
+	return true;
+}
+
+static void
+put(char *out, size_t *off, const char *s, size_t n)
+{
+	memcpy(out + *off, s, n);
+	*off += n;
+}
+
+/*
+ * The seed's body without details, the one probes ask for, written
+ * directly: json-c's objects were a tenth of a request's CPU. *plain is
+ * false when a name would need escaping (then json-c writes it).
+ */
+static char *
+seed_plain(const struct registry *reg, const uint32_t *ids, const struct runner_job *job,
+           size_t *len, bool *plain)
+{
+	static const char head[] = "{\"available_checks\":[", mid[] = "],\"checks\":{",
+	                  tail_ok[] = "},\"health\":\"running\"}\n",
+	                  tail_bad[] = "},\"health\":\"degraded\"}\n";
+	size_t count = registry_count(reg), n = runner_job_count(job), size, off = 0, k;
+	bool passed = format_job_passed(job);
+	char *out;
+
+	*plain = false;
+	size = sizeof(head) + sizeof(mid) + sizeof(tail_bad);
+	for (uint32_t id = 0; id < count; id++) {
+		if (!json_plain(registry_at(reg, id)->name, &k))
+			return NULL;
+		size += k + 3; /* "name", */
+	}
+	for (size_t i = 0; i < n; i++)
+		size += strlen(registry_at(reg, ids[i])->name) + 10; /* "name":false, */
+	*plain = true;
+	if ((out = malloc(size)) == NULL)
+		return NULL;
+	put(out, &off, head, sizeof(head) - 1);
+	for (uint32_t id = 0; id < count; id++) {
+		const char *name = registry_at(reg, id)->name;
+
+		if (id > 0)
+			out[off++] = ',';
+		out[off++] = '"';
+		put(out, &off, name, strlen(name));
+		out[off++] = '"';
+	}
+	put(out, &off, mid, sizeof(mid) - 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = registry_at(reg, ids[i])->name;
+		bool ok = format_passed(runner_job_result(job, i)->status);
+
+		if (i > 0)
+			out[off++] = ',';
+		out[off++] = '"';
+		put(out, &off, name, strlen(name));
+		put(out, &off, ok ? "\":true" : "\":false", ok ? 6 : 7);
+	}
+	if (passed)
+		put(out, &off, tail_ok, sizeof(tail_ok) - 1);
+	else
+		put(out, &off, tail_bad, sizeof(tail_bad) - 1);
+	*len = off;
+	return out;
+}
+
 /* Keys are added in sorted order: json-c keeps insertion order, and the seed
  * sorts keys. */
 char *
@@ -141,7 +218,11 @@ format_seed(const struct registry *reg, const uint32_t *ids, const struct runner
 {
 	struct json_object *root, *avail, *checks, *details = NULL;
 	size_t count = registry_count(reg), n = runner_job_count(job);
+	bool plain;
+	char *body;
 
+	if (!verbose && ((body = seed_plain(reg, ids, job, len, &plain)) != NULL || plain))
+		return body;
 	root = json_object_new_object();
 	avail = json_object_new_array_ext((int)count);
 	checks = json_object_new_object();

@@ -46,6 +46,20 @@ enum canned {
 #define STATUS_REFRESH_S 30
 #define STATUS_REFRESH_MAX_S 3600
 
+/*
+ * An HTTP thread's last GET P/ answer, queued again while its bytes stay the
+ * same (a probe's answer seldom changes): a response and its headers cost
+ * a dozen allocations to make and free. Connections still sending the
+ * previous one hold their own reference (libmicrohttpd counts them).
+ */
+struct reuse {
+	struct MHD_Response *resp;
+	const char *body;       /* resp's, which owns it */
+	size_t len;
+	bool health_json;
+	bool keep_alive;
+};
+
 struct http {
 	const struct config *cfg;
 	struct gen_table *gens;
@@ -59,6 +73,8 @@ struct http {
 	/* [k][1] carries Keep-Alive: timeout=N, for a connection that stays open */
 	struct MHD_Response *canned[CANNED_COUNT][2];
 	atomic_uint_fast64_t counters[ROUTE_COUNT][NCODES];
+	struct reuse *reuse;        /* one per HTTP thread, each touched by its own only */
+	size_t nreuse;
 };
 
 /* The query arguments healthd reads: the first of each counts. */
@@ -92,6 +108,8 @@ struct request {
 	bool large;             /* a body made for it: may outlast the send buffer */
 };
 
+static struct MHD_Response *owned_response(struct request *q, char *body, size_t len,
+                                           const char *type, const char *vary);
 static enum MHD_Result serve_ping(struct request *q);
 static enum MHD_Result serve_health(struct request *q);
 static size_t add_stand_ins(const struct generation *g, uint32_t *ids, size_t n);
@@ -189,23 +207,21 @@ reply_canned(struct request *q, unsigned code, enum canned k)
 }
 
 /*
- * Queues a body made for this request, and lets go of it; `counted`: the
- * answer is in the counters already, else it is counted here. vary: the
- * request header the body was chosen by, or NULL.
+ * A response that owns body, a body made for this request; NULL when out of
+ * memory (body is freed). vary: the request header the body was chosen by,
+ * or NULL.
  */
-static enum MHD_Result
-send_owned(struct request *q, unsigned code, bool counted, char *body, size_t len,
-           const char *type, const char *vary)
+static struct MHD_Response *
+owned_response(struct request *q, char *body, size_t len, const char *type, const char *vary)
 {
 	struct MHD_Response *resp;
-	enum MHD_Result rc;
 
 	if (body == NULL)
-		return reply_canned(q, 500, CANNED_NO_MEMORY);
+		return NULL;
 	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(body);
-		return reply_canned(q, 500, CANNED_NO_MEMORY);
+		return NULL;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -216,10 +232,54 @@ send_owned(struct request *q, unsigned code, bool counted, char *body, size_t le
 	if (vary != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
 	add_keep_alive(q, resp);
+	return resp;
+}
+
+/*
+ * Queues a body made for this request, and lets go of it; `counted`: the
+ * answer is in the counters already, else it is counted here.
+ */
+static enum MHD_Result
+send_owned(struct request *q, unsigned code, bool counted, char *body, size_t len,
+           const char *type, const char *vary)
+{
+	struct MHD_Response *resp = owned_response(q, body, len, type, vary);
+	enum MHD_Result rc;
+
+	if (resp == NULL)
+		return reply_canned(q, 500, CANNED_NO_MEMORY);
 	q->large = true;
 	rc = counted ? queue(q, code, resp) : reply(q, code, resp);
 	MHD_destroy_response(resp);
 	return rc;
+}
+
+/* GET P/'s body: queued as this thread's last answer when the bytes are the
+ * same, else as a new one that takes its place (struct reuse). */
+static enum MHD_Result
+reply_health_body(struct request *q, unsigned code, char *body, size_t len, bool health_json)
+{
+	struct reuse *r = &q->h->reuse[http_conn_thread_index(q->t)];
+	struct MHD_Response *resp;
+
+	if (body == NULL)
+		return reply_canned(q, 500, CANNED_NO_MEMORY);
+	if (r->resp != NULL && r->health_json == health_json && r->keep_alive == q->keep_alive &&
+	    r->len == len && memcmp(r->body, body, len) == 0) {
+		free(body);
+	} else {
+		/* either body may come from the same URL: caches must key on Accept */
+		resp = owned_response(q, body, len,
+		                      health_json ? "application/health+json" : "application/json",
+		                      MHD_HTTP_HEADER_ACCEPT);
+		if (resp == NULL)
+			return reply_canned(q, 500, CANNED_NO_MEMORY);
+		if (r->resp != NULL)
+			MHD_destroy_response(r->resp);
+		*r = (struct reuse){resp, body, len, health_json, q->keep_alive};
+	}
+	q->large = true;
+	return reply(q, code, r->resp);
 }
 
 /* Sends a body made for this request, and lets go of it. */
@@ -338,15 +398,13 @@ reply_health(struct request *q)
 	size_t len = 0;
 	char *body;
 
-	/* either body may come from the same URL: caches must key on Accept */
 	if (wants_health_json(conn)) {
 		body = format_health_json(q->gen->reg, &q->gen->cfg->service, q->ids, q->job,
 		                          &len);
-		return reply_owned(q, code, body, len, "application/health+json",
-		                   MHD_HTTP_HEADER_ACCEPT);
+		return reply_health_body(q, code, body, len, true);
 	}
 	body = format_seed(q->gen->reg, q->ids, q->job, q->verbose, &len);
-	return reply_owned(q, code, body, len, "application/json", MHD_HTTP_HEADER_ACCEPT);
+	return reply_health_body(q, code, body, len, false);
 }
 
 /* While plugins load, every selection (groups too) takes their stand-ins
@@ -1019,7 +1077,9 @@ http_start(const struct http_env *env, char *err, size_t errlen)
 	}, err, errlen);
 	if (h->conns == NULL)
 		goto fail;
-	if (make_canned(h) == -1) {
+	h->nreuse = http_conn_nthreads(h->conns);
+	h->reuse = calloc(h->nreuse, sizeof(*h->reuse));
+	if (h->reuse == NULL || make_canned(h) == -1) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1043,11 +1103,15 @@ http_stop(struct http *h)
 {
 	if (h == NULL)
 		return;
-	/* the daemons first: a connection may still hold a canned response */
+	/* the daemons first: a connection may still hold a canned or reused response */
 	http_conn_stop(h->conns);
 	for (size_t i = 0; i < CANNED_COUNT; i++)
 		for (int ka = 0; ka < 2; ka++)
 			if (h->canned[i][ka] != NULL)
 				MHD_destroy_response(h->canned[i][ka]);
+	for (size_t i = 0; h->reuse != NULL && i < h->nreuse; i++)
+		if (h->reuse[i].resp != NULL)
+			MHD_destroy_response(h->reuse[i].resp);
+	free(h->reuse);
 	free(h);
 }

@@ -82,6 +82,11 @@ void http_conn_stats(struct http_conns *c, struct http_conn_stats *st);
 struct hconn *http_conn_of(struct MHD_Connection *conn);
 struct http_thread *http_conn_thread(struct http_conns *c, struct MHD_Connection *conn);
 
+/* How many HTTP threads there are, and t's index among them: a slot for
+ * state each thread keeps for itself. */
+size_t http_conn_nthreads(const struct http_conns *c);
+size_t http_conn_thread_index(const struct http_thread *t);
+
 /* The connection enters phase now. hc may be NULL. */
 void http_conn_set_phase(struct hconn *hc, enum conn_phase phase);
 

@@ -158,6 +158,40 @@ class Api(ServerTest):
         finally:
             conn.close()
 
+    def test_repeated_answers_follow_their_bodies(self):
+        # an HTTP thread queues its last GET P/ answer again while the bytes
+        # are the same: every change of body, type or keep-alive must show
+        hj = {"Accept": "application/health+json"}
+        conn = self.h.connection()
+        try:
+            for path, headers, status, want in [
+                    ("/health/?checks=true", {}, 200, body({"true": True})),
+                    ("/health/?checks=true", {}, 200, body({"true": True})),
+                    ("/health/?checks=false", {}, 503, body({"false": False}, "degraded")),
+                    ("/health/?checks=true", {}, 200, body({"true": True})),
+                    ("/health/?checks=true", hj, 200, None),
+                    ("/health/?checks=true", {}, 200, body({"true": True})),
+                    ("/health/?checks=foo", {}, 200, body({"foo": True}))]:
+                conn.request("GET", path, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.assertEqual(resp.status, status, path)
+                if want is None:
+                    self.assertEqual(resp.getheader("content-type"), "application/health+json")
+                    self.assertEqual(json.loads(data)["status"], "pass")
+                else:
+                    self.assertEqual(resp.getheader("content-type"), "application/json")
+                    self.assertEqual(data, want, path)
+                self.assertTrue(resp.getheader("keep-alive", "").startswith("timeout="), path)
+        finally:
+            conn.close()
+        # the closing variant of the same bytes, then the keep-alive one again
+        st, hdrs, data = self.get("/health/?checks=true", headers={"Connection": "close"})
+        self.assertEqual((st, data), (200, body({"true": True})))
+        self.assertIsNone(hdrs.get("keep-alive"))
+        st, hdrs, data = self.get("/health/?checks=true")
+        self.assertEqual((st, data), (200, body({"true": True})))
+
     # beyond the seed
     def test_verbose_details(self):
         st, _, data = self.get("/health/?checks=false,bar&verbose=1")

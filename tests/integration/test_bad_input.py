@@ -309,7 +309,8 @@ class Framing(ServerTest):
 
 
 class ConfiguredLimits(ServerTest):
-    CONFIG = {"limits": {"max_connections_per_ip": 4, "max_body_bytes": 100}}
+    # two HTTP threads whatever the CPUs: the per-address count spans them
+    CONFIG = {"http_threads": 2, "limits": {"max_connections_per_ip": 4, "max_body_bytes": 100}}
 
     def test_connections_per_address(self):
         # four answered connections: healthd has them all, not just the kernel
@@ -365,7 +366,8 @@ OVERLOAD_LIMITS = {"max_connections": 8, "idle_timeout_s": 600, "header_timeout_
 # Short time limits, so that the slow-client tests stay fast; the idle timeout
 # is long, so that only a total-time limit can close a client that trickles.
 SLOW_LIMITS = dict(OVERLOAD_LIMITS, header_timeout_s=2, body_timeout_s=2, send_timeout_s=2)
-OVERLOAD = {"limits": OVERLOAD_LIMITS,
+# two HTTP threads whatever the CPUs: a reclaim walks every thread's connections
+OVERLOAD = {"http_threads": 2, "limits": OVERLOAD_LIMITS,
             "checks": [{"name": "slow", "plugin": "dummy", "delay_ms": 4000, "timeout_ms": 20000,
                         "defaults": False}] +
                       # enough checks for a /metrics answer far larger than socket buffers
@@ -649,7 +651,9 @@ class Overload(unittest.TestCase):
         if os.environ.get("HEALTHD_WRAPPER") or os.environ.get("HEALTHD_SANITIZED"):
             self.skipTest("RSS means something only in a plain build")
         burst = 500
-        config = {"limits": {"max_connections": 1024, "max_request_bytes": 16384},
+        # two HTTP threads whatever the CPUs: each shrinks its own arena
+        config = {"http_threads": 2,
+                  "limits": {"max_connections": 1024, "max_request_bytes": 16384},
                   "checks": [{"name": "a", "plugin": "dummy"}]}
         with running(self, config) as h:
             pid = h.proc.pid
