@@ -30,7 +30,7 @@
 #include "tls.h"
 
 #define MAX_LISTEN 64
-#define MAX_THREADS 16
+#define MAX_THREADS 64 /* http_threads' upper bound in config.c */
 #define ACCEPT_BATCH 32       /* accepts per wake-up, so one thread cannot starve its connections */
 #define SWEEP_MS 100          /* how often a thread checks its connections' phase deadlines */
 #define MHD_SLEEP_MAX 100     /* below this many connections a thread sleeps in libmicrohttpd */

@@ -156,6 +156,19 @@ class GoodConfig(unittest.TestCase):
             self.assertEqual(h.host, "::1")
             self.assertEqual(h.get("/health/ping")[2], b"pong")
 
+    def test_http_threads_up_to_the_documented_64(self):
+        # as many HTTP threads as configured, to 64 (the connection layer
+        # stopped at 16 without a word)
+        def threads(n):
+            with Healthd(config={"http_threads": n}) as h:
+                self.assertEqual(h.get("/health/ping")[0], 200)
+                with open(f"/proc/{h.proc.pid}/status") as f:
+                    return int(next(line.split()[1] for line in f
+                                    if line.startswith("Threads:")))
+        one = threads(1)
+        self.assertEqual(threads(40) - one, 39)
+        self.assertEqual(threads(64) - one, 63)
+
     def test_checks_dir_drop_in(self):
         with tempfile.TemporaryDirectory() as d:
             os.mkdir(os.path.join(d, "checks.d"))
