@@ -148,6 +148,7 @@ static char *spec_text;              /* taken from the environment at start */
 static char plugin_name[64];         /* for the SIGSYS handler's line */
 static enum log_style log_style;     /* and its prefix, read before any signal */
 static bool entered;
+static char proc_error[160];         /* the reaper's, inherited by its executor */
 static unsigned withheld;            /* server: layers no executor gets (wrapper, root) */
 static int max_tasks;                /* server: isolation.max_tasks, for the report's text */
 
@@ -460,10 +461,14 @@ reaper(void)
 	int status;
 
 	prctl(PR_SET_NAME, "healthd-reaper");
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1) {
-		log_err("sandbox: mounting /proc in the PID namespace: %s", strerror(errno));
-		_exit(1);
-	}
+	/* The kernel refuses a user namespace a /proc of its own while parts of
+	 * the one it sees are masked (a container's /proc/acpi, /proc/kcore):
+	 * the namespace still keeps signals in and reaps orphans, but /proc is
+	 * the outer one, so the executor reports the layer missing. */
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+		snprintf(proc_error, sizeof(proc_error), "its /proc cannot be mounted: %s%s",
+		         strerror(errno),
+		         errno == EPERM ? " (parts of /proc are masked, as in a container)" : "");
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -1008,7 +1013,11 @@ sandbox_enter(const char *path, pid_t server, struct sandbox_report *report, cha
 			}
 			if (pidns && start_pid_namespace(why, sizeof(why)) == -1)
 				goto halfway;
-			report->layers |= SANDBOX_NAMESPACES | (pidns ? SANDBOX_PID_NAMESPACE : 0);
+			report->layers |= SANDBOX_NAMESPACES;
+			if (pidns && proc_error[0] != '\0')
+				add_missing(report, "no PID namespace (", proc_error, ")");
+			else if (pidns)
+				report->layers |= SANDBOX_PID_NAMESPACE;
 		}
 	}
 	drop_capabilities();

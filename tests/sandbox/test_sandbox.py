@@ -329,6 +329,42 @@ class Sandbox(unittest.TestCase):
         self.assertEqual(self.attack(h, "secret"), f"read: {EACCES}")
         self.assertEqual(self.attack(h, "ptrace"), f"ptrace: {EPERM}")
 
+    # /proc/acpi masked as Docker and containerd mask it: the kernel then refuses
+    # a user namespace its own /proc (mount_too_revealing)
+    MASKPROC = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'for d in acpi scsi bus driver; do [ -d /proc/$d ] && '
+                'mount -t tmpfs -o ro tmpfs /proc/$d && break; done && exec "$@"', "maskproc"]
+
+    def masked(self):
+        if os.getuid() != 0 or self.USER is not None:
+            self.skipTest("masking /proc for healthd needs root (unshare --mount)")
+
+    def test_masked_proc_no_pid_namespace(self):
+        # the plugin loads (it was refused, and restarted forever), the PID
+        # namespace is reported missing with the kernel's reason, and the
+        # layers that hold without it still hold
+        self.masked()
+        h = self.start(attacks=["proc", "secret", "stop", "ptrace"], wrapper=self.MASKPROC)
+        self.wait_ready(h)
+        self.assertRegex(h.log, r"warning: plugin hostile: sandbox: user\+mount namespaces, "
+                                r".*no PID namespace \(its /proc cannot be mounted: " + EPERM +
+                                r" \(parts of /proc are masked, as in a container\)\)")
+        self.assert_layers(h, ["namespaces", "seccomp", "landlock"], True)
+        self.assertNotIn("refused", h.log)
+        # the outer /proc shows the server, but neither its secret nor a signal reaches it
+        self.assertEqual(self.attack(h, "secret"), f"read: {EACCES}")
+        self.assertEqual(self.attack(h, "stop"), f"stop: {EPERM}")
+        self.assertEqual(self.attack(h, "ptrace"), f"ptrace: {EPERM}")
+        self.assertEqual(h.get("/health/ping")[0], 200)
+
+    def test_masked_proc_pid_namespace_required(self):
+        self.masked()
+        with self.assertRaises(healthd_fixture.StartupError) as cm:
+            self.start({"require": ["pid_namespace"]}, ["mem"], wrapper=self.MASKPROC)
+        self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer "
+                      "this executor could not set up: no PID namespace (its /proc cannot be "
+                      "mounted: ", cm.exception.log)
+
     def test_namespaces_unavailable_required(self):
         with self.assertRaises(healthd_fixture.StartupError) as cm:
             self.start({"require": ["namespaces"]}, ["mem"], wrapper=[NOUNSHARE])
