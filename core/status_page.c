@@ -56,7 +56,8 @@ static void render_check(struct status_buf *b, const struct status_check *c,
                          const struct status_page_opts *o);
 static void render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_ms);
 static void render_span_title(struct status_buf *b, const struct history_snapshot *s,
-                              const struct history_span *sp, bool last, int64_t now_ms);
+                              const struct history_span *sp, bool last, int64_t now_ms,
+                              uint32_t *next);
 static void render_sparkline(struct status_buf *b, const struct status_check *c);
 static void render_availability(struct status_buf *b, const struct status_check *c,
                                 int64_t now_ms);
@@ -222,6 +223,7 @@ render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_
 	struct history_span spans[HISTORY_TRANSITIONS + 1];
 	const int64_t from = now_ms - HISTORY_24H;
 	size_t n = 0;
+	uint32_t next = 0; /* the first kept result not yet counted in a span */
 
 	if (c->history != NULL)
 		n = history_spans(c->history, from, now_ms, spans, HISTORY_TRANSITIONS + 1);
@@ -235,7 +237,7 @@ render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_
 
 		buf_add(b, "<rect class=%s x=%lld width=%lld><title>", state_css(spans[k].status),
 		        (long long)x0, (long long)(x1 > x0 ? x1 - x0 : 1));
-		render_span_title(b, c->history, &spans[k], k + 1 == n, now_ms);
+		render_span_title(b, c->history, &spans[k], k + 1 == n, now_ms, &next);
 		buf_add(b, "</title></rect>");
 	}
 	buf_add(b, "</svg>");
@@ -243,10 +245,14 @@ render_timeline(struct status_buf *b, const struct status_check *c, int64_t now_
 
 /* "OK 2026-12-05 23:31:58–00:10:00, 13 results", UTC as the svg's title says:
  * a time's date only when it differs from the one before (now's before the
- * first); the count from the kept results, "N+" when they start later. */
+ * first); the count from the kept results, "N+" when they start later. The
+ * results are walked once, in order, from *next: a span's are the run of its
+ * state from its start on; one of the state before in the same millisecond as
+ * the change stays with its own span (or with none, if that span was too
+ * short to draw). */
 static void
 render_span_title(struct status_buf *b, const struct history_snapshot *s,
-                  const struct history_span *sp, bool last, int64_t now_ms)
+                  const struct history_span *sp, bool last, int64_t now_ms, uint32_t *next)
 {
 	bool date0 = !same_day(sp->from_ms, now_ms), date1 = !same_day(sp->to_ms, sp->from_ms);
 	uint32_t count = 0;
@@ -258,9 +264,14 @@ render_span_title(struct status_buf *b, const struct history_snapshot *s,
 	t0[19] = t1[19] = '\0'; /* "YYYY-MM-DD HH:MM:SS" */
 	buf_add(b, "%s %s\u2013%s", state_word(sp->status), t0 + (date0 ? 0 : 11),
 	        t1 + (date1 ? 0 : 11));
-	for (uint32_t k = 0; k < s->nresults; k++)
-		count += s->results[k].time_ms >= sp->from_ms &&
-		         (last || s->results[k].time_ms < sp->to_ms);
+	while (*next < s->nresults &&
+	       (s->results[*next].time_ms < sp->from_ms ||
+	        (s->results[*next].time_ms == sp->from_ms && s->results[*next].status != sp->status)))
+		(*next)++;
+	for (; *next < s->nresults && s->results[*next].status == sp->status &&
+	       (last || s->results[*next].time_ms <= sp->to_ms);
+	     (*next)++)
+		count++;
 	exact = s->nresults > 0 && s->results[0].time_ms <= sp->from_ms;
 	if (exact || count > 0)
 		buf_add(b, ", %u%s result%s", count, exact ? "" : "+", count == 1 ? "" : "s");

@@ -102,8 +102,8 @@ DEF_TEST(a_rect_per_state_span)
  * while the kept results reach back to its start, as a lower bound after. */
 DEF_TEST(a_span_counts_its_results)
 {
-	static const char *const names[] = {"a", "b"};
-	struct history *h = history_new(names, 2);
+	static const char *const names[] = {"a", "b", "c"};
+	struct history *h = history_new(names, 3);
 	struct status_check c = {.name = "a", .state = 2, .history = &snap};
 	struct status_buf b = {0};
 	struct status_page_opts o = {.now_ms = T0 + 80 * MIN, .messages = true};
@@ -126,6 +126,29 @@ DEF_TEST(a_span_counts_its_results)
 	EXPECT_EQ_INT(2, count(b.data, "<rect "));
 	EXPECT_CONTAINS("<title>OK 22:13:20\u201323:23:20, 57+ results</title>", b.data);
 	EXPECT_CONTAINS("<title>CRITICAL 23:23:20\u201323:33:20, 3 results</title>", b.data);
+	status_buf_free(&b);
+
+	/* c: 10 OK then 3 CRITICAL, the 10th OK in the millisecond of the change */
+	for (int k = 0; k < 13; k++)
+		history_record(h, 2, T0 + (k < 10 ? k : k - 1) * MIN, k < 10 ? 0 : 2, 10, NULL, NULL);
+	history_snapshot(h, 2, &snap);
+	c.name = "c";
+	EXPECT_EQ_INT(0, status_page_render(&c, 1, &o, &b));
+	EXPECT_EQ_INT(2, count(b.data, "<rect "));
+	EXPECT_CONTAINS(", 10 results</title>", b.data);
+	EXPECT_CONTAINS(", 3 results</title>", b.data);
+	status_buf_free(&b);
+	history_free(h);
+
+	/* the same all in one millisecond: the OK span is too short to draw,
+	 * and its results are not the CRITICAL span's */
+	h = history_new(names, 3);
+	for (int k = 0; k < 13; k++)
+		history_record(h, 2, T0 + 5 * MIN, k < 10 ? 0 : 2, 10, NULL, NULL);
+	history_snapshot(h, 2, &snap);
+	EXPECT_EQ_INT(0, status_page_render(&c, 1, &o, &b));
+	EXPECT_EQ_INT(1, count(b.data, "<rect "));
+	EXPECT_CONTAINS(", 3 results</title>", b.data);
 	status_buf_free(&b);
 	history_free(h);
 	return 0;
