@@ -335,6 +335,25 @@ def abi_version():
     return f"{major}.{minor}"
 
 
+def read_until_closed(s, seconds):
+    """Reads s until the server closes it (EOF or a reset) or `seconds` pass:
+    (everything read, whether it was closed)."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    s.settimeout(0.1)
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return out, True
+        if not chunk:
+            return out, True
+        out += chunk
+    return out, False
+
+
 def free_port():
     """A loopback TCP port that was free a moment ago (for helper servers)."""
     with socket.socket() as s:

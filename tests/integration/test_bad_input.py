@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from healthd_fixture import ServerTest, TIME_SCALE, Healthd, running
+from healthd_fixture import ServerTest, TIME_SCALE, Healthd, read_until_closed, running
 
 SECRET = "corpus-s3cret"
 LIMITS = {"max_connections": 256, "idle_timeout_s": 2, "max_request_bytes": 32768,
@@ -201,20 +201,7 @@ def exchange(h, data, seconds):
     server closed it within `seconds`)."""
     with socket.create_connection((h.host, h.port), timeout=5 * TIME_SCALE) as s:
         s.sendall(data)
-        out = b""
-        deadline = time.monotonic() + seconds
-        s.settimeout(0.1)
-        while time.monotonic() < deadline:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                return out, True
-            if not chunk:
-                return out, True
-            out += chunk
-        return out, False
+        return read_until_closed(s, seconds)
 
 
 def responses(reply):

@@ -25,7 +25,7 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from healthd_fixture import TIME_SCALE, Healthd, main, run_healthd  # noqa: E402
+from healthd_fixture import TIME_SCALE, Healthd, main, read_until_closed, run_healthd  # noqa: E402
 
 CHECKS = [{"name": "foo", "plugin": "dummy"}, {"name": "bar", "plugin": "dummy",
                                                 "result": "critical", "defaults": False}]
@@ -155,20 +155,8 @@ def refusal(h, ctx):
 
 def closed_within(s, seconds):
     """Whether the server closes s within `seconds`; what it sends is returned too."""
-    deadline = time.monotonic() + seconds
-    got = b""
-    s.settimeout(0.1)
-    while time.monotonic() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return True, got
-        if chunk == b"":
-            return True, got
-        got += chunk
-    return False, got
+    got, closed = read_until_closed(s, seconds)
+    return closed, got
 
 
 def server_closed(s, seconds):
