@@ -142,7 +142,9 @@ class Sandbox(unittest.TestCase):
         pw = pwd.getpwnam(self.USER)
         return pw.pw_uid, pw.pw_gid
 
-    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=(), tls=None):
+    def start(self, isolation=None, attacks=ATTACKS, wrapper=(), checks=(), tls=None, outer=()):
+        """healthd with the hostile plugin; wrapper runs as healthd's user,
+        outer as the test's (before setpriv)."""
         checks = list(checks)
         for a in attacks:
             ck = {"name": a, "plugin": "hostile", "attack": a, "pidfile": self.pidfile}
@@ -171,7 +173,7 @@ class Sandbox(unittest.TestCase):
             os.chmod(h.tmpdir, 0o755)
             wrap = ["setpriv", f"--reuid={self.USER}", "--regid=nogroup",
                     "--clear-groups"] + wrap
-        healthd_fixture.WRAPPER = wrap + saved
+        healthd_fixture.WRAPPER = list(outer) + wrap + saved
         try:
             h.start()
         finally:
@@ -336,7 +338,7 @@ class Sandbox(unittest.TestCase):
                 'mount -t tmpfs -o ro tmpfs /proc/$d && break; done && exec "$@"', "maskproc"]
 
     def masked(self):
-        if os.getuid() != 0 or self.USER is not None:
+        if os.getuid() != 0:
             self.skipTest("masking /proc for healthd needs root (unshare --mount)")
 
     def test_masked_proc_no_pid_namespace(self):
@@ -344,7 +346,7 @@ class Sandbox(unittest.TestCase):
         # namespace is reported missing with the kernel's reason, and the
         # layers that hold without it still hold
         self.masked()
-        h = self.start(attacks=["proc", "secret", "stop", "ptrace"], wrapper=self.MASKPROC)
+        h = self.start(attacks=["proc", "secret", "stop", "ptrace"], outer=self.MASKPROC)
         self.wait_ready(h)
         self.assertRegex(h.log, r"warning: plugin hostile: sandbox: user\+mount namespaces, "
                                 r".*no PID namespace \(its /proc cannot be mounted: " + EPERM +
@@ -360,7 +362,7 @@ class Sandbox(unittest.TestCase):
     def test_masked_proc_pid_namespace_required(self):
         self.masked()
         with self.assertRaises(healthd_fixture.StartupError) as cm:
-            self.start({"require": ["pid_namespace"]}, ["mem"], wrapper=self.MASKPROC)
+            self.start({"require": ["pid_namespace"]}, ["mem"], outer=self.MASKPROC)
         self.assertIn("plugin hostile: refused: isolation.require names a sandbox layer "
                       "this executor could not set up: no PID namespace (its /proc cannot be "
                       "mounted: ", cm.exception.log)
